@@ -1,0 +1,12 @@
+//! The ops, one file per family, each launching the kernels of the `.wgsl` file of the same
+//! name in `shaders/`, with every op's backward rule written beside its forward.
+
+mod binary;
+mod fill;
+mod layout;
+mod loss;
+mod matmul;
+pub mod random;
+mod reduce;
+mod softmax;
+mod unary;

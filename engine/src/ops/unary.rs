@@ -1,0 +1,125 @@
+//! Elementwise unary ops: neg, exp, log, sqrt, sin, cos, tanh, sigmoid, relu, silu, abs,
+//! powf, clamp, and the scalar add/mul every other op builds on.
+//! Kernels: shaders/unary.wgsl, where each f sits beside its derivative f'; the backward of
+//! every op here is one `unary_grad` dispatch: dx = g * f'(x).
+
+use crate::kernels::{Kernel, UNARY};
+use crate::shape::grid_1d;
+use crate::tensor::Tensor;
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Neg = 0,
+    Exp = 1,
+    Log = 2,
+    Sqrt = 3,
+    Sin = 4,
+    Cos = 5,
+    Tanh = 6,
+    Sigmoid = 7,
+    Relu = 8,
+    Silu = 9,
+    Abs = 10,
+    Powf = 11,
+    Clamp = 12,
+    AddScalar = 13,
+    MulScalar = 14,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    _pad: u32,
+    alpha: f32,
+    beta: f32,
+}
+
+/// out = f(x) (entry "unary"), or out = g * f'(x) (entry "unary_grad", with `g`).
+fn launch(name: &str, op: Op, x: &Tensor, g: Option<&Tensor>, alpha: f32, beta: f32) -> Tensor {
+    let out = Tensor::uninit(x.device(), x.shape(), name);
+    let n = x.numel();
+    let params = Params { n: n as u32, _pad: 0, alpha, beta };
+    let bytes = bytemuck::bytes_of(&params);
+    let dev = &x.device().0;
+    match g {
+        None => dev.dispatch(&Kernel::new(UNARY, "unary").with("OP", op as u32 as f64), &[x.buffer(), out.buffer()], bytes, grid_1d(n, 256)),
+        Some(g) => dev.dispatch(
+            &Kernel::new(UNARY, "unary_grad").with("OP", op as u32 as f64),
+            &[x.buffer(), g.buffer(), out.buffer()],
+            bytes,
+            grid_1d(n, 256),
+        ),
+    }
+    out
+}
+
+/// Forward, and a backward that is the matching `unary_grad` dispatch.
+fn unary(name: &'static str, op: Op, x: &Tensor, alpha: f32, beta: f32) -> Tensor {
+    let out = launch(name, op, x, None, alpha, beta);
+    let input = x.clone();
+    out.record(name, &[x], move |g| vec![Some(launch(name, op, &input, Some(g), alpha, beta))])
+}
+
+impl Tensor {
+    pub fn neg(&self) -> Tensor {
+        unary("neg", Op::Neg, self, 0.0, 0.0)
+    }
+    pub fn exp(&self) -> Tensor {
+        unary("exp", Op::Exp, self, 0.0, 0.0)
+    }
+    /// Natural logarithm.
+    pub fn log(&self) -> Tensor {
+        unary("log", Op::Log, self, 0.0, 0.0)
+    }
+    pub fn sqrt(&self) -> Tensor {
+        unary("sqrt", Op::Sqrt, self, 0.0, 0.0)
+    }
+    pub fn sin(&self) -> Tensor {
+        unary("sin", Op::Sin, self, 0.0, 0.0)
+    }
+    pub fn cos(&self) -> Tensor {
+        unary("cos", Op::Cos, self, 0.0, 0.0)
+    }
+    pub fn tanh(&self) -> Tensor {
+        unary("tanh", Op::Tanh, self, 0.0, 0.0)
+    }
+    pub fn sigmoid(&self) -> Tensor {
+        unary("sigmoid", Op::Sigmoid, self, 0.0, 0.0)
+    }
+    pub fn relu(&self) -> Tensor {
+        unary("relu", Op::Relu, self, 0.0, 0.0)
+    }
+    /// x * sigmoid(x), also called swish.
+    pub fn silu(&self) -> Tensor {
+        unary("silu", Op::Silu, self, 0.0, 0.0)
+    }
+    /// |x|; its gradient at 0 is 0.
+    pub fn abs(&self) -> Tensor {
+        unary("abs", Op::Abs, self, 0.0, 0.0)
+    }
+    /// x^p for x > 0 (or integer p).
+    pub fn powf(&self, p: f32) -> Tensor {
+        unary("powf", Op::Powf, self, p, 0.0)
+    }
+    pub fn square(&self) -> Tensor {
+        self.mul(self)
+    }
+    /// min(max(x, lo), hi); the gradient passes where lo <= x <= hi.
+    pub fn clamp(&self, lo: f32, hi: f32) -> Tensor {
+        assert!(lo <= hi, "clamp: lo {lo} > hi {hi}");
+        unary("clamp", Op::Clamp, self, lo, hi)
+    }
+    pub fn add_scalar(&self, s: f32) -> Tensor {
+        unary("add_scalar", Op::AddScalar, self, s, 0.0)
+    }
+    pub fn sub_scalar(&self, s: f32) -> Tensor {
+        self.add_scalar(-s)
+    }
+    pub fn mul_scalar(&self, s: f32) -> Tensor {
+        unary("mul_scalar", Op::MulScalar, self, s, 0.0)
+    }
+    pub fn div_scalar(&self, s: f32) -> Tensor {
+        self.mul_scalar(1.0 / s)
+    }
+}

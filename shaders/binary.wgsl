@@ -1,0 +1,62 @@
+// Elementwise binary ops with NumPy broadcasting: out = a OP b.
+// Launched by engine/src/ops/binary.rs.
+//
+// out has shape `shape` (rank <= 8) and is contiguous; a and b are read through strides in
+// elements that are 0 along the axes where they are broadcast.
+
+override OP: u32 = 0u; // 0 add, 1 sub, 2 mul, 3 div, 4 eq, 5 gt, 6 maximum, 7 minimum
+
+struct Params {
+    n: u32,          // elements of out
+    rank: u32,
+    _pad0: u32,
+    _pad1: u32,
+    shape: array<vec4<u32>, 2>,     // out's shape, 8 slots
+    a_strides: array<vec4<u32>, 2>,
+    b_strides: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+fn apply(x: f32, y: f32) -> f32 {
+    switch OP {
+        case 0u: { return x + y; }
+        case 1u: { return x - y; }
+        case 2u: { return x * y; }
+        case 3u: { return x / y; }
+        case 4u: { return select(0.0, 1.0, x == y); }
+        case 5u: { return select(0.0, 1.0, x > y); }
+        case 6u: { return max(x, y); }
+        default: { return min(x, y); }
+    }
+}
+
+// Same shapes: no index arithmetic.
+@compute @workgroup_size(256)
+fn binary_same(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.n) { return; }
+    out[i] = apply(a[i], b[i]);
+}
+
+// General case: unravel i over `shape`, then dot with each operand's strides.
+@compute @workgroup_size(256)
+fn binary_broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.n) { return; }
+    var rem = i;
+    var ia = 0u;
+    var ib = 0u;
+    for (var k = 0u; k < p.rank; k++) {
+        let d = p.rank - 1u - k;
+        let size = p.shape[d / 4u][d % 4u];
+        let c = rem % size;
+        rem = rem / size;
+        ia += c * p.a_strides[d / 4u][d % 4u];
+        ib += c * p.b_strides[d / 4u][d % 4u];
+    }
+    out[i] = apply(a[ia], b[ib]);
+}

@@ -1,0 +1,19 @@
+// Constant fills and ramps: out[i] = start + i * step.
+// Launched by engine/src/ops/fill.rs. zeros/ones/full use step = 0; arange and linspace a ramp.
+
+struct Params {
+    n: u32,
+    _pad0: u32,
+    start: f32,
+    step: f32,
+}
+
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<uniform> p: Params;
+
+@compute @workgroup_size(256)
+fn fill_ramp(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.n) { return; }
+    out[i] = p.start + f32(i) * p.step;
+}

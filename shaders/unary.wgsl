@@ -1,0 +1,85 @@
+// Elementwise unary ops, each forward next to its derivative.
+// Launched by engine/src/ops/unary.rs.
+//
+//   unary:      out[i] = f(x[i])
+//   unary_grad: dx[i]  = g[i] * f'(x[i])      (x is the forward input, g the output's gradient)
+// Parameters alpha, beta: the exponent of powf, the bounds of clamp, the scalar of add/mul.
+
+override OP: u32 = 0u;
+// 0 neg, 1 exp, 2 log, 3 sqrt, 4 sin, 5 cos, 6 tanh, 7 sigmoid, 8 relu, 9 silu, 10 abs,
+// 11 powf(alpha), 12 clamp(alpha, beta), 13 add alpha, 14 mul alpha
+
+struct Params {
+    n: u32,
+    _pad0: u32,
+    alpha: f32,
+    beta: f32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+fn sigmoid(v: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-v));
+}
+
+fn f(v: f32, alpha: f32, beta: f32) -> f32 {
+    switch OP {
+        case 0u: { return -v; }
+        case 1u: { return exp(v); }
+        case 2u: { return log(v); }
+        case 3u: { return sqrt(v); }
+        case 4u: { return sin(v); }
+        case 5u: { return cos(v); }
+        case 6u: { return tanh(v); }
+        case 7u: { return sigmoid(v); }
+        case 8u: { return max(v, 0.0); }
+        case 9u: { return v * sigmoid(v); }
+        case 10u: { return abs(v); }
+        case 11u: { return pow(v, alpha); }
+        case 12u: { return clamp(v, alpha, beta); }
+        case 13u: { return v + alpha; }
+        default: { return v * alpha; }
+    }
+}
+
+// f'(v)
+fn df(v: f32, alpha: f32, beta: f32) -> f32 {
+    switch OP {
+        case 0u: { return -1.0; }
+        case 1u: { return exp(v); }
+        case 2u: { return 1.0 / v; }
+        case 3u: { return 0.5 / sqrt(v); }
+        case 4u: { return cos(v); }
+        case 5u: { return -sin(v); }
+        case 6u: { let t = tanh(v); return 1.0 - t * t; }
+        case 7u: { let s = sigmoid(v); return s * (1.0 - s); }
+        case 8u: { return select(0.0, 1.0, v > 0.0); }
+        case 9u: { let s = sigmoid(v); return s * (1.0 + v * (1.0 - s)); }
+        case 10u: { return sign(v); }
+        case 11u: { return alpha * pow(v, alpha - 1.0); }
+        case 12u: { return select(0.0, 1.0, v >= alpha && v <= beta); }
+        case 13u: { return 1.0; }
+        default: { return alpha; }
+    }
+}
+
+@compute @workgroup_size(256)
+fn unary(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.n) { return; }
+    out[i] = f(x[i], p.alpha, p.beta);
+}
+
+@group(0) @binding(0) var<storage, read> gx: array<f32>;
+@group(0) @binding(1) var<storage, read> gg: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gout: array<f32>;
+@group(0) @binding(3) var<uniform> gp: Params;
+
+@compute @workgroup_size(256)
+fn unary_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= gp.n) { return; }
+    gout[i] = gg[i] * df(gx[i], gp.alpha, gp.beta);
+}
