@@ -1,1 +1,0 @@
-//! CPU f64 reference (to be filled in).

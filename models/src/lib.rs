@@ -1,0 +1,1 @@
+//! Networks and the generative toolkit (to be written).
