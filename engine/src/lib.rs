@@ -24,3 +24,5 @@ pub use autograd::{is_grad_enabled, no_grad};
 pub use device::{Device, DeviceOptions, DeviceStats};
 pub use error::{Error, Result};
 pub use tensor::Tensor;
+/// The wgpu version the engine is built on, for `DeviceOptions::backends` and raw access.
+pub use wgpu;
