@@ -1,1 +1,4 @@
-//! Shared pieces of the chapters.
+//! Shared pieces of the chapters: progress bars, terminal plots.
+
+pub mod progress;
+pub mod term_plot;
