@@ -79,9 +79,12 @@ impl Tensor {
 
     /// Reads the tensor back to the CPU (submits and waits for pending GPU work).
     pub fn to_vec(&self) -> Vec<f32> {
+        if self.numel() == 0 {
+            return Vec::new();
+        }
         let bytes = self.device().0.read(self.buffer(), (self.numel() * 4) as u64);
         let bytes = bytes.unwrap_or_else(|e| panic!("reading a tensor of shape {:?} back: {e}", self.shape()));
-        bytemuck::cast_slice(&bytes).to_vec()
+        bytemuck::pod_collect_to_vec(&bytes)
     }
 
     /// The single value of a one-element tensor.
