@@ -170,9 +170,7 @@ impl Tensor {
         }
         let in_shape = self.shape().to_vec();
         // d(sum)/dx = 1: broadcast g back over the reduced axes.
-        out.record("sum", &[self], move |g| {
-            vec![Some(Tensor::zeros(g.device(), &in_shape).add(&g.reshape(&keep_shape)))]
-        })
+        out.record("sum", &[self], move |g| vec![Some(Tensor::zeros(g.device(), &in_shape).add(&g.reshape(&keep_shape)))])
     }
 
     /// Mean over `axes`; same conventions as `sum`.

@@ -28,11 +28,8 @@ fn launch(name: &str, x: &Tensor, log: bool) -> Tensor {
     let n = x.dim(-1);
     let rows = if n == 0 { 0 } else { x.numel() / n };
     let params = Params { rows: rows as u32, n: n as u32, _pad: [0; 2] };
-    let (entry, grid) = if n <= THREAD_ROW_MAX {
-        ("softmax_thread", grid_1d(rows, 256))
-    } else {
-        ("softmax_wg", grid_1d(rows * 256, 256))
-    };
+    let (entry, grid) =
+        if n <= THREAD_ROW_MAX { ("softmax_thread", grid_1d(rows, 256)) } else { ("softmax_wg", grid_1d(rows * 256, 256)) };
     let kernel = Kernel::new(SOFTMAX, entry).with("LOG", log as u32 as f64);
     x.device().0.dispatch(&kernel, &[x.buffer(), out.buffer()], bytemuck::bytes_of(&params), grid);
     out
