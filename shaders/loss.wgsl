@@ -1,1 +1,43 @@
-// loss kernels
+// Fused losses. Launched by engine/src/ops/loss.rs.
+//
+//   mse_partial: a, b are [n]; out[w] = sum of (a - b)^2 over chunk w of `chunk` elements
+//                (one workgroup per chunk, a tree reduction in workgroup memory). The chunk
+//                sums are then added by the reduce kernels, which divide by n.
+
+struct Params {
+    n: u32,
+    chunk: u32,
+    nchunks: u32,
+    _pad0: u32,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;         // a is [n]
+@group(0) @binding(1) var<storage, read> b: array<f32>;         // b is [n]
+@group(0) @binding(2) var<storage, read_write> out: array<f32>; // out is [nchunks]
+@group(0) @binding(3) var<uniform> p: Params;
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn mse_partial(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let w = wid.x + wid.y * nwg.x; // uniform across the workgroup
+    if (w >= p.nchunks) { return; }
+    let start = w * p.chunk;
+    let end = min(p.n, start + p.chunk);
+    var acc = 0.0;
+    for (var i = start + lid; i < end; i += 256u) {
+        let d = a[i] - b[i];
+        acc += d * d;
+    }
+    partial[lid] = acc;
+    workgroupBarrier();
+    for (var s = 128u; s > 0u; s >>= 1u) {
+        if (lid < s) { partial[lid] += partial[lid + s]; }
+        workgroupBarrier();
+    }
+    if (lid == 0u) { out[w] = partial[0]; }
+}

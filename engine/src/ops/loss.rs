@@ -1,1 +1,56 @@
-//! loss ops (to be written).
+//! Losses. Kernels: shaders/loss.wgsl.
+//!
+//! mse_loss: a fused pass writes per-chunk sums of (a - b)^2 ([nchunks]), then the reduce
+//! kernels add the chunks and divide by n: a rank-0 result, accurate for n in the millions.
+
+use crate::kernels::{Kernel, LOSS};
+use crate::ops::reduce::{reduce_axis, Op};
+use crate::shape::grid_1d;
+use crate::tensor::Tensor;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    chunk: u32,
+    nchunks: u32,
+    _pad: u32,
+}
+
+/// Smallest chunk of elements one workgroup of `mse_partial` sums.
+const MIN_CHUNK: usize = 4096;
+/// Most chunks (workgroups) of the first pass.
+const MAX_CHUNKS: usize = 1024;
+
+impl Tensor {
+    /// Mean over all elements of (self - target)^2, as a rank-0 tensor. The shapes must match
+    /// exactly (no broadcasting). Gradients: 2 (a - b) / n * g to self, its negative to target.
+    pub fn mse_loss(&self, target: &Tensor) -> Tensor {
+        self.same_device("mse_loss", target);
+        assert!(
+            self.shape() == target.shape(),
+            "mse_loss: input shape {:?} and target shape {:?} differ",
+            self.shape(),
+            target.shape()
+        );
+        let n = self.numel();
+        let chunk = n.div_ceil(MAX_CHUNKS).max(MIN_CHUNK);
+        let nchunks = n.div_ceil(chunk).max(1);
+        let partial = Tensor::uninit(self.device(), &[nchunks], "mse_loss"); // partial is [nchunks]
+        let params = Params { n: n as u32, chunk: chunk as u32, nchunks: nchunks as u32, _pad: 0 };
+        self.device().0.dispatch(
+            &Kernel::new(LOSS, "mse_partial"),
+            &[self.buffer(), target.buffer(), partial.buffer()],
+            bytemuck::bytes_of(&params),
+            grid_1d(nchunks * 256, 256),
+        );
+        let out = reduce_axis(&partial, Op::Sum, 1, nchunks, 1, 1.0 / n as f32).reshape(&[]);
+        let (a, b) = (self.clone(), target.clone());
+        out.record("mse_loss", &[self, target], move |g| {
+            // g is rank 0: d/da = 2 (a - b) / n * g, d/db = -d/da.
+            let da = a.sub(&b).mul(&g.mul_scalar(2.0 / n as f32));
+            let db = b.requires_grad().then(|| da.neg());
+            vec![Some(da), db]
+        })
+    }
+}
