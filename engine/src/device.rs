@@ -56,9 +56,8 @@ pub(crate) struct DeviceInner {
     kernels: KernelCache,
     pool: RefCell<BufferPool>,
     batch: RefCell<Batch>,
-    /// True while a batch is open: freed buffers then wait for its submit.
+    /// True while a batch is open: buffers freed then are `dirty` until it is submitted.
     batch_open: Cell<bool>,
-    deferred: RefCell<Vec<(u64, wgpu::Buffer)>>,
     uniform_free: RefCell<Vec<wgpu::Buffer>>,
     /// Errors reported by wgpu outside our checks (device lost, uncaptured errors).
     errors: Arc<Mutex<Vec<String>>>,
@@ -151,7 +150,6 @@ impl Device {
             pool: RefCell::new(BufferPool::default()),
             batch: RefCell::new(Batch::default()),
             batch_open: Cell::new(false),
-            deferred: RefCell::new(Vec::new()),
             uniform_free: RefCell::new(Vec::new()),
             errors,
             uniform_slot,
@@ -239,8 +237,18 @@ impl Drop for Storage {
 }
 
 impl DeviceInner {
-    /// A buffer of at least `bytes`, from the pool or new. `what` names the tensor in errors.
+    /// A buffer of at least `bytes` for a dispatch to write, from the pool or new.
+    /// `what` names the tensor in errors.
     pub fn alloc(self: &Rc<Self>, bytes: u64, what: &dyn Fn() -> String) -> Storage {
+        self.alloc_for(bytes, true, what)
+    }
+
+    /// A buffer that `write_fresh` may fill (no unsubmitted command uses it).
+    pub fn alloc_for_upload(self: &Rc<Self>, bytes: u64, what: &dyn Fn() -> String) -> Storage {
+        self.alloc_for(bytes, false, what)
+    }
+
+    fn alloc_for(self: &Rc<Self>, bytes: u64, dirty_ok: bool, what: &dyn Fn() -> String) -> Storage {
         let max = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
         if bytes > max {
             panic!(
@@ -252,7 +260,7 @@ impl DeviceInner {
             );
         }
         let class = size_class(bytes).min(max / 4 * 4).max(bytes);
-        if let Some(b) = self.pool.borrow_mut().take(class) {
+        if let Some(b) = self.pool.borrow_mut().take(class, dirty_ok) {
             return Storage { buffer: Some(b), class, dev: self.clone() };
         }
         let mut buffer = self.try_create(class);
@@ -293,11 +301,7 @@ impl DeviceInner {
     }
 
     fn release(&self, class: u64, buffer: wgpu::Buffer) {
-        if self.batch_open.get() {
-            self.deferred.borrow_mut().push((class, buffer));
-        } else {
-            self.pool.borrow_mut().give_back(class, buffer);
-        }
+        self.pool.borrow_mut().give_back(class, buffer, self.batch_open.get());
     }
 
     /// Records one dispatch: `buffers` bound at 0..n, `params` as a uniform at binding n.
@@ -400,11 +404,7 @@ impl DeviceInner {
         self.uniform_free.borrow_mut().push(ubuf);
         self.batch.borrow_mut().uniforms = uniforms;
         self.batch_open.set(false);
-        let freed: Vec<_> = self.deferred.borrow_mut().drain(..).collect();
-        let mut pool = self.pool.borrow_mut();
-        for (class, b) in freed {
-            pool.give_back(class, b);
-        }
+        self.pool.borrow_mut().batch_submitted();
         let mut s = self.stats.get();
         s.submits += 1;
         self.stats.set(s);
@@ -463,7 +463,7 @@ impl DeviceInner {
         self.queue.write_buffer(dst, 0, data);
     }
 
-    /// Writes into a buffer fresh from `alloc` (no recorded command uses it yet).
+    /// Writes into a buffer fresh from `alloc_for_upload` (no recorded command uses it).
     pub fn write_fresh(&self, dst: &wgpu::Buffer, data: &[u8]) {
         self.queue.write_buffer(dst, 0, data);
     }

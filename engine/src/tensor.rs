@@ -63,7 +63,9 @@ impl Tensor {
     pub fn from_slice(device: &Device, data: &[f32], shape: &[usize]) -> Tensor {
         let n = shape::numel(shape);
         assert!(data.len() == n, "from_slice: {} values do not fill shape {shape:?} ({n} elements)", data.len());
-        let t = Tensor::uninit(device, shape, "from_slice");
+        let bytes = (n * 4) as u64;
+        let storage = device.0.alloc_for_upload(bytes, &|| format!("from_slice: tensor of shape {shape:?}"));
+        let t = Tensor::wrap(device, shape, Rc::new(storage));
         device.0.write_fresh(t.buffer(), bytemuck::cast_slice(data));
         t
     }

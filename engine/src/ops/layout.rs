@@ -65,7 +65,7 @@ fn scatter(op: &str, src: &Tensor, dst: &Tensor, strides: &[usize], offset: usiz
 /// A small GPU buffer of u32 values (indices, CSR lists), at least 4 bytes so it can be bound.
 fn upload_u32(t: &Tensor, op: &str, data: &[u32]) -> Storage {
     let dev = &t.device().0;
-    let storage = dev.alloc((data.len().max(1) * 4) as u64, &|| format!("{op}: {} indices", data.len()));
+    let storage = dev.alloc_for_upload((data.len().max(1) * 4) as u64, &|| format!("{op}: {} indices", data.len()));
     if !data.is_empty() {
         dev.write_fresh(storage.buffer(), bytemuck::cast_slice(data));
     }
