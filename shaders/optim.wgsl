@@ -1,1 +1,163 @@
-// optim kernels
+// Optimizer updates, EMA, and gradient-norm clipping. Launched by engine/src/optim/.
+//
+// Legend: n = elements of one parameter tensor; P = partial sums of squares (one per
+// workgroup of `sumsq_partial`, over all the gradients being clipped).
+// Every update is in place: one dispatch per parameter tensor writes the parameter and its
+// state buffers (momentum, Adam moments, EMA shadow).
+
+struct Params {
+    n: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+    lr: f32,
+    momentum: f32,   // SGD momentum; Adam beta1
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    bc1: f32,        // Adam bias corrections 1 - beta1^t, 1 - beta2^t
+    bc2: f32,
+    _pad3: f32,
+}
+
+fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * 256u;
+}
+
+// ---- SGD with momentum (PyTorch's form): buf = momentum * buf + g; p -= lr * buf ----------
+
+@group(0) @binding(0) var<storage, read_write> sgd_p: array<f32>;   // sgd_p is [n]
+@group(0) @binding(1) var<storage, read> sgd_g: array<f32>;         // sgd_g is [n]
+@group(0) @binding(2) var<storage, read_write> sgd_buf: array<f32>; // sgd_buf is [n]
+@group(0) @binding(3) var<uniform> sgd_u: Params;
+
+@compute @workgroup_size(256)
+fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i >= sgd_u.n) { return; }
+    let b = sgd_u.momentum * sgd_buf[i] + sgd_g[i];
+    sgd_buf[i] = b;
+    sgd_p[i] = sgd_p[i] - sgd_u.lr * b;
+}
+
+// ---- Adam (Kingma & Ba 2015) and AdamW (Loshchilov & Hutter 2019) -------------------------
+// DECOUPLED = 0 (Adam):  g += wd * p                 (L2 penalty in the gradient)
+// DECOUPLED = 1 (AdamW): p -= lr * wd * p            (decoupled decay, before the step)
+// m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p -= lr * (m / bc1) / (sqrt(v / bc2) + eps)
+
+override DECOUPLED: u32 = 0u;
+
+@group(0) @binding(0) var<storage, read_write> adam_p: array<f32>; // adam_p is [n]
+@group(0) @binding(1) var<storage, read> adam_g: array<f32>;       // adam_g is [n]
+@group(0) @binding(2) var<storage, read_write> adam_m: array<f32>; // adam_m is [n]
+@group(0) @binding(3) var<storage, read_write> adam_v: array<f32>; // adam_v is [n]
+@group(0) @binding(4) var<uniform> adam_u: Params;
+
+@compute @workgroup_size(256)
+fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i >= adam_u.n) { return; }
+    var p = adam_p[i];
+    var g = adam_g[i];
+    if (DECOUPLED == 1u) {
+        p = p - adam_u.lr * adam_u.weight_decay * p;
+    } else {
+        g = g + adam_u.weight_decay * p;
+    }
+    let b1 = adam_u.momentum;
+    let b2 = adam_u.beta2;
+    let m = b1 * adam_m[i] + (1.0 - b1) * g;
+    let v = b2 * adam_v[i] + (1.0 - b2) * g * g;
+    adam_m[i] = m;
+    adam_v[i] = v;
+    adam_p[i] = p - adam_u.lr * (m / adam_u.bc1) / (sqrt(v / adam_u.bc2) + adam_u.eps);
+}
+
+// ---- EMA of the weights: shadow = d * shadow + (1 - d) * p (d in `momentum`) --------------
+
+@group(0) @binding(0) var<storage, read> ema_p: array<f32>;              // ema_p is [n]
+@group(0) @binding(1) var<storage, read_write> ema_shadow: array<f32>;   // ema_shadow is [n]
+@group(0) @binding(2) var<uniform> ema_u: Params;
+
+@compute @workgroup_size(256)
+fn ema_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i >= ema_u.n) { return; }
+    let d = ema_u.momentum;
+    ema_shadow[i] = d * ema_shadow[i] + (1.0 - d) * ema_p[i];
+}
+
+// ---- Global gradient norm -----------------------------------------------------------------
+// sumsq_partial: workgroup w of one gradient g (grid-stride over its n elements) writes
+//   partial[base + w] = sum of g^2 over the elements it visited.
+// sumsq_finish: one workgroup sums partial[0 .. count] and writes norm[0] = sqrt(total).
+// clip_scale: out = g * min(1, max_norm / (norm + 1e-6)).
+
+struct ReduceParams {
+    n: u32,          // elements of g (sumsq_partial, clip_scale) or partials (sumsq_finish)
+    base: u32,       // first slot of `partial` this gradient writes
+    _pad0: u32,
+    max_norm: f32,
+}
+
+var<workgroup> scratch: array<f32, 256>;
+
+// Tree sum of scratch[0..256] into scratch[0].
+fn workgroup_sum(lid: u32) {
+    for (var s = 128u; s > 0u; s = s >> 1u) {
+        workgroupBarrier();
+        if (lid < s) {
+            scratch[lid] = scratch[lid] + scratch[lid + s];
+        }
+    }
+    workgroupBarrier();
+}
+
+@group(0) @binding(0) var<storage, read> sq_g: array<f32>;              // sq_g is [n]
+@group(0) @binding(1) var<storage, read_write> sq_partial: array<f32>;  // sq_partial is [P]
+@group(0) @binding(2) var<uniform> sq_u: ReduceParams;
+
+@compute @workgroup_size(256)
+fn sumsq_partial(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
+    var acc = 0.0;
+    for (var i = wid.x * 256u + lid.x; i < sq_u.n; i += nwg.x * 256u) {
+        let v = sq_g[i];
+        acc += v * v;
+    }
+    scratch[lid.x] = acc;
+    workgroup_sum(lid.x);
+    if (lid.x == 0u) {
+        sq_partial[sq_u.base + wid.x] = scratch[0];
+    }
+}
+
+@group(0) @binding(0) var<storage, read> fin_partial: array<f32>;       // fin_partial is [P]
+@group(0) @binding(1) var<storage, read_write> fin_norm: array<f32>;    // fin_norm is [1]
+@group(0) @binding(2) var<uniform> fin_u: ReduceParams;
+
+@compute @workgroup_size(256)
+fn sumsq_finish(@builtin(local_invocation_id) lid: vec3<u32>) {
+    var acc = 0.0;
+    for (var i = lid.x; i < fin_u.n; i += 256u) {
+        acc += fin_partial[i];
+    }
+    scratch[lid.x] = acc;
+    workgroup_sum(lid.x);
+    if (lid.x == 0u) {
+        fin_norm[0] = sqrt(scratch[0]);
+    }
+}
+
+@group(0) @binding(0) var<storage, read> clip_g: array<f32>;            // clip_g is [n]
+@group(0) @binding(1) var<storage, read> clip_norm: array<f32>;         // clip_norm is [1]
+@group(0) @binding(2) var<storage, read_write> clip_out: array<f32>;    // clip_out is [n]
+@group(0) @binding(3) var<uniform> clip_u: ReduceParams;
+
+@compute @workgroup_size(256)
+fn clip_scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i >= clip_u.n) { return; }
+    let scale = min(1.0, clip_u.max_norm / (clip_norm[0] + 1e-6));
+    clip_out[i] = clip_g[i] * scale;
+}

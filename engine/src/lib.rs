@@ -12,10 +12,12 @@
 //! ```
 
 pub mod autograd;
+pub mod checkpoint;
 pub mod device;
 pub mod error;
 pub mod kernels;
 pub mod ops;
+pub mod optim;
 mod pool;
 pub mod shape;
 pub mod tensor;

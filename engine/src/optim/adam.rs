@@ -1,0 +1,112 @@
+//! Adam (Kingma & Ba 2015) with bias correction, and AdamW (Loshchilov & Hutter 2019).
+//!
+//!   Adam:  g <- g + wd * p   (an L2 penalty folded into the gradient)
+//!   AdamW: p <- p - lr * wd * p   (decoupled decay)
+//!   m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+//!   p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+
+use super::{check_params, n32, Optimizer, Params};
+use crate::kernels::{Kernel, OPTIM};
+use crate::shape::grid_1d;
+use crate::tensor::Tensor;
+
+pub struct Adam {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    /// true: AdamW's decoupled weight decay; false: L2 decay added to the gradient.
+    pub decoupled: bool,
+    params: Vec<Tensor>,
+    m: Vec<Tensor>, // m[i], v[i] have params[i]'s shape
+    v: Vec<Tensor>,
+    steps: u64,
+}
+
+impl Adam {
+    /// Adam with betas (0.9, 0.999), eps 1e-8, no weight decay.
+    pub fn new(params: &[Tensor], lr: f32) -> Adam {
+        check_params("Adam::new", params);
+        Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+            params: params.to_vec(),
+            m: params.iter().map(|p| p.zeros_like()).collect(),
+            v: params.iter().map(|p| p.zeros_like()).collect(),
+            steps: 0,
+        }
+    }
+
+    /// AdamW: decoupled weight decay `weight_decay`.
+    pub fn adamw(params: &[Tensor], lr: f32, weight_decay: f32) -> Adam {
+        Adam { weight_decay, decoupled: true, ..Adam::new(params, lr) }
+    }
+
+    pub fn with_betas(self, beta1: f32, beta2: f32) -> Adam {
+        Adam { beta1, beta2, ..self }
+    }
+
+    pub fn with_eps(self, eps: f32) -> Adam {
+        Adam { eps, ..self }
+    }
+
+    /// L2 weight decay (or decoupled decay, for an optimizer made by `adamw`).
+    pub fn with_weight_decay(self, weight_decay: f32) -> Adam {
+        Adam { weight_decay, ..self }
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self) {
+        self.steps += 1;
+        let t = self.steps as f64;
+        let u = Params {
+            lr: self.lr,
+            momentum: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            bc1: (1.0 - (self.beta1 as f64).powf(t)) as f32,
+            bc2: (1.0 - (self.beta2 as f64).powf(t)) as f32,
+            ..Default::default()
+        };
+        let k = Kernel::new(OPTIM, "adam_step").with("DECOUPLED", self.decoupled as u32 as f64);
+        for ((p, m), v) in self.params.iter().zip(&self.m).zip(&self.v) {
+            let Some(g) = p.grad() else { continue };
+            assert_eq!(g.shape(), p.shape(), "Adam: gradient shape {:?} != parameter shape {:?}", g.shape(), p.shape());
+            let u = Params { n: n32("Adam", p), ..u };
+            p.device().0.dispatch(&k, &[p.buffer(), g.buffer(), m.buffer(), v.buffer()], bytemuck::bytes_of(&u), grid_1d(p.numel(), 256));
+        }
+    }
+
+    fn zero_grad(&self) {
+        self.params.iter().for_each(Tensor::zero_grad);
+    }
+
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+
+    fn step_count(&self) -> u64 {
+        self.steps
+    }
+
+    fn set_step_count(&mut self, steps: u64) {
+        self.steps = steps;
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let m = self.m.iter().enumerate().map(|(i, t)| (format!("m.{i}"), t.clone()));
+        let v = self.v.iter().enumerate().map(|(i, t)| (format!("v.{i}"), t.clone()));
+        m.chain(v).collect()
+    }
+}

@@ -1,0 +1,68 @@
+//! Exponential moving average of the weights (sampling from diffusion / flow models uses the
+//! averaged weights): shadow <- d * shadow + (1 - d) * p, with the warm-up
+//! d_t = min(decay, (1 + t) / (10 + t)) at the t-th update (t from 0) when `warmup` is on.
+
+use super::{check_params, clone_tensor, copy_into, n32, Params};
+use crate::kernels::{Kernel, OPTIM};
+use crate::shape::grid_1d;
+use crate::tensor::Tensor;
+
+pub struct Ema {
+    pub decay: f32,
+    pub warmup: bool,
+    params: Vec<Tensor>,
+    shadow: Vec<Tensor>, // shadow[i] has params[i]'s shape
+    updates: u64,
+}
+
+impl Ema {
+    /// Shadow copies of `params` (copied on the GPU).
+    pub fn new(params: &[Tensor], decay: f32, warmup: bool) -> Ema {
+        check_params("Ema::new", params);
+        let shadow = params.iter().map(|p| clone_tensor("Ema::new", p)).collect();
+        Ema { decay, warmup, params: params.to_vec(), shadow, updates: 0 }
+    }
+
+    /// The decay the next update uses.
+    pub fn current_decay(&self) -> f32 {
+        let t = self.updates as f64;
+        if self.warmup {
+            (self.decay as f64).min((1.0 + t) / (10.0 + t)) as f32
+        } else {
+            self.decay
+        }
+    }
+
+    /// Moves every shadow towards its parameter.
+    pub fn update(&mut self) {
+        let d = self.current_decay();
+        let k = Kernel::new(OPTIM, "ema_update");
+        for (p, s) in self.params.iter().zip(&self.shadow) {
+            let u = Params { n: n32("Ema", p), momentum: d, ..Default::default() };
+            p.device().0.dispatch(&k, &[p.buffer(), s.buffer()], bytemuck::bytes_of(&u), grid_1d(p.numel(), 256));
+        }
+        self.updates += 1;
+    }
+
+    /// The averaged weights, in the order of the parameters given to `new`.
+    pub fn shadow(&self) -> &[Tensor] {
+        &self.shadow
+    }
+
+    /// Writes the averaged weights into `params` (e.g. a model used for sampling).
+    pub fn copy_to(&self, params: &[Tensor]) {
+        assert_eq!(params.len(), self.shadow.len(), "Ema::copy_to: {} tensors for {} shadows", params.len(), self.shadow.len());
+        for (s, p) in self.shadow.iter().zip(params) {
+            copy_into("Ema::copy_to", s, p);
+        }
+    }
+
+    pub fn update_count(&self) -> u64 {
+        self.updates
+    }
+
+    /// Restores the update count (the warm-up depends on it) when resuming from a checkpoint.
+    pub fn set_update_count(&mut self, updates: u64) {
+        self.updates = updates;
+    }
+}

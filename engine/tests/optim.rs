@@ -1,0 +1,222 @@
+//! Optimizers, EMA, gradient clipping and schedules against updates computed by hand in f64.
+mod common;
+use common::*;
+use engine::optim::{clip_grad_norm, Adam, Ema, Optimizer, Sgd, WarmupCosine};
+use engine::{Device, Tensor};
+
+/// 300 elements: more than one workgroup of 256, not a multiple of it.
+const SHAPE: [usize; 2] = [3, 100];
+const N: usize = 300;
+
+fn to64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// A parameter with values in [-1, 1), and the gradients of 3 steps.
+fn setup(dev: &Device) -> (Tensor, Vec<f32>, Vec<Vec<f32>>) {
+    let p0 = uniform(N, -1.0, 1.0, 1);
+    let p = Tensor::from_slice(dev, &p0, &SHAPE).set_requires_grad(true);
+    let grads = (0..3).map(|k| uniform(N, -2.0, 2.0, 10 + k)).collect();
+    (p, p0, grads)
+}
+
+#[test]
+fn sgd_momentum_three_steps_match_reference() {
+    let dev = device();
+    let (p, p0, grads) = setup(&dev);
+    let frozen = Tensor::from_slice(&dev, &[5.0, 6.0], &[2]).set_requires_grad(true);
+    let mut opt = Sgd::new(&[p.clone(), frozen.clone()], 0.1, 0.9);
+    let lrs = [0.1f32, 0.05, 0.02]; // lr changes every step, as under a schedule
+    let (mut want, mut buf) = (to64(&p0), vec![0.0f64; N]);
+    for (g, &lr) in grads.iter().zip(&lrs) {
+        opt.set_lr(lr);
+        p.set_grad(Some(Tensor::from_slice(&dev, g, &SHAPE)));
+        opt.step();
+        for i in 0..N {
+            buf[i] = 0.9 * buf[i] + g[i] as f64;
+            want[i] -= lr as f64 * buf[i];
+        }
+    }
+    assert_close("sgd parameter", &p.to_vec(), &want, 1e-5, 1e-5);
+    assert_close("sgd momentum", &opt.state()[0].1.to_vec(), &buf, 1e-5, 1e-5);
+    assert_eq!(frozen.to_vec(), vec![5.0, 6.0], "a parameter without a gradient must not move");
+    assert_eq!(opt.step_count(), 3);
+    opt.zero_grad();
+    assert!(p.grad().is_none());
+}
+
+/// Adam in f64: `decoupled` false adds wd * p to the gradient, true decays p by lr * wd * p.
+fn adam_reference(p0: &[f32], grads: &[Vec<f32>], lr: f64, wd: f64, decoupled: bool) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
+    let mut p = to64(p0);
+    let (mut m, mut v) = (vec![0.0; p.len()], vec![0.0; p.len()]);
+    for (t, g) in grads.iter().enumerate() {
+        let t = (t + 1) as i32;
+        for i in 0..p.len() {
+            let mut gi = g[i] as f64;
+            if decoupled {
+                p[i] -= lr * wd * p[i];
+            } else {
+                gi += wd * p[i];
+            }
+            m[i] = b1 * m[i] + (1.0 - b1) * gi;
+            v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
+            let mhat = m[i] / (1.0 - b1.powi(t));
+            let vhat = v[i] / (1.0 - b2.powi(t));
+            p[i] -= lr * mhat / (vhat.sqrt() + eps);
+        }
+    }
+    (p, m, v)
+}
+
+fn run_adam(make: impl Fn(&[Tensor]) -> Adam, lr: f64, wd: f64, decoupled: bool) {
+    let dev = device();
+    let (p, p0, grads) = setup(&dev);
+    let mut opt = make(std::slice::from_ref(&p));
+    for g in &grads {
+        p.set_grad(Some(Tensor::from_slice(&dev, g, &SHAPE)));
+        opt.step();
+    }
+    let (want, m, v) = adam_reference(&p0, &grads, lr, wd, decoupled);
+    let what = if decoupled { "adamw" } else { "adam" };
+    assert_close(&format!("{what} parameter"), &p.to_vec(), &want, 1e-6, 1e-5);
+    let state = opt.state();
+    assert_eq!(state.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["m.0", "v.0"]);
+    assert_close(&format!("{what} m"), &state[0].1.to_vec(), &m, 1e-6, 1e-5);
+    assert_close(&format!("{what} v"), &state[1].1.to_vec(), &v, 1e-6, 1e-5);
+}
+
+#[test]
+fn adam_three_steps_match_reference() {
+    run_adam(|p| Adam::new(p, 0.01), 0.01, 0.0, false);
+}
+
+#[test]
+fn adam_with_l2_weight_decay_three_steps_match_reference() {
+    run_adam(|p| Adam::new(p, 0.01).with_weight_decay(0.1), 0.01, 0.1, false);
+}
+
+#[test]
+fn adamw_decoupled_decay_three_steps_match_reference() {
+    run_adam(|p| Adam::adamw(p, 0.01, 0.1), 0.01, 0.1, true);
+}
+
+#[test]
+fn adam_and_adamw_differ_when_weight_decay_is_on() {
+    let dev = device();
+    let (p, p0, grads) = setup(&dev);
+    let q = Tensor::from_slice(&dev, &p0, &SHAPE).set_requires_grad(true);
+    let mut a = Adam::new(std::slice::from_ref(&p), 0.01).with_weight_decay(0.5);
+    let mut w = Adam::adamw(std::slice::from_ref(&q), 0.01, 0.5);
+    for t in [&p, &q] {
+        t.set_grad(Some(Tensor::from_slice(&dev, &grads[0], &SHAPE)));
+    }
+    a.step();
+    w.step();
+    assert_ne!(p.to_vec(), q.to_vec());
+}
+
+#[test]
+fn ema_with_warmup_three_updates_match_reference() {
+    let dev = device();
+    let (p, p0, values) = setup(&dev);
+    let mut ema = Ema::new(std::slice::from_ref(&p), 0.9, true);
+    let mut want = to64(&p0);
+    for (t, v) in values.iter().enumerate() {
+        p.copy_from_slice(v); // the optimizer moved the weights
+        let d = 0.9f64.min((1.0 + t as f64) / (10.0 + t as f64));
+        assert!((ema.current_decay() as f64 - d).abs() < 1e-7);
+        ema.update();
+        for i in 0..N {
+            want[i] = d * want[i] + (1.0 - d) * v[i] as f64;
+        }
+    }
+    assert_close("ema shadow", &ema.shadow()[0].to_vec(), &want, 1e-6, 1e-6);
+    let eval = Tensor::zeros(&dev, &SHAPE);
+    ema.copy_to(std::slice::from_ref(&eval));
+    assert_eq!(eval.to_vec(), ema.shadow()[0].to_vec());
+    assert_eq!(p.to_vec(), values[2], "the EMA must not write the live parameters");
+}
+
+#[test]
+fn ema_without_warmup_uses_the_fixed_decay() {
+    let dev = device();
+    let p = Tensor::from_slice(&dev, &[1.0, 2.0, 3.0], &[3]);
+    let mut ema = Ema::new(std::slice::from_ref(&p), 0.5, false);
+    p.copy_from_slice(&[3.0, 4.0, 5.0]);
+    ema.update();
+    // shadow = 0.5 * old + 0.5 * new
+    assert_eq!(ema.shadow()[0].to_vec(), vec![2.0, 3.0, 4.0]);
+}
+
+fn norm64(vs: &[&[f32]]) -> f64 {
+    vs.iter().flat_map(|v| v.iter()).map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt()
+}
+
+#[test]
+fn clip_grad_norm_reports_global_norm_and_scales_above_threshold() {
+    let dev = device();
+    // 100_003 elements: more than 64 workgroups, so the grid-stride loop runs.
+    let ga = uniform(100_003, -1.0, 1.0, 3);
+    let gb = uniform(21, -5.0, 5.0, 4);
+    let a = Tensor::zeros(&dev, &[100_003]).set_requires_grad(true);
+    let b = Tensor::zeros(&dev, &[7, 3]).set_requires_grad(true);
+    let no_grad = Tensor::zeros(&dev, &[4]).set_requires_grad(true);
+    a.set_grad(Some(Tensor::from_slice(&dev, &ga, &[100_003])));
+    b.set_grad(Some(Tensor::from_slice(&dev, &gb, &[7, 3])));
+    let want = norm64(&[&ga, &gb]);
+    let norm = clip_grad_norm(&[a.clone(), no_grad.clone(), b.clone()], 10.0);
+    assert_eq!(norm.shape(), &[] as &[usize]);
+    assert!((norm.item() as f64 - want).abs() < 1e-4 * want, "norm {} vs {want}", norm.item());
+    assert!(want > 10.0);
+    let scale = 10.0 / (want + 1e-6);
+    assert_close("clipped a", &a.grad().unwrap().to_vec(), &ga.iter().map(|&x| x as f64 * scale).collect::<Vec<_>>(), 1e-6, 1e-4);
+    assert_close("clipped b", &b.grad().unwrap().to_vec(), &gb.iter().map(|&x| x as f64 * scale).collect::<Vec<_>>(), 1e-6, 1e-4);
+    let after = norm64(&[&a.grad().unwrap().to_vec(), &b.grad().unwrap().to_vec()]);
+    assert!((after - 10.0).abs() < 1e-3, "norm after clipping {after}");
+    assert!(no_grad.grad().is_none());
+}
+
+#[test]
+fn clip_grad_norm_leaves_gradients_below_threshold_unchanged() {
+    let dev = device();
+    let g = uniform(513, -0.1, 0.1, 5);
+    let a = Tensor::zeros(&dev, &[513]).set_requires_grad(true);
+    a.set_grad(Some(Tensor::from_slice(&dev, &g, &[513])));
+    let norm = clip_grad_norm(std::slice::from_ref(&a), 100.0);
+    assert!((norm.item() as f64 - norm64(&[&g])).abs() < 1e-5);
+    assert_eq!(a.grad().unwrap().to_vec(), g);
+}
+
+#[test]
+fn clip_grad_norm_scales_a_shared_gradient_buffer_once_per_parameter() {
+    let dev = device();
+    // d(a + b)/da and d(a + b)/db are the same tensor: the seed gradient.
+    let a = Tensor::zeros(&dev, &[4]).set_requires_grad(true);
+    let b = Tensor::zeros(&dev, &[4]).set_requires_grad(true);
+    a.add(&b).backward_with(Tensor::full(&dev, &[4], 3.0));
+    let norm = clip_grad_norm(&[a.clone(), b.clone()], 1.0);
+    // norm = sqrt(8 * 9) = 8.485; every element becomes 3 / 8.485
+    let want = (72.0f64).sqrt();
+    assert!((norm.item() as f64 - want).abs() < 1e-5);
+    let each = 3.0 / (want + 1e-6);
+    assert_close("a", &a.grad().unwrap().to_vec(), &[each; 4], 1e-6, 1e-5);
+    assert_close("b", &b.grad().unwrap().to_vec(), &[each; 4], 1e-6, 1e-5);
+}
+
+#[test]
+fn warmup_cosine_schedule_values() {
+    let s = WarmupCosine { base_lr: 1e-3, min_lr: 1e-5, warmup_steps: 100, total_steps: 1100 };
+    let close = |got: f32, want: f64| assert!((got as f64 - want).abs() < 1e-9, "{got} vs {want}");
+    close(s.lr(0), 0.0);
+    close(s.lr(50), 0.5e-3);
+    close(s.lr(100), 1e-3);
+    // halfway through the cosine: the midpoint of base and min
+    close(s.lr(600), (1e-3 + 1e-5) / 2.0);
+    // a quarter of the way: min + (base - min) * (1 + cos(pi/4)) / 2
+    close(s.lr(350), 1e-5 + (1e-3 - 1e-5) * (1.0 + std::f64::consts::FRAC_PI_4.cos()) / 2.0);
+    close(s.lr(1100), 1e-5);
+    close(s.lr(5000), 1e-5);
+    let no_warmup = WarmupCosine { warmup_steps: 0, ..s };
+    close(no_warmup.lr(0), 1e-3);
+}
