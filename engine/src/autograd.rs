@@ -31,6 +31,15 @@ pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Runs `f` with recording on, even inside `no_grad` (e.g. a score computed by autodiff
+/// while sampling).
+pub fn enable_grad<R>(f: impl FnOnce() -> R) -> R {
+    let prev = GRAD_ENABLED.with(|g| g.replace(true));
+    let r = f();
+    GRAD_ENABLED.with(|g| g.set(prev));
+    r
+}
+
 pub fn is_grad_enabled() -> bool {
     GRAD_ENABLED.with(|g| g.get())
 }

@@ -22,7 +22,7 @@ mod pool;
 pub mod shape;
 pub mod tensor;
 
-pub use autograd::{is_grad_enabled, no_grad};
+pub use autograd::{enable_grad, is_grad_enabled, no_grad};
 pub use device::{Device, DeviceOptions, DeviceStats};
 pub use error::{Error, Result};
 pub use tensor::Tensor;

@@ -91,3 +91,16 @@ fn backward_on_a_non_scalar_says_how_to_fix_it() {
     let x = Tensor::ones(&dev, &[2]).set_requires_grad(true);
     x.exp().backward();
 }
+
+#[test]
+fn enable_grad_records_inside_no_grad() {
+    let dev = device();
+    no_grad(|| {
+        let x = Tensor::from_slice(&dev, &[2.0], &[1]).set_requires_grad(true);
+        let y = engine::enable_grad(|| x.mul(&x));
+        assert_eq!(y.grad_fn(), Some("mul"));
+        y.backward_with(Tensor::ones(&dev, &[1]));
+        assert_eq!(x.grad().unwrap().to_vec(), vec![4.0]);
+        assert!(!engine::is_grad_enabled());
+    });
+}
