@@ -1,1 +1,210 @@
-//! matmul ops (to be written).
+//! Batched matrix multiply with optional transposes, and its backward.
+//! Kernels: shaders/matmul.wgsl.
+//!
+//! Legend: op(X) is X or X^T (the last two axes swapped, read in place by the kernel: no
+//! copies). M, N = rows, cols of the output; K = the contracted dim; batch = the leading axes.
+//!   a is [..., M, K] (or [..., K, M] when trans_a)
+//!   b is [..., K, N] (or [..., N, K] when trans_b)
+//!   out is [..., M, N]
+//! Batch axes are equal on both sides, or one operand is rank 2 and shared across the batch.
+
+use crate::kernels::{Kernel, MATMUL};
+use crate::tensor::Tensor;
+
+/// Mirrors `Params` in matmul.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    /// Batch items summed into each output (1 for a plain matmul).
+    r: u32,
+    /// Element strides between output batches (0: shared) and between summed items.
+    a_bs: u32,
+    b_bs: u32,
+    a_rs: u32,
+    b_rs: u32,
+}
+
+/// One kernel launch: out[z] = sum_{r < red} op(A)[z, r] @ op(B)[z, r], out is [batch, M, N]
+/// (reshaped to `out_shape`).
+struct Launch {
+    m: usize,
+    n: usize,
+    k: usize,
+    batch: usize,
+    red: usize,
+    a_bs: usize,
+    b_bs: usize,
+    a_rs: usize,
+    b_rs: usize,
+}
+
+fn u32_of(op: &str, what: &str, v: usize) -> u32 {
+    u32::try_from(v).unwrap_or_else(|_| panic!("{op}: {what} {v} does not fit in 32 bits"))
+}
+
+/// Records the kernel; records no graph.
+fn launch(op: &str, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool, l: &Launch, out_shape: &[usize]) -> Tensor {
+    a.same_device(op, b);
+    let dev = a.device();
+    if l.k == 0 || l.red == 0 {
+        return Tensor::zeros(dev, out_shape);
+    }
+    let out = Tensor::uninit(dev, out_shape, op);
+    let params = Params {
+        m: u32_of(op, "M", l.m),
+        n: u32_of(op, "N", l.n),
+        k: u32_of(op, "K", l.k),
+        r: u32_of(op, "batch", l.red),
+        a_bs: u32_of(op, "a's batch stride", l.a_bs),
+        b_bs: u32_of(op, "b's batch stride", l.b_bs),
+        a_rs: u32_of(op, "a's batch stride", l.a_rs),
+        b_rs: u32_of(op, "b's batch stride", l.b_rs),
+    };
+    // matmul_tiled reads and writes every operand as vec4s along its contiguous axis. Its
+    // 16x16 tiles per invocation (WIDE) pay on CPU adapters, where every load and store is a
+    // loop over SIMD lanes; GPUs get 8x8, which fits their registers.
+    let vec4 = l.k % 4 == 0 && l.n % 4 == 0 && (!trans_a || l.m % 4 == 0);
+    let wide = dev.info().device_type == wgpu::DeviceType::Cpu;
+    // Output rows and cols per workgroup: 8x8 invocations of a 16x16, 8x8 or 4x4 tile.
+    let (kernel, tile) = if vec4 {
+        (Kernel::new(MATMUL, "matmul_tiled").with("WIDE", wide as u32 as f64), if wide { 128 } else { 64 })
+    } else {
+        (Kernel::new(MATMUL, "matmul_scalar"), 32)
+    };
+    let groups = [l.n.div_ceil(tile), l.m.div_ceil(tile), l.batch];
+    let max = dev.limits().max_compute_workgroups_per_dimension as usize;
+    assert!(
+        groups.iter().all(|&g| g <= max),
+        "{op}: output [{}, {}, {}] needs a grid of {groups:?} workgroups, over this device's limit of {max} per dimension",
+        l.batch,
+        l.m,
+        l.n
+    );
+    let kernel = kernel.with("TA", trans_a as u32 as f64).with("TB", trans_b as u32 as f64);
+    let groups = groups.map(|g| g as u32);
+    dev.0.dispatch(&kernel, &[a.buffer(), b.buffer(), out.buffer()], bytemuck::bytes_of(&params), groups);
+    out
+}
+
+/// "[3, 4]" or "[4, 3]^T": a shape as the error messages print it.
+fn show(shape: &[usize], t: bool) -> String {
+    format!("{shape:?}{}", if t { "^T" } else { "" })
+}
+
+/// Checks the operands of op(a) @ op(b) and works out the launch and the output's shape.
+fn plan(a: &[usize], b: &[usize], trans_a: bool, trans_b: bool) -> (Launch, Vec<usize>) {
+    let (sa, sb) = (show(a, trans_a), show(b, trans_b));
+    assert!(
+        a.len() >= 2 && b.len() >= 2,
+        "matmul: {sa} x {sb}: rank-1 operands are not supported (reshape a vector to [1, K] or [K, 1])"
+    );
+    let (ra, ca) = (a[a.len() - 2], a[a.len() - 1]);
+    let (rb, cb) = (b[b.len() - 2], b[b.len() - 1]);
+    let (m, k) = if trans_a { (ca, ra) } else { (ra, ca) };
+    let (kb, n) = if trans_b { (cb, rb) } else { (rb, cb) };
+    assert!(k == kb, "matmul: {sa} x {sb}: inner dims {k} != {kb}");
+    let (ba, bb) = (&a[..a.len() - 2], &b[..b.len() - 2]);
+    let batch_shape = if ba == bb || bb.is_empty() {
+        ba
+    } else if ba.is_empty() {
+        bb
+    } else {
+        panic!("matmul: {sa} x {sb}: batch dims {ba:?} and {bb:?} differ (they must be equal, or one operand must be rank 2)")
+    };
+    let batch: usize = batch_shape.iter().product();
+    let l = Launch {
+        m,
+        n,
+        k,
+        batch,
+        red: 1,
+        a_bs: if ba.is_empty() { 0 } else { m * k },
+        b_bs: if bb.is_empty() { 0 } else { k * n },
+        a_rs: 0,
+        b_rs: 0,
+    };
+    let mut out = batch_shape.to_vec();
+    out.extend([m, n]);
+    (l, out)
+}
+
+/// sum_i op(x_i) @ op(y_i) over the batch of two operands with the same batch: the gradient of
+/// an operand that was shared across that batch. `out_shape` is that operand's shape (rank 2).
+fn matmul_sum_batch(x: &Tensor, y: &Tensor, tx: bool, ty: bool, out_shape: &[usize]) -> Tensor {
+    let (mut l, _) = plan(x.shape(), y.shape(), tx, ty);
+    l.red = l.batch;
+    (l.a_rs, l.b_rs, l.a_bs, l.b_bs) = (l.a_bs, l.b_bs, 0, 0);
+    l.batch = 1;
+    launch("matmul backward", x, y, tx, ty, &l, out_shape)
+}
+
+impl Tensor {
+    /// Matrix product a @ b over the last two axes: [..., M, K] @ [..., K, N] -> [..., M, N].
+    /// Batch axes are equal on both sides, or one operand is rank 2 (shared across the other's
+    /// batch). Rank-1 operands are not supported.
+    pub fn matmul(&self, rhs: &Tensor) -> Tensor {
+        self.matmul_t(rhs, false, false)
+    }
+
+    /// op(a) @ op(b), where op transposes the last two axes when its flag is set (the kernel
+    /// reads the operand in place: no copy is made).
+    pub fn matmul_t(&self, rhs: &Tensor, trans_a: bool, trans_b: bool) -> Tensor {
+        let (l, out_shape) = plan(self.shape(), rhs.shape(), trans_a, trans_b);
+        let out = launch("matmul", self, rhs, trans_a, trans_b, &l, &out_shape);
+        let (a, b) = (self.clone(), rhs.clone());
+        // C = op(A) op(B):  d op(A) = dC op(B)^T,  d op(B) = op(A)^T dC.
+        // Undoing op on each gives the four flag combinations below, all without copies.
+        out.record("matmul", &[self, rhs], move |g| {
+            let (ta, tb) = (trans_a, trans_b);
+            let a_shared = a.rank() == 2 && b.rank() > 2;
+            let b_shared = b.rank() == 2 && a.rank() > 2;
+            let da = a.requires_grad().then(|| {
+                if a_shared {
+                    // Sum over the batch of dC_i op(B_i)^T (or its transpose).
+                    if ta {
+                        matmul_sum_batch(&b, g, tb, true, a.shape())
+                    } else {
+                        matmul_sum_batch(g, &b, false, !tb, a.shape())
+                    }
+                } else if ta {
+                    // dA = (dC op(B)^T)^T = op(B) dC^T
+                    b.matmul_t(g, tb, true)
+                } else {
+                    // dA = dC op(B)^T
+                    g.matmul_t(&b, false, !tb)
+                }
+            });
+            let db = b.requires_grad().then(|| {
+                if b_shared && !ta {
+                    // A as [batch*M, K] and dC as [batch*M, N] (free reshapes): one 2-D
+                    // matmul sums over the batch.
+                    let (k, n) = (a.dim(-1), g.dim(-1));
+                    let a2 = a.reshape(&[a.numel() / k, k]);
+                    let g2 = g.reshape(&[g.numel() / n, n]);
+                    if tb {
+                        g2.matmul_t(&a2, true, false)
+                    } else {
+                        a2.matmul_t(&g2, true, false)
+                    }
+                } else if b_shared {
+                    // A_i is [K, M]: the rows of the batch do not line up; sum in the kernel.
+                    if tb {
+                        matmul_sum_batch(g, &a, true, true, b.shape())
+                    } else {
+                        matmul_sum_batch(&a, g, false, false, b.shape())
+                    }
+                } else if tb {
+                    // dB = (op(A)^T dC)^T = dC^T op(A)
+                    g.matmul_t(&a, true, ta)
+                } else {
+                    // dB = op(A)^T dC
+                    a.matmul_t(g, !ta, false)
+                }
+            });
+            vec![da, db]
+        })
+    }
+}

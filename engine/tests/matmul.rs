@@ -1,0 +1,204 @@
+//! matmul and matmul_t against an f64 CPU reference, their gradients via check_op, and the
+//! panic messages. Shapes with K % 4 == 0, N % 4 == 0 (and M % 4 == 0 under trans_a) run the
+//! vec4 kernel `matmul_tiled`; the others run `matmul_scalar`.
+mod common;
+use common::*;
+use engine::Tensor;
+
+/// op(a) @ op(b) in f64. a is [..., M, K] (or [..., K, M] when ta), b is [..., K, N] (or
+/// [..., N, K] when tb); batch axes equal, or one operand rank 2 and shared. out is [batch, M, N].
+fn reference(a: &[f64], sa: &[usize], b: &[f64], sb: &[usize], ta: bool, tb: bool) -> Vec<f64> {
+    let (ra, ca) = (sa[sa.len() - 2], sa[sa.len() - 1]);
+    let (rb, cb) = (sb[sb.len() - 2], sb[sb.len() - 1]);
+    let (m, k) = if ta { (ca, ra) } else { (ra, ca) };
+    let n = if tb { rb } else { cb };
+    let batch = if sa.len() > 2 { a.len() / (m * k) } else { b.len() / (k * n) };
+    let a_bs = if sa.len() > 2 { m * k } else { 0 };
+    let b_bs = if sb.len() > 2 { k * n } else { 0 };
+    let mut out = vec![0.0; batch * m * n];
+    for z in 0..batch {
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0;
+                for kk in 0..k {
+                    let x = if ta { a[z * a_bs + kk * m + i] } else { a[z * a_bs + i * k + kk] };
+                    let y = if tb { b[z * b_bs + j * k + kk] } else { b[z * b_bs + kk * n + j] };
+                    s += x * y;
+                }
+                out[(z * m + i) * n + j] = s;
+            }
+        }
+    }
+    out
+}
+
+/// Inputs in [-1, 1): each output sums K products, so the f32 error grows with K.
+fn tol(k: usize) -> f64 {
+    1e-5 + 2e-6 * k as f64
+}
+
+/// Runs matmul_t on seeded inputs of these shapes and compares with the reference.
+fn check_forward(sa: &[usize], sb: &[usize], ta: bool, tb: bool) {
+    let dev = device();
+    let a = tensor(&dev, sa, 1);
+    let b = tensor(&dev, sb, 2);
+    let got = a.matmul_t(&b, ta, tb);
+    let f64s = |t: &Tensor| t.to_vec().iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let want = reference(&f64s(&a), sa, &f64s(&b), sb, ta, tb);
+    let k = if ta { sa[sa.len() - 2] } else { sa[sa.len() - 1] };
+    let what = format!("{sa:?} x {sb:?} (trans_a {ta}, trans_b {tb})");
+    assert_close(&what, &got.to_vec(), &want, tol(k), tol(k));
+    let (m, n) = (if ta { sa[sa.len() - 1] } else { sa[sa.len() - 2] }, if tb { sb[sb.len() - 2] } else { sb[sb.len() - 1] });
+    let batch = if sa.len() > 2 { &sa[..sa.len() - 2] } else { &sb[..sb.len() - 2] };
+    assert_eq!(got.shape(), [batch, &[m, n]].concat(), "{what}: output shape");
+}
+
+/// The four transpose combinations of a [M, K] @ [K, N] product, stored as each needs.
+fn check_all_transposes(m: usize, n: usize, k: usize) {
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let sa = if ta { [k, m] } else { [m, k] };
+        let sb = if tb { [n, k] } else { [k, n] };
+        check_forward(&sa, &sb, ta, tb);
+    }
+}
+
+#[test]
+fn one_by_one_matches_reference() {
+    check_forward(&[1, 1], &[1, 1], false, false);
+}
+
+#[test]
+fn ragged_17x33x5_matches_reference() {
+    check_forward(&[17, 33], &[33, 5], false, false);
+}
+
+#[test]
+fn ragged_257x129x65_spanning_many_workgroups_matches_reference() {
+    check_forward(&[257, 65], &[65, 129], false, false);
+}
+
+#[test]
+fn square_64_matches_reference() {
+    check_forward(&[64, 64], &[64, 64], false, false);
+}
+
+#[test]
+fn vec4_kernel_with_ragged_tile_edges_matches_reference() {
+    // K, N multiples of 4 (the vec4 kernel), M and N not multiples of the tile.
+    check_forward(&[257, 68], &[68, 132], false, false);
+}
+
+#[test]
+fn batched_3x17x33_by_3x33x5_matches_reference() {
+    check_forward(&[3, 17, 33], &[3, 33, 5], false, false);
+    check_forward(&[2, 3, 20, 36], &[2, 3, 36, 12], false, false);
+}
+
+#[test]
+fn shared_rank2_rhs_matches_reference() {
+    check_forward(&[3, 17, 33], &[33, 5], false, false);
+    check_forward(&[2, 36, 20], &[20, 12], false, false);
+}
+
+#[test]
+fn shared_rank2_lhs_matches_reference() {
+    check_forward(&[17, 33], &[3, 33, 5], false, false);
+    check_forward(&[36, 20], &[2, 20, 12], false, false);
+}
+
+#[test]
+fn all_four_transposes_at_ragged_sizes_match_reference() {
+    check_all_transposes(19, 23, 13);
+}
+
+#[test]
+fn all_four_transposes_in_the_vec4_kernel_match_reference() {
+    // M % 4 == 0, K % 4 == 0, N % 4 == 0, but none a multiple of the 16x16 tile.
+    check_all_transposes(132, 140, 36);
+}
+
+#[test]
+fn batched_transposes_with_shared_operands_match_reference() {
+    check_forward(&[3, 13, 19], &[23, 13], true, true);
+    check_forward(&[13, 19], &[3, 13, 23], true, false);
+    check_forward(&[2, 20, 36], &[12, 20], true, true);
+}
+
+/// check_op on op(a) @ op(b) with inputs of these shapes.
+fn check_grad(what: &str, sa: &[usize], sb: &[usize], ta: bool, tb: bool) {
+    let (sa2, sb2) = (sa.to_vec(), sb.to_vec());
+    let k = if ta { sa[sa.len() - 2] } else { sa[sa.len() - 1] };
+    check_op(
+        what,
+        &[(sa, uniform(sa.iter().product(), -1.0, 1.0, 3)), (sb, uniform(sb.iter().product(), -1.0, 1.0, 4))],
+        |t| t[0].matmul_t(&t[1], ta, tb),
+        |x| reference(&x[0], &sa2, &x[1], &sb2, ta, tb),
+        1e-3 + tol(k),
+    );
+}
+
+#[test]
+fn gradients_for_all_four_transposes() {
+    // 5x6x7: the scalar kernel; 8x12x16: the vec4 kernel.
+    for (m, n, k) in [(5, 6, 7), (8, 12, 16)] {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let sa = if ta { [k, m] } else { [m, k] };
+            let sb = if tb { [n, k] } else { [k, n] };
+            check_grad(&format!("{m}x{n}x{k} trans_a {ta} trans_b {tb}"), &sa, &sb, ta, tb);
+        }
+    }
+}
+
+#[test]
+fn gradients_for_batched_operands() {
+    check_grad("batched", &[2, 3, 4, 5], &[2, 3, 5, 6], false, false);
+    check_grad("batched transposed", &[3, 5, 4], &[3, 6, 5], true, true);
+}
+
+#[test]
+fn gradients_for_shared_rank2_rhs_sum_over_the_batch() {
+    // b's gradient sums over the batch: a reshape to [batch*M, K] without trans_a, a summing
+    // kernel with it.
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let sa = if ta { [3, 5, 4] } else { [3, 4, 5] };
+        let sb = if tb { [6, 5] } else { [5, 6] };
+        check_grad(&format!("shared rhs trans_a {ta} trans_b {tb}"), &sa, &sb, ta, tb);
+    }
+}
+
+#[test]
+fn gradients_for_shared_rank2_lhs_sum_over_the_batch() {
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let sa = if ta { [5, 4] } else { [4, 5] };
+        let sb = if tb { [3, 6, 5] } else { [3, 5, 6] };
+        check_grad(&format!("shared lhs trans_a {ta} trans_b {tb}"), &sa, &sb, ta, tb);
+    }
+}
+
+#[test]
+#[should_panic(expected = "matmul: [3, 4] x [5, 6]: inner dims 4 != 5")]
+fn inner_dim_mismatch_panics_naming_both_shapes() {
+    let dev = device();
+    Tensor::zeros(&dev, &[3, 4]).matmul(&Tensor::zeros(&dev, &[5, 6]));
+}
+
+#[test]
+#[should_panic(expected = "matmul: [4, 3]^T x [5, 6]: inner dims 4 != 5")]
+fn transposed_inner_dim_mismatch_panics_marking_the_transpose() {
+    let dev = device();
+    Tensor::zeros(&dev, &[4, 3]).matmul_t(&Tensor::zeros(&dev, &[5, 6]), true, false);
+}
+
+#[test]
+#[should_panic(expected = "matmul: [4] x [4, 2]: rank-1 operands are not supported")]
+fn rank1_operand_panics() {
+    let dev = device();
+    Tensor::zeros(&dev, &[4]).matmul(&Tensor::zeros(&dev, &[4, 2]));
+}
+
+#[test]
+#[should_panic(expected = "matmul: [2, 3, 4] x [3, 4, 5]: batch dims [2] and [3] differ")]
+fn mismatched_batch_dims_panic() {
+    let dev = device();
+    Tensor::zeros(&dev, &[2, 3, 4]).matmul(&Tensor::zeros(&dev, &[3, 4, 5]));
+}
