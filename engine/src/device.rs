@@ -23,11 +23,15 @@ pub struct DeviceOptions {
     pub adapter_name: Option<String>,
     /// Submit the pending batch after this many dispatches.
     pub max_dispatches_per_submit: usize,
+    /// Register tile of the matmul kernel: 16x16 outputs per invocation (`true`) or 8x8.
+    /// `None` picks 16x16 on CPU adapters (which run invocations as SIMD lanes and have no
+    /// register file to overflow) and 8x8 on GPUs. A tuning choice only: both are exact.
+    pub matmul_wide_tiles: Option<bool>,
 }
 
 impl Default for DeviceOptions {
     fn default() -> Self {
-        DeviceOptions { backends: None, adapter_name: None, max_dispatches_per_submit: 256 }
+        DeviceOptions { backends: None, adapter_name: None, max_dispatches_per_submit: 256, matmul_wide_tiles: None }
     }
 }
 
@@ -63,6 +67,7 @@ pub(crate) struct DeviceInner {
     errors: Arc<Mutex<Vec<String>>>,
     uniform_slot: u64,
     max_dispatches: usize,
+    pub matmul_wide_tiles: bool,
     /// Philox key and the next counter: see `ops::random`.
     pub(crate) rng: Cell<(u64, u64)>,
     stats: Cell<DeviceStats>,
@@ -141,6 +146,7 @@ impl Device {
             sink.lock().unwrap().push(format!("device lost ({reason:?}): {msg}"))
         });
         let uniform_slot = (limits.min_uniform_buffer_offset_alignment as u64).max(256);
+        let matmul_wide_tiles = opts.matmul_wide_tiles.unwrap_or(info.device_type == wgpu::DeviceType::Cpu);
         Ok(Device(Rc::new(DeviceInner {
             device,
             queue,
@@ -154,6 +160,7 @@ impl Device {
             errors,
             uniform_slot,
             max_dispatches: opts.max_dispatches_per_submit.max(1),
+            matmul_wide_tiles,
             rng: Cell::new((0x853c_49e6_748f_ea9b, 0)),
             stats: Cell::new(DeviceStats::default()),
         })))

@@ -202,3 +202,24 @@ fn mismatched_batch_dims_panic() {
     let dev = device();
     Tensor::zeros(&dev, &[2, 3, 4]).matmul(&Tensor::zeros(&dev, &[3, 4, 5]));
 }
+
+/// Both register tiles (16x16 and 8x8 outputs per invocation) on the same adapter, whichever
+/// one the device would pick by default, for every transpose combination.
+#[test]
+fn both_register_tiles_match_reference_for_all_transposes() {
+    for wide in [false, true] {
+        let opts = engine::DeviceOptions { matmul_wide_tiles: Some(wide), ..Default::default() };
+        let dev = engine::Device::with_options(opts).unwrap();
+        let (m, n, k) = (132, 140, 36);
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let sa = if ta { [2, k, m] } else { [2, m, k] };
+            let sb = if tb { [n, k] } else { [k, n] };
+            let a = tensor(&dev, &sa, 3);
+            let b = tensor(&dev, &sb, 4);
+            let f64s = |t: &Tensor| t.to_vec().iter().map(|&x| x as f64).collect::<Vec<f64>>();
+            let want = reference(&f64s(&a), &sa, &f64s(&b), &sb, ta, tb);
+            let what = format!("wide {wide}: {sa:?} x {sb:?} (trans_a {ta}, trans_b {tb})");
+            assert_close(&what, &a.matmul_t(&b, ta, tb).to_vec(), &want, tol(k), tol(k));
+        }
+    }
+}
