@@ -99,7 +99,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         opt.zero_grad();
         if step % 50 == 0 || step + 1 == args.steps {
             last_loss = loss.item(); // a readback waits for the GPU: do it rarely
-            bar.set_message(format!("loss {last_loss:.5}"));
+            bar.set_message(format!("loss {last_loss:.3e}"));
         }
         bar.inc(1);
         if (step + 1) % args.checkpoint_every == 0 || step + 1 == args.steps {
@@ -121,7 +121,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     println!();
     println!("trained {trained} steps in {secs:.1} s: {:.1} steps/s ({:.2} ms per step)", trained as f64 / secs, 1e3 * secs / trained.max(1) as f64);
-    println!("last batch loss (MSE): {last_loss:.5}");
+    println!("last batch loss (MSE): {last_loss:.3e}");
     println!("MSE against f on a grid of {n} points in [-2, 2]: {mse:.2e}");
     println!("checkpoint: {}", ckpt_path.display());
     let every = |v: &[f32]| xs.iter().zip(v).step_by(5).map(|(&a, &b)| (a, b)).collect::<Vec<_>>();
