@@ -60,3 +60,44 @@ fn binary_broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     }
     out[i] = apply(a[ia], b[ib]);
 }
+
+// ---- vec4 fast paths: 4 elements per invocation (element counts divisible by 4) ----
+
+struct Params4 {
+    n4: u32,    // vec4s of out
+    len4: u32,  // binary_rows4: vec4s in one row of the broadcast operand
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> out4: array<vec4<f32>>;
+@group(0) @binding(3) var<uniform> p4: Params4;
+
+override ROW_IS_A: bool = false; // binary_rows4: a (not b) is the broadcast row
+
+fn apply4(x: vec4<f32>, y: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(apply(x.x, y.x), apply(x.y, y.y), apply(x.z, y.z), apply(x.w, y.w));
+}
+
+// Same shapes.
+@compute @workgroup_size(256)
+fn binary_same4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p4.n4) { return; }
+    out4[i] = apply4(a4[i], b4[i]);
+}
+
+// One operand has out's shape, the other is one row repeated: out [.., L], row [L] (a bias).
+@compute @workgroup_size(256)
+fn binary_rows4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p4.n4) { return; }
+    let j = i % p4.len4;
+    if (ROW_IS_A) {
+        out4[i] = apply4(a4[j], b4[i]);
+    } else {
+        out4[i] = apply4(a4[i], b4[j]);
+    }
+}

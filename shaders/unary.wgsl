@@ -83,3 +83,31 @@ fn unary_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (i >= gp.n) { return; }
     gout[i] = gg[i] * df(gx[i], gp.alpha, gp.beta);
 }
+
+// ---- vec4 fast paths: 4 elements per invocation (element counts divisible by 4) ----
+
+@group(0) @binding(0) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> out4: array<vec4<f32>>;
+@group(0) @binding(2) var<uniform> p4: Params; // n counts vec4s here
+
+@compute @workgroup_size(256)
+fn unary4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p4.n) { return; }
+    let v = x4[i];
+    out4[i] = vec4<f32>(f(v.x, p4.alpha, p4.beta), f(v.y, p4.alpha, p4.beta), f(v.z, p4.alpha, p4.beta), f(v.w, p4.alpha, p4.beta));
+}
+
+@group(0) @binding(0) var<storage, read> gx4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> gg4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> gout4: array<vec4<f32>>;
+@group(0) @binding(3) var<uniform> gp4: Params; // n counts vec4s here
+
+@compute @workgroup_size(256)
+fn unary_grad4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= gp4.n) { return; }
+    let v = gx4[i];
+    let d = vec4<f32>(df(v.x, gp4.alpha, gp4.beta), df(v.y, gp4.alpha, gp4.beta), df(v.z, gp4.alpha, gp4.beta), df(v.w, gp4.alpha, gp4.beta));
+    gout4[i] = gg4[i] * d;
+}

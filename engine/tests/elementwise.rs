@@ -92,6 +92,12 @@ fn binary_ops_broadcast_along_each_axis_match_reference() {
         (&[5, 6, 70], &[5, 6, 1]),  // along axis 2
         (&[1, 6, 1], &[5, 1, 70]),
         (&[300, 1], &[1, 257]), // many workgroups
+        // The vec4 "repeated row" fast path (a bias), with the row on either side:
+        (&[1024, 256], &[256]),
+        (&[8], &[3, 5, 8]),
+        (&[3, 5, 8], &[1, 8]),
+        (&[2, 4], &[2, 3, 2, 4]),
+        (&[1, 1, 12], &[7, 12]),
     ];
     for (i, (sa, sb)) in cases.iter().enumerate() {
         check_binary_forward(&dev, sa, sb, 100 + i as u64);

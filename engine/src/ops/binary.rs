@@ -29,6 +29,22 @@ struct Params {
     b_strides: [u32; 8],
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params4 {
+    n4: u32,
+    len4: u32,
+    _pad: [u32; 2],
+}
+
+/// True when `row`, broadcast to `out`, is one contiguous row repeated: its shape is out's
+/// trailing axes (after dropping leading 1s), e.g. a bias [256] against [1024, 256].
+fn is_row(row: &[usize], out: &[usize]) -> bool {
+    let lead = row.iter().take_while(|&&d| d == 1).count();
+    let tail = &row[lead..];
+    tail.len() <= out.len() && out[out.len() - tail.len()..] == *tail
+}
+
 /// out = a OP b, broadcasting; records nothing.
 fn launch(name: &str, op: Op, a: &Tensor, b: &Tensor) -> Tensor {
     a.same_device(name, b);
@@ -37,6 +53,32 @@ fn launch(name: &str, op: Op, a: &Tensor, b: &Tensor) -> Tensor {
     let out = Tensor::uninit(a.device(), &out_shape, name);
     let n = out.numel();
     let same = a.shape() == b.shape();
+    // vec4 fast paths: same shapes, or a full operand against a repeated row (bias add).
+    let (full_a, full_b) = (a.numel() == n, b.numel() == n);
+    let row = if same || n == 0 {
+        None
+    } else if full_a && is_row(b.shape(), &out_shape) {
+        Some((false, b.numel()))
+    } else if full_b && is_row(a.shape(), &out_shape) {
+        Some((true, a.numel()))
+    } else {
+        None
+    };
+    let vec4_row = row.is_some_and(|(_, len)| len % 4 == 0);
+    if n % 4 == 0 && (same || vec4_row) {
+        let (entry, row_is_a, len) = match row {
+            None => ("binary_same4", false, 0),
+            Some((row_is_a, len)) => ("binary_rows4", row_is_a, len),
+        };
+        let params = Params4 { n4: (n / 4) as u32, len4: (len / 4) as u32, _pad: [0; 2] };
+        let mut kernel = Kernel::new(BINARY, entry).with("OP", op as u32 as f64);
+        if entry == "binary_rows4" {
+            kernel = kernel.with("ROW_IS_A", row_is_a as u32 as f64);
+        }
+        let bufs = [a.buffer(), b.buffer(), out.buffer()];
+        a.device().0.dispatch(&kernel, &bufs, bytemuck::bytes_of(&params), grid_1d(n / 4, 256));
+        return out;
+    }
     let params = Params {
         n: n as u32,
         rank: out_shape.len() as u32,

@@ -1,0 +1,59 @@
+//! Where a training step's time goes: times each op of an MLP step alone, at the step's shapes.
+//!
+//!     cargo run --release -p engine --example op_times
+//!
+//! Each line is the median over several repetitions of 20 back-to-back launches, GPU sync
+//! included, so it is the op's cost inside a batch (kernel + dispatch overhead).
+
+use std::time::Instant;
+
+use engine::{Device, Tensor};
+
+fn time(dev: &Device, name: &str, mut f: impl FnMut() -> Tensor) {
+    f();
+    dev.sync().unwrap();
+    let mut samples = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        for _ in 0..20 {
+            f();
+        }
+        dev.sync().unwrap();
+        samples.push(t.elapsed().as_secs_f64() / 20.0);
+    }
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!("{name:<44} {:>9.3} ms", samples[3] * 1e3);
+}
+
+fn main() {
+    let dev = Device::new().unwrap();
+    println!("adapter: {}", dev.describe());
+    let (b, h) = (1024, 256);
+    let x2 = Tensor::randn(&dev, &[b, 2]);
+    let w1 = Tensor::randn(&dev, &[2, h]);
+    let x = Tensor::randn(&dev, &[b, h]);
+    let w = Tensor::randn(&dev, &[h, h]);
+    let bias = Tensor::randn(&dev, &[h]);
+    let w4 = Tensor::randn(&dev, &[h, 2]);
+    time(&dev, "matmul [1024,256]x[256,256]", || x.matmul(&w));
+    time(&dev, "matmul_t dX [1024,256]x[256,256]^T", || x.matmul_t(&w, false, true));
+    time(&dev, "matmul_t dW [1024,256]^T x [1024,256]", || x.matmul_t(&x, true, false));
+    time(&dev, "matmul [1024,2]x[2,256] (first layer)", || x2.matmul(&w1));
+    time(&dev, "matmul [1024,256]x[256,2] (last layer)", || x.matmul(&w4));
+    time(&dev, "add bias [1024,256]+[256] (broadcast)", || x.add(&bias));
+    time(&dev, "add same shape [1024,256]", || x.add(&x));
+    time(&dev, "silu [1024,256]", || x.silu());
+    time(&dev, "sum over batch [1024,256] -> [256]", || x.sum(&[0], false));
+    time(&dev, "mse_loss [1024,256]", || x.mse_loss(&x));
+    time(&dev, "randn [1024,256]", || Tensor::randn(&dev, &[b, h]));
+    let (b, h) = (1000, 64);
+    let x = Tensor::randn(&dev, &[b, h]);
+    let w = Tensor::randn(&dev, &[h, h]);
+    let bias = Tensor::randn(&dev, &[h]);
+    time(&dev, "matmul [1000,64]x[64,64]", || x.matmul(&w));
+    time(&dev, "matmul_t dW [1000,64]^T x [1000,64]", || x.matmul_t(&x, true, false));
+    time(&dev, "add bias [1000,64]+[64]", || x.add(&bias));
+    time(&dev, "silu [1000,64]", || x.silu());
+    time(&dev, "sum over batch [1000,64] -> [64]", || x.sum(&[0], false));
+    time(&dev, "tiny add [4] (dispatch overhead)", || bias.narrow(0, 0, 4).add_scalar(1.0));
+}
