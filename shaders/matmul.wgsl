@@ -8,6 +8,8 @@
 //   b is [Z, R, K, N] (or [Z, R, N, K] when TB), read through batch strides b_bs, b_rs
 //   out is [Z, M, N]
 // A stride of 0 shares an operand across the batch.
+// Split-K: with batch strides pointing at successive chunks of K and kc = K / Z, grid z
+// computes one chunk's partial product (the launcher then sums the Z partials).
 //
 // Two kernels: matmul_tiled reads and writes every operand as vec4s along its contiguous axis
 // and needs K % 4 == 0, N % 4 == 0, and M % 4 == 0 when TA; matmul_scalar takes any shape.
@@ -18,12 +20,16 @@ override TB: bool = false; // b holds op(B)^T: element (k, n) at n * K + k
 struct Params {
     m: u32,
     n: u32,
-    k: u32,
+    k: u32,    // K: the row pitch of an operand stored along k
     r: u32,
     a_bs: u32,
     b_bs: u32,
     a_rs: u32,
     b_rs: u32,
+    kc: u32,   // how many k each output sums: K, or one chunk of K when split (split-K)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;           // a, see the legend
@@ -67,7 +73,7 @@ fn matmul_scalar(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     for (var r = 0u; r < p.r; r++) {
         var ia = wg.z * p.a_bs + r * p.a_rs;
         var ib = wg.z * p.b_bs + r * p.b_rs;
-        for (var k = 0u; k < K; k++) {
+        for (var k = 0u; k < p.kc; k++) {
             let bk = vec4<f32>(b[ib + cb0], b[ib + cb1], b[ib + cb2], b[ib + cb3]);
             acc0 += a[ia + ra0] * bk;
             acc1 += a[ia + ra1] * bk;
@@ -171,7 +177,7 @@ fn matmul_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     for (var r = 0u; r < pt.r; r++) {
         var ia = (wg.z * pt.a_bs + r * pt.a_rs) / 4u;
         var ib = (wg.z * pt.b_bs + r * pt.b_rs) / 4u;
-        for (var k = 0u; k < pt.k; k += 4u) {
+        for (var k = 0u; k < pt.kc; k += 4u) {
             let a0 = load_a(ia, ra0, ra1, ra2, ra3);
             let a1 = load_a(ia, ra4, ra5, ra6, ra7);
             let b0 = load_b(ib, cb0, cb1, cb2, cb3);

@@ -40,6 +40,9 @@ fn main() {
     time(&dev, "matmul_t dW [1024,256]^T x [1024,256]", || x.matmul_t(&x, true, false));
     time(&dev, "matmul [1024,2]x[2,256] (first layer)", || x2.matmul(&w1));
     time(&dev, "matmul [1024,256]x[256,2] (last layer)", || x.matmul(&w4));
+    let g2 = Tensor::randn(&dev, &[b, 2]);
+    time(&dev, "dW last [1024,256]^T x [1024,2]", || x.matmul_t(&g2, true, false));
+    time(&dev, "dW first [1024,2]^T x [1024,256]", || x2.matmul_t(&x, true, false));
     time(&dev, "add bias [1024,256]+[256] (broadcast)", || x.add(&bias));
     time(&dev, "add same shape [1024,256]", || x.add(&x));
     time(&dev, "silu [1024,256]", || x.silu());

@@ -223,3 +223,18 @@ fn both_register_tiles_match_reference_for_all_transposes() {
         }
     }
 }
+
+/// Few output tiles and a long K: the launcher splits K into chunks computed in parallel
+/// (split-K) and sums them. Weight gradients of a layer have this shape.
+#[test]
+fn split_k_long_contractions_match_reference_for_all_transposes() {
+    check_all_transposes(64, 64, 1000); // vec4 kernel, 5 chunks of 200
+    check_all_transposes(3, 2, 1001); // scalar kernel, 7 chunks of 143
+    check_forward(&[1024, 256], &[1024, 2], true, false); // a layer's dW: [1024,256]^T x [1024,2]
+}
+
+#[test]
+fn split_k_gradients_match_finite_differences() {
+    check_grad("split-K", &[4, 512], &[512, 3], false, false);
+    check_grad("split-K transposed", &[512, 4], &[3, 512], true, true);
+}

@@ -25,6 +25,9 @@ struct Params {
     b_bs: u32,
     a_rs: u32,
     b_rs: u32,
+    /// How many k each output sums (K, or a chunk of K with split-K).
+    kc: u32,
+    _pad: [u32; 3],
 }
 
 /// One kernel launch: out[z] = sum_{r < red} op(A)[z, r] @ op(B)[z, r], out is [batch, M, N]
@@ -52,7 +55,6 @@ fn launch(op: &str, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool, l: &La
     if l.k == 0 || l.red == 0 {
         return Tensor::zeros(dev, out_shape);
     }
-    let out = Tensor::uninit(dev, out_shape, op);
     let params = Params {
         m: u32_of(op, "M", l.m),
         n: u32_of(op, "N", l.n),
@@ -62,6 +64,8 @@ fn launch(op: &str, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool, l: &La
         b_bs: u32_of(op, "b's batch stride", l.b_bs),
         a_rs: u32_of(op, "a's batch stride", l.a_rs),
         b_rs: u32_of(op, "b's batch stride", l.b_rs),
+        kc: u32_of(op, "K", l.k),
+        _pad: [0; 3],
     };
     // matmul_tiled reads and writes every operand as vec4s along its contiguous axis. Its
     // 16x16 tiles per invocation (WIDE) pay on CPU adapters, where every load and store is a
@@ -84,9 +88,55 @@ fn launch(op: &str, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool, l: &La
         l.n
     );
     let kernel = kernel.with("TA", trans_a as u32 as f64).with("TB", trans_b as u32 as f64);
+    if let Some(chunks) = split_k(l, groups[0] * groups[1], vec4) {
+        return split_k_launch(dev, &kernel, a, b, trans_a, trans_b, l, params, chunks, groups, out_shape, op);
+    }
+    let out = Tensor::uninit(dev, out_shape, op);
     let groups = groups.map(|g| g as u32);
     dev.0.dispatch(&kernel, &[a.buffer(), b.buffer(), out.buffer()], bytemuck::bytes_of(&params), groups);
     out
+}
+
+/// Split-K: a plain 2-D product whose output tiles are too few to keep the device busy but
+/// whose K is long (the weight gradient of a layer: [in, batch] @ [batch, out]) is cut into
+/// chunks of K computed in parallel as a batch of partial products, then summed.
+/// Returns how many chunks (they must divide K evenly, in multiples of 4 for the vec4 kernel).
+fn split_k(l: &Launch, tiles: usize, vec4: bool) -> Option<usize> {
+    const TARGET_GROUPS: usize = 64;
+    const MIN_CHUNK: usize = 128;
+    if l.batch != 1 || l.red != 1 || tiles >= TARGET_GROUPS || l.k < 2 * MIN_CHUNK {
+        return None;
+    }
+    let want = TARGET_GROUPS.div_ceil(tiles).min(l.k / MIN_CHUNK);
+    (2..=want).rev().find(|&s| l.k % s == 0 && (!vec4 || (l.k / s) % 4 == 0))
+}
+
+/// Runs `kernel` as `chunks` partial products [chunks, M, N] and sums them.
+#[allow(clippy::too_many_arguments)]
+fn split_k_launch(
+    dev: &crate::device::Device,
+    kernel: &Kernel,
+    a: &Tensor,
+    b: &Tensor,
+    trans_a: bool,
+    trans_b: bool,
+    l: &Launch,
+    mut params: Params,
+    chunks: usize,
+    groups: [usize; 3],
+    out_shape: &[usize],
+    op: &str,
+) -> Tensor {
+    let kc = l.k / chunks;
+    // Element offset of chunk z = batch stride: k advances along a row (not transposed) or
+    // down the rows (transposed) of each stored operand.
+    params.a_bs = (if trans_a { kc * l.m } else { kc }) as u32;
+    params.b_bs = (if trans_b { kc } else { kc * l.n }) as u32;
+    params.kc = kc as u32;
+    let partial = Tensor::uninit(dev, &[chunks, l.m, l.n], op);
+    let grid = [groups[0] as u32, groups[1] as u32, chunks as u32];
+    dev.0.dispatch(kernel, &[a.buffer(), b.buffer(), partial.buffer()], bytemuck::bytes_of(&params), grid);
+    partial.sum(&[0], false).reshape(out_shape)
 }
 
 /// "[3, 4]" or "[4, 3]^T": a shape as the error messages print it.
