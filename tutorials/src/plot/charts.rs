@@ -114,6 +114,9 @@ impl LineChart {
         Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
         let mut chart = chart_builder(area, &self.title).build_cartesian_2d(x, y)?;
+        let (log_x, log_y) = (self.log_x, self.log_y);
+        let fx = move |v: &f64| tick_label(*v, log_x);
+        let fy = move |v: &f64| tick_label(*v, log_y);
         chart
             .configure_mesh()
             .x_desc(self.x_label.as_str())
@@ -121,6 +124,8 @@ impl LineChart {
             .axis_desc_style((FONT, 16))
             .label_style((FONT, 13))
             .light_line_style(WHITE)
+            .x_label_formatter(&fx)
+            .y_label_formatter(&fy)
             .draw()?;
         let mut labelled = false;
         for line in &self.lines {
@@ -148,7 +153,7 @@ impl LineChart {
             }
         }
         if labelled {
-            draw_legend(&mut chart, self.legend.unwrap_or(SeriesLabelPosition::UpperLeft))?;
+            draw_legend(&mut chart, self.legend.clone().unwrap_or(SeriesLabelPosition::UpperLeft))?;
         }
         Ok(())
     }
@@ -164,6 +169,21 @@ impl Panel for LineChart {
             (false, true) => self.draw_in(area, x0..x1, (y0..y1).log_scale()),
             (true, true) => self.draw_in(area, (x0..x1).log_scale(), (y0..y1).log_scale()),
         }
+    }
+}
+
+/// A tick label: short scientific notation on a log axis ("1e-3", "3e2"), else a plain
+/// number with no more digits than it needs.
+fn tick_label(v: f64, log: bool) -> String {
+    if log {
+        let s = format!("{v:.0e}");
+        return s.replace("e0", "");
+    }
+    let r = (v * 1e6).round() / 1e6;
+    if r.abs() >= 1e5 || (r != 0.0 && r.abs() < 1e-3) {
+        format!("{r:.1e}")
+    } else {
+        format!("{r}")
     }
 }
 
