@@ -1,0 +1,129 @@
+//! A mixture of K Gaussians sum_k w_k N(mean_k, cov_k), with lab 1's two 2-D constructors.
+//! Legend: N = batch, D = dimension, K = components.
+
+use engine::ops::random::{philox_stream_cpu, uniform_from_bits};
+use engine::{Device, Tensor};
+
+use crate::density::{check_batch, Density, Sampleable};
+use crate::gaussian::Gaussian;
+
+#[derive(Clone, Debug)]
+pub struct GaussianMixture {
+    components: Vec<Gaussian>,
+    weights: Vec<f32>, // [K], normalised to sum 1
+}
+
+impl GaussianMixture {
+    /// Components of one dimension and positive weights (normalised here). Panics otherwise.
+    pub fn new(components: Vec<Gaussian>, weights: Vec<f32>) -> GaussianMixture {
+        let k = components.len();
+        assert!(k > 0, "GaussianMixture::new: no components");
+        assert!(weights.len() == k, "GaussianMixture::new: {k} components but {} weights", weights.len());
+        let d = components[0].dim();
+        assert!(
+            components.iter().all(|c| c.dim() == d),
+            "GaussianMixture::new: components of different dimensions {:?}",
+            components.iter().map(Gaussian::dim).collect::<Vec<_>>()
+        );
+        assert!(weights.iter().all(|&w| w > 0.0 && w.is_finite()), "GaussianMixture::new: weights {weights:?} must be positive");
+        let total: f32 = weights.iter().sum();
+        GaussianMixture { components, weights: weights.iter().map(|w| w / total).collect() }
+    }
+
+    /// Lab 1's `random_2D`: `nmodes` equally weighted N(mean_k, std^2 I) with
+    /// mean_k = (U[0,1)^2 - 0.5) * scale, the uniforms from the CPU Philox stream of `seed`
+    /// (the same generator as the GPU's, so no device is needed).
+    pub fn random_2d(nmodes: usize, std: f32, scale: f32, seed: u64) -> GaussianMixture {
+        let u: Vec<f32> = philox_stream_cpu(2 * nmodes, seed, 0).into_iter().map(uniform_from_bits).collect();
+        let comps = (0..nmodes).map(|k| Gaussian::spherical(vec![(u[2 * k] - 0.5) * scale, (u[2 * k + 1] - 0.5) * scale], std));
+        GaussianMixture::new(comps.collect(), vec![1.0; nmodes])
+    }
+
+    /// Lab 1's `symmetric_2D`: `nmodes` equally weighted N(mean_k, std^2 I) with means at
+    /// angles 2 pi k / nmodes on the circle of radius `scale`.
+    pub fn symmetric_2d(nmodes: usize, std: f32, scale: f32) -> GaussianMixture {
+        let comps = (0..nmodes).map(|k| {
+            let a = 2.0 * std::f32::consts::PI * k as f32 / nmodes as f32;
+            Gaussian::spherical(vec![scale * a.cos(), scale * a.sin()], std)
+        });
+        GaussianMixture::new(comps.collect(), vec![1.0; nmodes])
+    }
+
+    pub fn dim(&self) -> usize {
+        self.components[0].dim()
+    }
+    pub fn components(&self) -> &[Gaussian] {
+        &self.components
+    }
+    pub fn weights(&self) -> &[f32] {
+        &self.weights
+    }
+
+    /// log w_k + log N_k(x): x [N, D] -> [N, K].
+    fn joint_log(&self, who: &str, x: &Tensor) -> Tensor {
+        check_batch(who, x, self.dim());
+        let cols: Vec<Tensor> =
+            self.components.iter().zip(&self.weights).map(|(c, w)| c.log_density(x).add_scalar(w.ln())).collect();
+        Tensor::concat(&cols.iter().collect::<Vec<_>>(), 1)
+    }
+
+    /// The closed-form score sum_k r_k(x) score_k(x), with responsibilities
+    /// r(x) = softmax_k(log w_k + log N_k(x)): x [N, D] -> [N, D].
+    pub fn score_exact(&self, x: &Tensor) -> Tensor {
+        let r = self.joint_log("GaussianMixture::score_exact", x).softmax(); // [N, K]
+        let mut out = x.zeros_like();
+        for (k, c) in self.components.iter().enumerate() {
+            out = out.add(&r.narrow(1, k, 1).mul(&c.score_exact(x)));
+        }
+        out
+    }
+
+    /// For each row of x [N, D], the index of the nearest component mean (on the CPU).
+    pub fn mode_of(&self, x: &Tensor) -> Vec<usize> {
+        check_batch("GaussianMixture::mode_of", x, self.dim());
+        let d = self.dim();
+        let dist = |row: &[f32], m: &[f32]| row.iter().zip(m).map(|(a, b)| (a - b) * (a - b)).sum::<f32>();
+        x.to_vec()
+            .chunks(d)
+            .map(|row| {
+                let ds = self.components.iter().map(|c| dist(row, c.mean()));
+                ds.enumerate().fold((0, f32::INFINITY), |best, (k, v)| if v < best.1 { (k, v) } else { best }).0
+            })
+            .collect()
+    }
+}
+
+impl Density for GaussianMixture {
+    /// log sum_k exp(l_k) = m + log sum_k exp(l_k - m), m = max_k l_k (held constant: the
+    /// result does not depend on it, so neither does the gradient): x [N, D] -> [N, 1].
+    fn log_density(&self, x: &Tensor) -> Tensor {
+        let l = self.joint_log("GaussianMixture::log_density", x); // [N, K]
+        let m = l.max(&[1], true).detach(); // [N, 1]
+        l.sub(&m).exp().sum(&[1], true).log().add(&m)
+    }
+}
+
+impl Sampleable for GaussianMixture {
+    /// Picks a component per sample from `Tensor::rand` (read back), then
+    /// mean_k + L_k z for all samples at once with the per-sample mean and L gathered by index.
+    fn sample(&self, dev: &Device, n: usize) -> Tensor {
+        let (d, k) = (self.dim(), self.components.len());
+        let u = Tensor::rand(dev, &[n]).to_vec();
+        let mut cdf = self.weights.clone();
+        for i in 1..k {
+            cdf[i] += cdf[i - 1];
+        }
+        let idx: Vec<u32> = u.iter().map(|&v| cdf.iter().position(|&c| v < c).unwrap_or(k - 1) as u32).collect();
+        let means: Vec<f32> = self.components.iter().flat_map(|c| c.mean().to_vec()).collect();
+        let chols: Vec<f32> = self.components.iter().flat_map(|c| c.chol().to_vec()).collect();
+        let mean = Tensor::from_slice(dev, &means, &[k, d]).index_select(0, &idx); // [n, D]
+        let l = Tensor::from_slice(dev, &chols, &[k, d * d]).index_select(0, &idx).reshape(&[n, d, d]); // [n, D, D]
+        let z = Tensor::randn(dev, &[n, d]);
+        let mut x = mean;
+        for j in 0..d {
+            // x[:, i] += L[:, i, j] z[:, j]
+            x = x.add(&l.narrow(2, j, 1).reshape(&[n, d]).mul(&z.narrow(1, j, 1)));
+        }
+        x
+    }
+}
