@@ -5,7 +5,7 @@
 use engine::{Device, Tensor};
 
 use crate::density::{check_batch, Density, Sampleable};
-use crate::linalg::{apply_rows, cholesky, gram, inverse_lower, to_f32};
+use crate::linalg::{apply_rows, cholesky, columns, combine, gram, inverse_lower, sum_of, to_f32};
 
 #[derive(Clone, Debug)]
 pub struct Gaussian {
@@ -76,23 +76,35 @@ impl Gaussian {
         &self.chol
     }
 
-    /// x - mean: x [N, D] -> [N, D].
-    fn centered(&self, who: &str, x: &Tensor) -> Tensor {
+    /// The columns of x - mean, each [N, 1], for x [N, D].
+    pub(crate) fn centered_columns(&self, who: &str, x: &Tensor) -> Vec<Tensor> {
         check_batch(who, x, self.dim());
-        x.sub(&Tensor::from_slice(x.device(), &self.mean, &[1, self.dim()]))
+        columns(x).iter().zip(&self.mean).map(|(c, &m)| c.add_scalar(-m)).collect()
+    }
+
+    /// log N(x; mean, cov) from the columns of x - mean: [N, 1].
+    pub(crate) fn log_density_of_centered(&self, d: &[Tensor]) -> Tensor {
+        let y = combine(d, &self.chol_inv); // L^-1 (x - mean), D columns [N, 1]
+        let sq: Vec<Tensor> = y.iter().map(Tensor::square).collect();
+        sum_of(&sq).mul_scalar(-0.5).add_scalar(self.log_norm)
+    }
+
+    /// The columns of the score -cov^-1 (x - mean) from the columns of x - mean.
+    pub(crate) fn score_of_centered(&self, d: &[Tensor]) -> Vec<Tensor> {
+        combine(d, &self.precision).iter().map(Tensor::neg).collect()
     }
 
     /// The closed-form score -cov^-1 (x - mean): x [N, D] -> [N, D].
     pub fn score_exact(&self, x: &Tensor) -> Tensor {
-        apply_rows(&self.centered("Gaussian::score_exact", x), &self.precision, self.dim()).neg()
+        let s = self.score_of_centered(&self.centered_columns("Gaussian::score_exact", x));
+        Tensor::concat(&s.iter().collect::<Vec<_>>(), 1)
     }
 }
 
 impl Density for Gaussian {
     /// log N(x; mean, cov) = log_norm - |L^-1 (x - mean)|^2 / 2: x [N, D] -> [N, 1].
     fn log_density(&self, x: &Tensor) -> Tensor {
-        let y = apply_rows(&self.centered("Gaussian::log_density", x), &self.chol_inv, self.dim()); // [N, D]
-        y.square().sum(&[1], true).mul_scalar(-0.5).add_scalar(self.log_norm)
+        self.log_density_of_centered(&self.centered_columns("Gaussian::log_density", x))
     }
 }
 

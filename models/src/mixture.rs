@@ -2,10 +2,11 @@
 //! Legend: N = batch, D = dimension, K = components.
 
 use engine::ops::random::{philox_stream_cpu, uniform_from_bits};
-use engine::{Device, Tensor};
+use engine::{no_grad, Device, Tensor};
 
 use crate::density::{check_batch, Density, Sampleable};
 use crate::gaussian::Gaussian;
+use crate::linalg::{max_of, sum_of};
 
 #[derive(Clone, Debug)]
 pub struct GaussianMixture {
@@ -59,23 +60,34 @@ impl GaussianMixture {
         &self.weights
     }
 
-    /// log w_k + log N_k(x): x [N, D] -> [N, K].
-    fn joint_log(&self, who: &str, x: &Tensor) -> Tensor {
+    /// The columns log w_k + log N_k(x), K tensors [N, 1] (kept apart: see `linalg`).
+    fn joint_log(&self, who: &str, x: &Tensor) -> Vec<Tensor> {
         check_batch(who, x, self.dim());
-        let cols: Vec<Tensor> =
-            self.components.iter().zip(&self.weights).map(|(c, w)| c.log_density(x).add_scalar(w.ln())).collect();
-        Tensor::concat(&cols.iter().collect::<Vec<_>>(), 1)
+        let comps = self.components.iter().zip(&self.weights);
+        comps.map(|(c, w)| c.log_density(x).add_scalar(w.ln())).collect()
+    }
+
+    /// log sum_k exp(l_k) = m + log sum_k exp(l_k - m), m = max_k l_k (held constant: the
+    /// result does not depend on it, so neither does the gradient): K columns -> [N, 1].
+    fn log_sum_exp(l: &[Tensor]) -> Tensor {
+        let m = no_grad(|| max_of(l)); // [N, 1]
+        let e: Vec<Tensor> = l.iter().map(|c| c.sub(&m).exp()).collect();
+        sum_of(&e).log().add(&m)
     }
 
     /// The closed-form score sum_k r_k(x) score_k(x), with responsibilities
-    /// r(x) = softmax_k(log w_k + log N_k(x)): x [N, D] -> [N, D].
+    /// r_k(x) = w_k N_k(x) / p(x) = exp(l_k - log p(x)): x [N, D] -> [N, D].
     pub fn score_exact(&self, x: &Tensor) -> Tensor {
-        let r = self.joint_log("GaussianMixture::score_exact", x).softmax(); // [N, K]
-        let mut out = x.zeros_like();
-        for (k, c) in self.components.iter().enumerate() {
-            out = out.add(&r.narrow(1, k, 1).mul(&c.score_exact(x)));
+        let l = self.joint_log("GaussianMixture::score_exact", x);
+        let lp = Self::log_sum_exp(&l);
+        let d = self.dim();
+        let mut out: Vec<Tensor> = (0..d).map(|_| lp.zeros_like()).collect(); // D columns [N, 1]
+        for (c, lk) in self.components.iter().zip(&l) {
+            let r = lk.sub(&lp).exp(); // [N, 1]
+            let s = c.score_of_centered(&c.centered_columns("GaussianMixture::score_exact", x));
+            out = out.iter().zip(&s).map(|(o, sj)| o.add(&r.mul(sj))).collect();
         }
-        out
+        Tensor::concat(&out.iter().collect::<Vec<_>>(), 1)
     }
 
     /// For each row of x [N, D], the index of the nearest component mean (on the CPU).
@@ -94,12 +106,9 @@ impl GaussianMixture {
 }
 
 impl Density for GaussianMixture {
-    /// log sum_k exp(l_k) = m + log sum_k exp(l_k - m), m = max_k l_k (held constant: the
-    /// result does not depend on it, so neither does the gradient): x [N, D] -> [N, 1].
+    /// log p(x) = log sum_k w_k N_k(x), max-subtracted: x [N, D] -> [N, 1].
     fn log_density(&self, x: &Tensor) -> Tensor {
-        let l = self.joint_log("GaussianMixture::log_density", x); // [N, K]
-        let m = l.max(&[1], true).detach(); // [N, 1]
-        l.sub(&m).exp().sum(&[1], true).log().add(&m)
+        Self::log_sum_exp(&self.joint_log("GaussianMixture::log_density", x))
     }
 }
 
