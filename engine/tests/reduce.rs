@@ -293,3 +293,18 @@ fn mse_loss_shape_mismatch_panics_naming_both_shapes() {
     let dev = device();
     tensor(&dev, &[2, 3], 1).mse_loss(&tensor(&dev, &[3, 2], 2));
 }
+
+#[test]
+fn short_rows_over_the_last_axis_match_reference() {
+    // Rows shorter than a workgroup take one invocation per output: [1000, 3] and [37, 255].
+    let dev = device();
+    for shape in [[1000usize, 3], [37, 255]] {
+        let n = shape[0] * shape[1];
+        let x = uniform(n, -1.0, 1.0, 5);
+        let t = engine::Tensor::from_slice(&dev, &x, &shape);
+        let want_sum: Vec<f64> = x.chunks(shape[1]).map(|r| r.iter().map(|&v| v as f64).sum()).collect();
+        let want_max: Vec<f64> = x.chunks(shape[1]).map(|r| r.iter().fold(f64::MIN, |m, &v| m.max(v as f64))).collect();
+        assert_close(&format!("sum {shape:?}"), &t.sum(&[-1], false).to_vec(), &want_sum, 1e-5, 1e-5);
+        assert_close(&format!("max {shape:?}"), &t.max(&[-1], false).to_vec(), &want_max, 0.0, 0.0);
+    }
+}

@@ -97,16 +97,19 @@ impl Tensor {
     /// Elementwise a + b with broadcasting.
     pub fn add(&self, rhs: &Tensor) -> Tensor {
         let out = launch("add", Op::Add, self, rhs);
+        // Shapes and flags only: the backward needs no input values.
         let (sa, sb) = (self.shape().to_vec(), rhs.shape().to_vec());
+        let (ga, gb) = (self.requires_grad(), rhs.requires_grad());
         // d(a+b)/da = 1, d(a+b)/db = 1
-        out.record("add", &[self, rhs], move |g| vec![Some(g.sum_to(&sa)), Some(g.sum_to(&sb))])
+        out.record("add", &[self, rhs], move |g| vec![ga.then(|| g.sum_to(&sa)), gb.then(|| g.sum_to(&sb))])
     }
 
     /// Elementwise a - b with broadcasting.
     pub fn sub(&self, rhs: &Tensor) -> Tensor {
         let out = launch("sub", Op::Sub, self, rhs);
         let (sa, sb) = (self.shape().to_vec(), rhs.shape().to_vec());
-        out.record("sub", &[self, rhs], move |g| vec![Some(g.sum_to(&sa)), Some(g.neg().sum_to(&sb))])
+        let (ga, gb) = (self.requires_grad(), rhs.requires_grad());
+        out.record("sub", &[self, rhs], move |g| vec![ga.then(|| g.sum_to(&sa)), gb.then(|| g.neg().sum_to(&sb))])
     }
 
     /// Elementwise a * b with broadcasting.

@@ -33,6 +33,8 @@ struct Params {
     _pad: [u32; 2],
 }
 
+/// Shortest row `reduce_rows` (a workgroup per output) is used for.
+const ROW_MIN: usize = 256;
 /// Elements one workgroup of `reduce_rows` reduces at least, before we split a row in chunks.
 const ROW_CHUNK_MIN: usize = 4096;
 /// Workgroups `reduce_rows` aims for when rows are few.
@@ -47,8 +49,11 @@ const COL_TARGET_THREADS: usize = 65536;
 pub(crate) fn reduce_axis(x: &Tensor, op: Op, outer: usize, r: usize, inner: usize, scale: f32) -> Tensor {
     let name = if op == Op::Sum { "sum" } else { "max" };
     let outputs = outer * inner;
+    // A workgroup per output only pays for long contiguous rows; short rows (e.g. [N, 3] summed
+    // over its last axis) take one invocation per output like the strided case.
+    let rows = inner == 1 && r >= ROW_MIN;
     // How many chunks to split the reduced axis into (1: a single pass).
-    let nchunks = if inner == 1 {
+    let nchunks = if rows {
         (ROW_TARGET_GROUPS / outer.max(1)).clamp(1, r.div_ceil(ROW_CHUNK_MIN).max(1))
     } else {
         (COL_TARGET_THREADS / outputs.max(1)).clamp(1, r.div_ceil(COL_CHUNK_MIN).max(1))
@@ -68,7 +73,7 @@ pub(crate) fn reduce_axis(x: &Tensor, op: Op, outer: usize, r: usize, inner: usi
     };
     let bytes = bytemuck::bytes_of(&params);
     let dev = &x.device().0;
-    if inner == 1 {
+    if rows {
         // out is [outer, nchunks]: one workgroup each.
         let kernel = Kernel::new(REDUCE, "reduce_rows").with("OP", op as u32 as f64);
         dev.dispatch(&kernel, &[x.buffer(), out.buffer()], bytes, grid_1d(outer * nchunks * 256, 256));
