@@ -40,6 +40,12 @@ fn ch01_flows_quick_run_writes_its_figures_and_reports_orders() {
     }
     assert!(stdout.contains("RK4    slope"), "no fitted slopes printed:\n{stdout}");
     assert!(stdout.contains("flow_grid.png"), "the written files are not listed:\n{stdout}");
+    let ck = Checkpoint::load(dir.join("samples.safetensors")).expect("samples.safetensors loads");
+    let (shape, data) = ck.get("samples").expect("tensor `samples`");
+    assert_eq!(shape.len(), 2, "samples is [N, 2], got {shape:?}");
+    assert_eq!(shape[1], 2);
+    // The flow contracts the grid [-2, 2]^2 towards the two stable points.
+    assert!(data.iter().all(|v| v.is_finite() && v.abs() <= 2.0), "warped grid points left the box");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -227,6 +227,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     println!("\nwarped grid: {n} points, {} RK4 steps to t = 3; at t = 3 the largest |x1| is {last_spread:.3} (stable points at x1 = ±{well:.3})", args.warp_steps);
 
+    // The grid's points where the flow left them at t = 3: [n, 2].
+    out.samples(&traj.narrow(1, snaps - 1, 1).reshape(&[n, 2]))?;
+
     println!("\nran in {:.1} s", t0.elapsed().as_secs_f64());
     out.print_written();
     Ok(())
