@@ -25,7 +25,8 @@ pub struct DeviceOptions {
     pub max_dispatches_per_submit: usize,
     /// Register tile of the matmul kernel: 16x16 outputs per invocation (`true`) or 8x8.
     /// `None` picks 16x16 on CPU adapters (which run invocations as SIMD lanes and have no
-    /// register file to overflow) and 8x8 on GPUs. A tuning choice only: both are exact.
+    /// register file to overflow) and 8x8 on GPUs; outputs 64 or fewer wide always get 8x8.
+    /// A tuning choice only: both are exact.
     pub matmul_wide_tiles: Option<bool>,
 }
 

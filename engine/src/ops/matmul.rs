@@ -71,7 +71,8 @@ fn launch(op: &str, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool, l: &La
     // 16x16 tiles per invocation (WIDE) pay on CPU adapters, where every load and store is a
     // loop over SIMD lanes; GPUs get 8x8, which fits their registers (DeviceOptions).
     let vec4 = l.k % 4 == 0 && l.n % 4 == 0 && (!trans_a || l.m % 4 == 0);
-    let wide = dev.0.matmul_wide_tiles;
+    // A 128-wide workgroup tile over an output 64 or fewer wide computes mostly padding.
+    let wide = dev.0.matmul_wide_tiles && l.m > 64 && l.n > 64;
     // Output rows and cols per workgroup: 8x8 invocations of a 16x16, 8x8 or 4x4 tile.
     let (kernel, tile) = if vec4 {
         (Kernel::new(MATMUL, "matmul_tiled").with("WIDE", wide as u32 as f64), if wide { 128 } else { 64 })
