@@ -4,6 +4,10 @@
 //!   optimizers and checkpoints can address them.
 //! - [`dynamics`]: ODEs (`Ode`: a drift) and SDEs (`Sde`: drift and diffusion), with
 //!   `LinearOde`, `BrownianMotion`, `OrnsteinUhlenbeck` and `Langevin`.
+//! - [`path`]: conditional probability paths (Gaussian with schedules, linear); [`fields`]:
+//!   MLP vector / score fields on [x, t] (and label-conditional); [`train`]: flow matching,
+//!   denoising score matching and CFG losses with a small Adam loop; [`guidance`]: guided
+//!   fields, score <-> velocity adapters, the Langevin-corrected flow SDE.
 //! - [`simulate`]: step schemes (`Euler`, `Heun`, `Rk4`, `EulerMaruyama`) and `simulate`
 //!   over a time grid, optionally keeping the trajectory.
 //! - [`density`]: `Density` (log density, score by autodiff) and `Sampleable`;
@@ -11,14 +15,25 @@
 
 pub mod density;
 pub mod dynamics;
+pub mod fields;
 pub mod gaussian;
+pub mod guidance;
 pub mod linalg;
 pub mod mixture;
 pub mod nn;
+pub mod path;
 pub mod simulate;
+pub mod train;
 
 pub use density::{Density, Sampleable};
 pub use dynamics::{BrownianMotion, Langevin, LinearOde, Ode, OrnsteinUhlenbeck, Sde};
 pub use gaussian::Gaussian;
 pub use mixture::GaussianMixture;
 pub use simulate::{simulate, simulate_with_trajectory, time_grid, Euler, EulerMaruyama, Heun, Rk4, Simulator};
+pub use fields::{ConditionalMlpField, FieldOde, MlpVectorField, VectorField, DEFAULT_HIDDEN};
+pub use guidance::{guided_field, GuidedField, LangevinFlowSde, ScoreFromVelocity, VelocityFromScore};
+pub use path::{
+    full_time, uniform_time, ConditionalPath, CosineAlpha, CosineBeta, GaussianPath, LinearAlpha, LinearBeta, LinearPath, Schedule,
+    SqrtBeta,
+};
+pub use train::{cfg_flow_matching_loss, flow_matching_loss, score_matching_loss, train, Progress, ScoreWeighting, TrainReport};
