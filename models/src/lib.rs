@@ -8,17 +8,23 @@
 //!   MLP vector / score fields on [x, t] (and label-conditional); [`train`]: flow matching,
 //!   denoising score matching and CFG losses with a small Adam loop; [`guidance`]: guided
 //!   fields, score <-> velocity adapters, the Langevin-corrected flow SDE.
+//! - [`datasets`]: labelled 2-D data of lab 2 (mixture, moons, circles, checkerboard);
+//!   [`marginal`]: the exact marginal path of a Gaussian mixture (field, score, density);
+//!   [`likelihood`]: log-likelihood under a flow (exact or Hutchinson divergence), energy distance.
 //! - [`simulate`]: step schemes (`Euler`, `Heun`, `Rk4`, `EulerMaruyama`) and `simulate`
 //!   over a time grid, optionally keeping the trajectory.
 //! - [`density`]: `Density` (log density, score by autodiff) and `Sampleable`;
 //!   [`gaussian`] and [`mixture`] implement both. [`linalg`] holds their small matrix helpers.
 
+pub mod datasets;
 pub mod density;
 pub mod dynamics;
 pub mod fields;
 pub mod gaussian;
 pub mod guidance;
+pub mod likelihood;
 pub mod linalg;
+pub mod marginal;
 pub mod mixture;
 pub mod nn;
 pub mod path;
@@ -37,3 +43,6 @@ pub use path::{
     SqrtBeta,
 };
 pub use train::{cfg_flow_matching_loss, flow_matching_loss, score_matching_loss, train, Progress, ScoreWeighting, TrainReport};
+pub use datasets::{symmetric_mixture, Checkerboard, Circles, LabeledSampler, Moons};
+pub use likelihood::{energy_distance, field_and_divergence, log_likelihood, Divergence, Scheme};
+pub use marginal::{relative_l2_error, MarginalScore, MixtureMarginal};

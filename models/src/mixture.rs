@@ -112,21 +112,26 @@ impl Density for GaussianMixture {
     }
 }
 
-impl Sampleable for GaussianMixture {
-    /// Picks a component per sample from `Tensor::rand` (read back), then
-    /// mean_k + L_k z for all samples at once with the per-sample mean and L gathered by index.
-    fn sample(&self, dev: &Device, n: usize) -> Tensor {
-        let (d, k) = (self.dim(), self.components.len());
+impl GaussianMixture {
+    /// n component indices drawn from the weights (uniforms from `Tensor::rand`, read back).
+    pub fn sample_component_indices(&self, dev: &Device, n: usize) -> Vec<u32> {
+        let k = self.components.len();
         let u = Tensor::rand(dev, &[n]).to_vec();
         let mut cdf = self.weights.clone();
         for i in 1..k {
             cdf[i] += cdf[i - 1];
         }
-        let idx: Vec<u32> = u.iter().map(|&v| cdf.iter().position(|&c| v < c).unwrap_or(k - 1) as u32).collect();
+        u.iter().map(|&v| cdf.iter().position(|&c| v < c).unwrap_or(k - 1) as u32).collect()
+    }
+
+    /// One sample per index, from component idx[i]: mean_k + L_k z for all samples at once,
+    /// with the per-sample mean and L gathered by index: [n, D].
+    pub fn sample_components(&self, dev: &Device, idx: &[u32]) -> Tensor {
+        let (d, k, n) = (self.dim(), self.components.len(), idx.len());
         let means: Vec<f32> = self.components.iter().flat_map(|c| c.mean().to_vec()).collect();
         let chols: Vec<f32> = self.components.iter().flat_map(|c| c.chol().to_vec()).collect();
-        let mean = Tensor::from_slice(dev, &means, &[k, d]).index_select(0, &idx); // [n, D]
-        let l = Tensor::from_slice(dev, &chols, &[k, d * d]).index_select(0, &idx).reshape(&[n, d, d]); // [n, D, D]
+        let mean = Tensor::from_slice(dev, &means, &[k, d]).index_select(0, idx); // [n, D]
+        let l = Tensor::from_slice(dev, &chols, &[k, d * d]).index_select(0, idx).reshape(&[n, d, d]); // [n, D, D]
         let z = Tensor::randn(dev, &[n, d]);
         let mut x = mean;
         for j in 0..d {
@@ -134,5 +139,13 @@ impl Sampleable for GaussianMixture {
             x = x.add(&l.narrow(2, j, 1).reshape(&[n, d]).mul(&z.narrow(1, j, 1)));
         }
         x
+    }
+}
+
+impl Sampleable for GaussianMixture {
+    /// Picks a component per sample, then samples each from its component.
+    fn sample(&self, dev: &Device, n: usize) -> Tensor {
+        let idx = self.sample_component_indices(dev, n);
+        self.sample_components(dev, &idx)
     }
 }
