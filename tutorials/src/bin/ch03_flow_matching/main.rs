@@ -122,6 +122,9 @@ impl Ode for ConditionalScore<'_> {
     }
 }
 
+/// One linear-path run: (figure file, name, p_init, hidden sizes, steps).
+type LinearRun<'a> = (&'a str, &'a str, &'a dyn Sampleable, Vec<usize>, usize);
+
 /// The mean distance of the rows of x [N, 2] (read back) to the point z.
 fn mean_distance(x: &[f32], z: (f32, f32)) -> f64 {
     let n = x.len() / 2;
@@ -275,7 +278,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let checker = Checkerboard::default();
     let gauss = Gaussian::isotropic(2, 1.0);
     let circles = Circles::default();
-    let runs: [(&str, &str, &dyn Sampleable, Vec<usize>, usize); 2] = [
+    let runs: [LinearRun; 2] = [
         ("checkerboard.png", "N(0, I) -> checkerboard", &gauss, vec![64; 4], args.checker_steps),
         ("circles_to_checkerboard.png", "circles -> checkerboard", &circles, vec![100; 4], args.circles_steps),
     ];

@@ -185,7 +185,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let data_stats = class_stats(&z.to_vec(), &y, classes, &nearest);
 
     // 2. Samples per class for each w.
-    let labels: Vec<u32> = (0..classes as u32).flat_map(|c| std::iter::repeat(c).take(args.per_class)).collect();
+    let labels: Vec<u32> = (0..classes as u32).flat_map(|c| std::iter::repeat_n(c, args.per_class)).collect();
     let n = labels.len();
     let ts = time_grid(&dev, 0.0, 1.0, args.sample_steps);
     let mut panels = Vec::new();
