@@ -1,7 +1,9 @@
 //! The chart helpers: contour geometry, histogram normalisation, and that every chart type
 //! renders to a file (fonts embedded, log axes, grids, GIF).
 
-use tutorials::plot::{color, save_gif, save_grid, save_png, DensityGrid, Histogram, Line, LineChart, LineStyle, Panel, Points, Scatter};
+use tutorials::plot::{
+    color, save_gif, save_grid, save_png, Arrows, DensityGrid, Histogram, Line, LineChart, LineStyle, Panel, Points, Quiver, Scatter,
+};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("flowgrad-plot-{}-{name}", std::process::id()))
@@ -57,4 +59,21 @@ fn every_chart_type_renders_to_png_and_gif() {
         assert!(len > 3000, "{} has only {len} bytes", p.display());
         std::fs::remove_file(p).ok();
     }
+}
+
+#[test]
+fn quiver_auto_scale_fits_the_95th_percentile_arrow_to_the_grid_spacing_and_renders() {
+    // 10 x 10 arrows over [-2, 2]^2 (spacing 0.4); vectors of norm 1..100 (95th percentile 95)
+    let starts: Vec<(f64, f64)> = (0..100).map(|i| ((i % 10) as f64 * 0.4 - 1.8, (i / 10) as f64 * 0.4 - 1.8)).collect();
+    let vectors: Vec<(f64, f64)> = (0..100).map(|i| (0.6 * (i + 1) as f64, -0.8 * (i + 1) as f64)).collect();
+    let q = Quiver::new("field").arrows(Arrows::new(starts.clone(), vectors, color(0)).label("u")).range((-2.0, 2.0), (-2.0, 2.0));
+    let scale = q.auto_scale((-2.0, 2.0), (-2.0, 2.0));
+    assert!((scale * 95.0 - 0.9 * 0.4).abs() < 1e-9, "scale {scale}");
+    let rotated: Vec<(f64, f64)> = starts.iter().map(|&(x, y)| (-y, x)).collect();
+    let both = q.arrows(Arrows::new(starts, rotated, color(1)).label("rotated"));
+    let path = tmp("quiver.png");
+    save_png(&path, (400, 400), &both).unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert!(len > 3000, "quiver.png has only {len} bytes");
+    std::fs::remove_file(&path).ok();
 }

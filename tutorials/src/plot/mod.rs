@@ -1,7 +1,7 @@
 //! Charts written as PNG files (and GIF animations), drawn with the `plotters` crate.
 //!
 //! Each chart type is a plain struct describing what to draw ([`LineChart`], [`Scatter`],
-//! [`Histogram`]) and implements [`Panel`]: it draws itself, with axes, ticks, labels and a
+//! [`Histogram`], [`Quiver`]) and implements [`Panel`]: it draws itself, with axes, ticks, labels and a
 //! legend, into any rectangle of a picture. So one chart is a picture ([`save_png`]), several
 //! make small multiples ([`save_grid`]), and a sequence of them makes an animation
 //! ([`save_gif`]).
@@ -13,6 +13,7 @@
 //! convert (see [`pairs`]).
 
 mod charts;
+mod quiver;
 mod scatter;
 
 use std::error::Error;
@@ -24,6 +25,7 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, RGBColor};
 
 pub use charts::{Histogram, Line, LineChart, LineStyle};
+pub use quiver::{Arrows, Quiver};
 pub use scatter::{DensityGrid, Points, Scatter};
 
 /// A rectangle of a picture that a chart draws into.

@@ -172,7 +172,7 @@ impl Panel for Scatter<'_> {
 
 /// White to light blue by p / max p, then grey contour lines of log p, 2 nats apart below the
 /// maximum.
-fn draw_density<'a>(
+pub(super) fn draw_density<'a>(
     chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     d: &DensityGrid,
 ) -> PlotResult {
