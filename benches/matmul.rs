@@ -19,8 +19,22 @@ struct Case {
     trans_b: bool,
 }
 
-const fn case(name: &'static str, batch: usize, a: [usize; 2], b: [usize; 2], trans_a: bool, trans_b: bool) -> Case {
-    Case { name, batch, a, b, trans_a, trans_b }
+const fn case(
+    name: &'static str,
+    batch: usize,
+    a: [usize; 2],
+    b: [usize; 2],
+    trans_a: bool,
+    trans_b: bool,
+) -> Case {
+    Case {
+        name,
+        batch,
+        a,
+        b,
+        trans_a,
+        trans_b,
+    }
 }
 
 const CASES: &[Case] = &[
@@ -29,39 +43,97 @@ const CASES: &[Case] = &[
     case("square 1024", 1, [1024, 1024], [1024, 1024], false, false),
     case("square 2048", 1, [2048, 2048], [2048, 2048], false, false),
     // MLP layer, batch 1024, width 256: forward x @ W, and backward dX = dY @ W^T, dW = X^T @ dY.
-    case("mlp [1024,256]x[256,256]", 1, [1024, 256], [256, 256], false, false),
-    case("mlp dX [1024,256]x[256,256]^T", 1, [1024, 256], [256, 256], false, true),
-    case("mlp dW [1024,256]^T x[1024,256]", 1, [1024, 256], [1024, 256], true, false),
-    case("small [1000,64]x[64,64]", 1, [1000, 64], [64, 64], false, false),
+    case(
+        "mlp [1024,256]x[256,256]",
+        1,
+        [1024, 256],
+        [256, 256],
+        false,
+        false,
+    ),
+    case(
+        "mlp dX [1024,256]x[256,256]^T",
+        1,
+        [1024, 256],
+        [256, 256],
+        false,
+        true,
+    ),
+    case(
+        "mlp dW [1024,256]^T x[1024,256]",
+        1,
+        [1024, 256],
+        [1024, 256],
+        true,
+        false,
+    ),
+    case(
+        "small [1000,64]x[64,64]",
+        1,
+        [1000, 64],
+        [64, 64],
+        false,
+        false,
+    ),
     // Attention scores of 64 heads x batch, T = 128, head dim 64: Q @ K^T, then P @ V.
-    case("attn 64x [128,64]x[64,128]", 64, [128, 64], [64, 128], false, false),
-    case("attn 64x [128,64]x[128,64]^T", 64, [128, 64], [128, 64], false, true),
+    case(
+        "attn 64x [128,64]x[64,128]",
+        64,
+        [128, 64],
+        [64, 128],
+        false,
+        false,
+    ),
+    case(
+        "attn 64x [128,64]x[128,64]^T",
+        64,
+        [128, 64],
+        [128, 64],
+        false,
+        true,
+    ),
 ];
 
 fn flops(c: &Case) -> u64 {
-    let (m, k) = if c.trans_a { (c.a[1], c.a[0]) } else { (c.a[0], c.a[1]) };
+    let (m, k) = if c.trans_a {
+        (c.a[1], c.a[0])
+    } else {
+        (c.a[0], c.a[1])
+    };
     let n = if c.trans_b { c.b[0] } else { c.b[1] };
     (2 * c.batch * m * n * k) as u64
 }
 
 fn operand(dev: &Device, batch: usize, shape: [usize; 2]) -> Tensor {
-    let full: Vec<usize> = if batch > 1 { vec![batch, shape[0], shape[1]] } else { shape.to_vec() };
+    let full: Vec<usize> = if batch > 1 {
+        vec![batch, shape[0], shape[1]]
+    } else {
+        shape.to_vec()
+    };
     let n: usize = full.iter().product();
-    let data: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 1000.0).collect();
+    let data: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 1000.0)
+        .collect();
     Tensor::from_slice(dev, &data, &full)
 }
 
 fn bench_matmul(c: &mut Criterion) {
     let dev = benches::device();
     let mut group = c.benchmark_group("matmul");
-    group.sample_size(10).warm_up_time(Duration::from_millis(500));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500));
     for case in CASES {
         let f = flops(case);
         // Large products: one iteration per sample, a short measurement budget.
         if f > 1 << 30 {
-            group.sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(5));
+            group
+                .sampling_mode(SamplingMode::Flat)
+                .measurement_time(Duration::from_secs(5));
         } else {
-            group.sampling_mode(SamplingMode::Auto).measurement_time(Duration::from_secs(3));
+            group
+                .sampling_mode(SamplingMode::Auto)
+                .measurement_time(Duration::from_secs(3));
         }
         group.throughput(Throughput::Elements(f));
         let a = operand(&dev, case.batch, case.a);

@@ -21,7 +21,11 @@ fn step_bench(c: &mut Criterion, name: &str, dims: &[usize], batch: usize) {
     // Fixed data: the bench times the step, not the data pipeline.
     let x = Tensor::randn(&dev, &[batch, dims[0]]);
     let y = Tensor::randn(&dev, &[batch, *dims.last().unwrap()]);
-    let flops: usize = dims.windows(2).map(|w| 2 * batch * w[0] * w[1]).sum::<usize>() * 3;
+    let flops: usize = dims
+        .windows(2)
+        .map(|w| 2 * batch * w[0] * w[1])
+        .sum::<usize>()
+        * 3;
     let mut group = c.benchmark_group("mlp_step");
     group.sample_size(20);
     group.throughput(Throughput::Elements(flops as u64));
@@ -37,12 +41,22 @@ fn step_bench(c: &mut Criterion, name: &str, dims: &[usize], batch: usize) {
     });
     group.finish();
     let s = dev.stats();
-    eprintln!("{name}: {} dispatches and {} submits so far; {:.1} MiB in the pool", s.dispatches, s.submits, s.allocated_bytes as f64 / 1048576.0);
+    eprintln!(
+        "{name}: {} dispatches and {} submits so far; {:.1} MiB in the pool",
+        s.dispatches,
+        s.submits,
+        s.allocated_bytes as f64 / 1048576.0
+    );
 }
 
 fn mlp_steps(c: &mut Criterion) {
     step_bench(c, "mlp_2_256x3_2_batch1024", &[2, 256, 256, 256, 2], 1024);
-    step_bench(c, "course_fm_mlp_3_64x4_2_batch1000", &[3, 64, 64, 64, 64, 2], 1000);
+    step_bench(
+        c,
+        "course_fm_mlp_3_64x4_2_batch1000",
+        &[3, 64, 64, 64, 64, 2],
+        1000,
+    );
 }
 
 criterion_group!(benches, mlp_steps);

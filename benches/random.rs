@@ -11,13 +11,17 @@ fn randn(c: &mut Criterion) {
     for log2 in [16u32, 20, 24] {
         let n = 1usize << log2;
         group.throughput(Throughput::Bytes(4 * n as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(format!("2^{log2}")), &n, |b, &n| {
-            b.iter_custom(|iters| {
-                benches::time_gpu(&dev, iters, || {
-                    let _ = Tensor::randn(&dev, &[n]);
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("2^{log2}")),
+            &n,
+            |b, &n| {
+                b.iter_custom(|iters| {
+                    benches::time_gpu(&dev, iters, || {
+                        let _ = Tensor::randn(&dev, &[n]);
+                    })
                 })
-            })
-        });
+            },
+        );
     }
     group.finish();
 }

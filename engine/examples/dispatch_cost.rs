@@ -21,5 +21,10 @@ fn main() {
     }
     samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let s = dev.stats();
-    println!("{:.1} us per dispatch (median of 7 x 2000; {} dispatches in {} submits)", samples[3] * 1e6, s.dispatches, s.submits);
+    println!(
+        "{:.1} us per dispatch (median of 7 x 2000; {} dispatches in {} submits)",
+        samples[3] * 1e6,
+        s.dispatches,
+        s.submits
+    );
 }

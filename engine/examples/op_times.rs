@@ -36,17 +36,33 @@ fn main() {
     let bias = Tensor::randn(&dev, &[h]);
     let w4 = Tensor::randn(&dev, &[h, 2]);
     time(&dev, "matmul [1024,256]x[256,256]", || x.matmul(&w));
-    time(&dev, "matmul_t dX [1024,256]x[256,256]^T", || x.matmul_t(&w, false, true));
-    time(&dev, "matmul_t dW [1024,256]^T x [1024,256]", || x.matmul_t(&x, true, false));
-    time(&dev, "matmul [1024,2]x[2,256] (first layer)", || x2.matmul(&w1));
-    time(&dev, "matmul [1024,256]x[256,2] (last layer)", || x.matmul(&w4));
+    time(&dev, "matmul_t dX [1024,256]x[256,256]^T", || {
+        x.matmul_t(&w, false, true)
+    });
+    time(&dev, "matmul_t dW [1024,256]^T x [1024,256]", || {
+        x.matmul_t(&x, true, false)
+    });
+    time(&dev, "matmul [1024,2]x[2,256] (first layer)", || {
+        x2.matmul(&w1)
+    });
+    time(&dev, "matmul [1024,256]x[256,2] (last layer)", || {
+        x.matmul(&w4)
+    });
     let g2 = Tensor::randn(&dev, &[b, 2]);
-    time(&dev, "dW last [1024,256]^T x [1024,2]", || x.matmul_t(&g2, true, false));
-    time(&dev, "dW first [1024,2]^T x [1024,256]", || x2.matmul_t(&x, true, false));
-    time(&dev, "add bias [1024,256]+[256] (broadcast)", || x.add(&bias));
+    time(&dev, "dW last [1024,256]^T x [1024,2]", || {
+        x.matmul_t(&g2, true, false)
+    });
+    time(&dev, "dW first [1024,2]^T x [1024,256]", || {
+        x2.matmul_t(&x, true, false)
+    });
+    time(&dev, "add bias [1024,256]+[256] (broadcast)", || {
+        x.add(&bias)
+    });
     time(&dev, "add same shape [1024,256]", || x.add(&x));
     time(&dev, "silu [1024,256]", || x.silu());
-    time(&dev, "sum over batch [1024,256] -> [256]", || x.sum(&[0], false));
+    time(&dev, "sum over batch [1024,256] -> [256]", || {
+        x.sum(&[0], false)
+    });
     time(&dev, "mse_loss [1024,256]", || x.mse_loss(&x));
     time(&dev, "randn [1024,256]", || Tensor::randn(&dev, &[b, h]));
     let (b, h) = (1000, 64);
@@ -54,9 +70,15 @@ fn main() {
     let w = Tensor::randn(&dev, &[h, h]);
     let bias = Tensor::randn(&dev, &[h]);
     time(&dev, "matmul [1000,64]x[64,64]", || x.matmul(&w));
-    time(&dev, "matmul_t dW [1000,64]^T x [1000,64]", || x.matmul_t(&x, true, false));
+    time(&dev, "matmul_t dW [1000,64]^T x [1000,64]", || {
+        x.matmul_t(&x, true, false)
+    });
     time(&dev, "add bias [1000,64]+[64]", || x.add(&bias));
     time(&dev, "silu [1000,64]", || x.silu());
-    time(&dev, "sum over batch [1000,64] -> [64]", || x.sum(&[0], false));
-    time(&dev, "tiny add [4] (dispatch overhead)", || bias.narrow(0, 0, 4).add_scalar(1.0));
+    time(&dev, "sum over batch [1000,64] -> [64]", || {
+        x.sum(&[0], false)
+    });
+    time(&dev, "tiny add [4] (dispatch overhead)", || {
+        bias.narrow(0, 0, 4).add_scalar(1.0)
+    });
 }

@@ -83,7 +83,13 @@ impl Tensor {
 
     /// Backward with an explicit output gradient of the same shape as `self`.
     pub fn backward_with(&self, grad: Tensor) {
-        assert_eq!(grad.shape(), self.shape(), "backward_with: gradient shape {:?} != tensor shape {:?}", grad.shape(), self.shape());
+        assert_eq!(
+            grad.shape(),
+            self.shape(),
+            "backward_with: gradient shape {:?} != tensor shape {:?}",
+            grad.shape(),
+            self.shape()
+        );
         let order = self.topo_order();
         let mut grads: HashMap<u64, Tensor> = HashMap::new();
         no_grad(|| {
@@ -95,11 +101,18 @@ impl Tensor {
             }
             grads.insert(self.id(), grad);
             for t in order.iter().rev() {
-                let Some(g) = grads.remove(&t.id()) else { continue };
+                let Some(g) = grads.remove(&t.id()) else {
+                    continue;
+                };
                 let node = t.0.node.borrow();
                 let node = node.as_ref().expect("non-leaf tensor without a node");
                 let input_grads = (node.backward)(&g);
-                assert_eq!(input_grads.len(), node.inputs.len(), "{}: backward returned the wrong number of gradients", node.op);
+                assert_eq!(
+                    input_grads.len(),
+                    node.inputs.len(),
+                    "{}: backward returned the wrong number of gradients",
+                    node.op
+                );
                 for (input, ig) in node.inputs.iter().zip(input_grads) {
                     let Some(ig) = ig else { continue };
                     if !input.requires_grad() {

@@ -50,13 +50,20 @@ impl Checkpoint {
 
     pub fn insert_data(&mut self, name: impl Into<String>, shape: &[usize], data: Vec<f32>) {
         let name = name.into();
-        assert_eq!(shape::numel(shape), data.len(), "Checkpoint::insert_data: `{name}`: {} values for shape {shape:?}", data.len());
+        assert_eq!(
+            shape::numel(shape),
+            data.len(),
+            "Checkpoint::insert_data: `{name}`: {} values for shape {shape:?}",
+            data.len()
+        );
         self.tensors.insert(name, (shape.to_vec(), data));
     }
 
     /// (shape, data) of a stored tensor.
     pub fn get(&self, name: &str) -> Option<(&[usize], &[f32])> {
-        self.tensors.get(name).map(|(s, d)| (s.as_slice(), d.as_slice()))
+        self.tensors
+            .get(name)
+            .map(|(s, d)| (s.as_slice(), d.as_slice()))
     }
 
     /// Tensor names in sorted order.
@@ -74,8 +81,15 @@ impl Checkpoint {
 
     /// A metadata entry parsed as an integer; errors name the key and the file.
     pub fn meta_u64(&self, key: &str) -> Result<u64> {
-        let v = self.meta(key).ok_or_else(|| err(format!("{}: no metadata entry `{key}`", self.file())))?;
-        v.parse().map_err(|_| err(format!("{}: metadata `{key}` = {v:?} is not an integer", self.file())))
+        let v = self
+            .meta(key)
+            .ok_or_else(|| err(format!("{}: no metadata entry `{key}`", self.file())))?;
+        v.parse().map_err(|_| {
+            err(format!(
+                "{}: metadata `{key}` = {v:?} is not an integer",
+                self.file()
+            ))
+        })
     }
 
     fn file(&self) -> String {
@@ -90,7 +104,13 @@ impl Checkpoint {
         let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
             .tensors
             .iter()
-            .map(|(n, (s, d))| (n.clone(), s.clone(), d.iter().flat_map(|v| v.to_le_bytes()).collect()))
+            .map(|(n, (s, d))| {
+                (
+                    n.clone(),
+                    s.clone(),
+                    d.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                )
+            })
             .collect();
         self.write(path.as_ref(), Dtype::F32, &bytes)
     }
@@ -100,12 +120,25 @@ impl Checkpoint {
         let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self
             .tensors
             .iter()
-            .map(|(n, (s, d))| (n.clone(), s.clone(), d.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect()))
+            .map(|(n, (s, d))| {
+                (
+                    n.clone(),
+                    s.clone(),
+                    d.iter()
+                        .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                        .collect(),
+                )
+            })
             .collect();
         self.write(path.as_ref(), Dtype::F16, &bytes)
     }
 
-    fn write(&self, path: &Path, dtype: Dtype, tensors: &[(String, Vec<usize>, Vec<u8>)]) -> Result<()> {
+    fn write(
+        &self,
+        path: &Path,
+        dtype: Dtype,
+        tensors: &[(String, Vec<usize>, Vec<u8>)],
+    ) -> Result<()> {
         let shown = path.display();
         let mut views = Vec::with_capacity(tensors.len());
         for (name, shape, data) in tensors {
@@ -114,8 +147,12 @@ impl Checkpoint {
             views.push((name.as_str(), view));
         }
         let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
-        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| err(format!("{shown}: serializing: {e}")))?;
-        let mut tmp_name = path.file_name().ok_or_else(|| err(format!("{shown}: not a file path")))?.to_os_string();
+        let bytes = safetensors::serialize(views, Some(meta))
+            .map_err(|e| err(format!("{shown}: serializing: {e}")))?;
+        let mut tmp_name = path
+            .file_name()
+            .ok_or_else(|| err(format!("{shown}: not a file path")))?
+            .to_os_string();
         tmp_name.push(".tmp");
         let tmp = path.with_file_name(tmp_name);
         let io = |what: &str, e: std::io::Error| err(format!("{}: {what}: {e}", tmp.display()));
@@ -123,7 +160,8 @@ impl Checkpoint {
         f.write_all(&bytes).map_err(|e| io("write failed", e))?;
         f.sync_all().map_err(|e| io("fsync failed", e))?;
         drop(f);
-        std::fs::rename(&tmp, path).map_err(|e| err(format!("renaming {} to {shown}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, path)
+            .map_err(|e| err(format!("renaming {} to {shown}: {e}", tmp.display())))?;
         // Make the rename itself durable (best effort: not every platform can open a directory).
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if let Ok(d) = File::open(dir) {
@@ -138,31 +176,50 @@ impl Checkpoint {
     pub fn load(path: impl AsRef<Path>) -> Result<Checkpoint> {
         let path = path.as_ref();
         let shown = path.display();
-        let bytes = std::fs::read(path).map_err(|e| err(format!("{shown}: cannot read the file: {e}")))?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| err(format!("{shown}: not a safetensors file, or its header is corrupt or truncated ({e})")))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| err(format!("{shown}: corrupt header ({e})")))?;
-        let mut ck = Checkpoint { source: Some(path.to_path_buf()), ..Checkpoint::default() };
+        let bytes =
+            std::fs::read(path).map_err(|e| err(format!("{shown}: cannot read the file: {e}")))?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+            err(format!(
+                "{shown}: not a safetensors file, or its header is corrupt or truncated ({e})"
+            ))
+        })?;
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| err(format!("{shown}: corrupt header ({e})")))?;
+        let mut ck = Checkpoint {
+            source: Some(path.to_path_buf()),
+            ..Checkpoint::default()
+        };
         if let Some(meta) = header.metadata() {
             ck.metadata = meta.clone().into_iter().collect();
         }
         for (name, view) in st.iter() {
             let raw = view.data();
             let data: Vec<f32> = match view.dtype() {
-                Dtype::F32 => raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-                Dtype::F16 => raw.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                Dtype::F32 => raw
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+                Dtype::F16 => raw
+                    .chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
                 other => {
                     return Err(err(format!("{shown}: tensor `{name}` has dtype {other:?}; only F32 (or F16) tensors can be loaded")));
                 }
             };
-            ck.tensors.insert(name.to_string(), (view.shape().to_vec(), data));
+            ck.tensors
+                .insert(name.to_string(), (view.shape().to_vec(), data));
         }
         Ok(ck)
     }
 
     fn lookup(&self, name: &str) -> Result<(&[usize], &[f32])> {
         self.get(name).ok_or_else(|| {
-            err(format!("{}: no tensor `{name}`; the file has: [{}]", self.file(), self.names().join(", ")))
+            err(format!(
+                "{}: no tensor `{name}`; the file has: [{}]",
+                self.file(),
+                self.names().join(", ")
+            ))
         })
     }
 
@@ -197,7 +254,12 @@ impl Checkpoint {
 
     /// The whole training state: parameters by name, the optimizer's state tensors (as
     /// `optim.<name>`), and metadata `step`, `optim.steps`, `optim.lr`, `rng.seed`, `rng.offset`.
-    pub fn training(params: &[(&str, &Tensor)], opt: &dyn Optimizer, dev: &Device, step: u64) -> Checkpoint {
+    pub fn training(
+        params: &[(&str, &Tensor)],
+        opt: &dyn Optimizer,
+        dev: &Device,
+        step: u64,
+    ) -> Checkpoint {
         for (name, _) in params {
             assert!(!name.starts_with(OPTIM_PREFIX), "Checkpoint::training: parameter name `{name}` uses the reserved prefix `{OPTIM_PREFIX}`");
         }
@@ -216,13 +278,23 @@ impl Checkpoint {
 
     /// Restores what `training` saved into existing parameters, optimizer and device (all
     /// checked before anything is written). Returns the saved step.
-    pub fn restore_training(&self, params: &[(&str, &Tensor)], opt: &mut dyn Optimizer, dev: &Device) -> Result<u64> {
+    pub fn restore_training(
+        &self,
+        params: &[(&str, &Tensor)],
+        opt: &mut dyn Optimizer,
+        dev: &Device,
+    ) -> Result<u64> {
         let state = opt.state();
         let step = self.meta_u64("step")?;
         let steps = self.meta_u64("optim.steps")?;
         let rng = (self.meta_u64("rng.seed")?, self.meta_u64("rng.offset")?);
         let lr_text = self.meta("optim.lr").unwrap_or("");
-        let lr: f32 = lr_text.parse().map_err(|_| err(format!("{}: metadata `optim.lr` = {lr_text:?} is not a number", self.file())))?;
+        let lr: f32 = lr_text.parse().map_err(|_| {
+            err(format!(
+                "{}: metadata `optim.lr` = {lr_text:?} is not a number",
+                self.file()
+            ))
+        })?;
         let targets: Vec<(String, &Tensor)> = params
             .iter()
             .map(|(n, t)| (n.to_string(), *t))

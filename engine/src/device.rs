@@ -32,7 +32,12 @@ pub struct DeviceOptions {
 
 impl Default for DeviceOptions {
     fn default() -> Self {
-        DeviceOptions { backends: None, adapter_name: None, max_dispatches_per_submit: 256, matmul_wide_tiles: None }
+        DeviceOptions {
+            backends: None,
+            adapter_name: None,
+            max_dispatches_per_submit: 256,
+            matmul_wide_tiles: None,
+        }
     }
 }
 
@@ -112,13 +117,22 @@ impl Device {
         let instance = wgpu::Instance::new(desc);
         let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
         if adapters.is_empty() {
-            return Err(Error::NoAdapter(format!("{NO_ADAPTER_HELP} (backends searched: {backends:?})")));
+            return Err(Error::NoAdapter(format!(
+                "{NO_ADAPTER_HELP} (backends searched: {backends:?})"
+            )));
         }
         if let Some(want) = &opts.adapter_name {
             let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&want.to_lowercase()));
+            adapters.retain(|a| {
+                a.get_info()
+                    .name
+                    .to_lowercase()
+                    .contains(&want.to_lowercase())
+            });
             if adapters.is_empty() {
-                return Err(Error::NoAdapter(format!("no adapter name contains {want:?}; found {names:?}")));
+                return Err(Error::NoAdapter(format!(
+                    "no adapter name contains {want:?}; found {names:?}"
+                )));
             }
         }
         // Prefer real GPUs, and Vulkan/Metal/DX12 over GL.
@@ -141,13 +155,19 @@ impl Device {
 
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
-        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| sink.lock().unwrap().push(e.to_string())));
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap().push(e.to_string())
+        }));
         let sink = errors.clone();
         device.set_device_lost_callback(move |reason, msg| {
-            sink.lock().unwrap().push(format!("device lost ({reason:?}): {msg}"))
+            sink.lock()
+                .unwrap()
+                .push(format!("device lost ({reason:?}): {msg}"))
         });
         let uniform_slot = (limits.min_uniform_buffer_offset_alignment as u64).max(256);
-        let matmul_wide_tiles = opts.matmul_wide_tiles.unwrap_or(info.device_type == wgpu::DeviceType::Cpu);
+        let matmul_wide_tiles = opts
+            .matmul_wide_tiles
+            .unwrap_or(info.device_type == wgpu::DeviceType::Cpu);
         Ok(Device(Rc::new(DeviceInner {
             device,
             queue,
@@ -170,7 +190,10 @@ impl Device {
     /// One line naming the adapter: "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu, driver Mesa 22.3.6)".
     pub fn describe(&self) -> String {
         let i = &self.0.info;
-        format!("{} ({:?}, {:?}, driver {} {})", i.name, i.backend, i.device_type, i.driver, i.driver_info)
+        format!(
+            "{} ({:?}, {:?}, driver {} {})",
+            i.name, i.backend, i.device_type, i.driver, i.driver_info
+        )
     }
 
     pub fn info(&self) -> &wgpu::AdapterInfo {
@@ -256,8 +279,16 @@ impl DeviceInner {
         self.alloc_for(bytes, false, what)
     }
 
-    fn alloc_for(self: &Rc<Self>, bytes: u64, dirty_ok: bool, what: &dyn Fn() -> String) -> Storage {
-        let max = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+    fn alloc_for(
+        self: &Rc<Self>,
+        bytes: u64,
+        dirty_ok: bool,
+        what: &dyn Fn() -> String,
+    ) -> Storage {
+        let max = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
         if bytes > max {
             panic!(
                 "{}: needs {:.1} MiB, over this device's largest storage buffer of {:.1} MiB ({})",
@@ -269,7 +300,11 @@ impl DeviceInner {
         }
         let class = size_class(bytes).min(max / 4 * 4).max(bytes);
         if let Some(b) = self.pool.borrow_mut().take(class, dirty_ok) {
-            return Storage { buffer: Some(b), class, dev: self.clone() };
+            return Storage {
+                buffer: Some(b),
+                class,
+                dev: self.clone(),
+            };
         }
         let mut buffer = self.try_create(class);
         if buffer.is_none() {
@@ -291,7 +326,11 @@ impl DeviceInner {
         let mut pool = self.pool.borrow_mut();
         pool.allocated_bytes += class;
         pool.created += 1;
-        Storage { buffer: Some(buffer), class, dev: self.clone() }
+        Storage {
+            buffer: Some(buffer),
+            class,
+            dev: self.clone(),
+        }
     }
 
     fn try_create(&self, size: u64) -> Option<wgpu::Buffer> {
@@ -309,12 +348,25 @@ impl DeviceInner {
     }
 
     fn release(&self, class: u64, buffer: wgpu::Buffer) {
-        self.pool.borrow_mut().give_back(class, buffer, self.batch_open.get());
+        self.pool
+            .borrow_mut()
+            .give_back(class, buffer, self.batch_open.get());
     }
 
     /// Records one dispatch: `buffers` bound at 0..n, `params` as a uniform at binding n.
-    pub fn dispatch(&self, kernel: &Kernel, buffers: &[&wgpu::Buffer], params: &[u8], groups: [u32; 3]) {
-        assert!(params.len() as u64 <= self.uniform_slot, "{}: parameters over {} bytes", kernel.entry, self.uniform_slot);
+    pub fn dispatch(
+        &self,
+        kernel: &Kernel,
+        buffers: &[&wgpu::Buffer],
+        params: &[u8],
+        groups: [u32; 3],
+    ) {
+        assert!(
+            params.len() as u64 <= self.uniform_slot,
+            "{}: parameters over {} bytes",
+            kernel.entry,
+            self.uniform_slot
+        );
         let max_groups = self.limits.max_compute_workgroups_per_dimension;
         assert!(
             groups.iter().all(|&g| g <= max_groups),
@@ -330,12 +382,17 @@ impl DeviceInner {
             self.open(&mut batch);
             let offset = batch.uniforms.len() as u64;
             batch.uniforms.extend_from_slice(params);
-            batch.uniforms.resize((offset + self.uniform_slot) as usize, 0);
+            batch
+                .uniforms
+                .resize((offset + self.uniform_slot) as usize, 0);
             let ubuf = batch.uniform_buf.as_ref().unwrap();
             let mut entries: Vec<wgpu::BindGroupEntry> = buffers
                 .iter()
                 .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: b.as_entire_binding(),
+                })
                 .collect();
             let size = (params.len() as u64).div_ceil(16).max(1) * 16;
             entries.push(wgpu::BindGroupEntry {
@@ -352,7 +409,11 @@ impl DeviceInner {
                 entries: &entries,
             });
             if batch.pass.is_none() {
-                let pass = batch.encoder.as_mut().unwrap().begin_compute_pass(&Default::default());
+                let pass = batch
+                    .encoder
+                    .as_mut()
+                    .unwrap()
+                    .begin_compute_pass(&Default::default());
                 batch.pass = Some(pass.forget_lifetime());
             }
             let pass = batch.pass.as_mut().unwrap();
@@ -401,9 +462,15 @@ impl DeviceInner {
     pub fn flush(&self) {
         let (encoder, ubuf, uniforms) = {
             let mut batch = self.batch.borrow_mut();
-            let Some(encoder) = batch.encoder.take() else { return };
+            let Some(encoder) = batch.encoder.take() else {
+                return;
+            };
             batch.pass = None;
-            (encoder, batch.uniform_buf.take().unwrap(), std::mem::take(&mut batch.uniforms))
+            (
+                encoder,
+                batch.uniform_buf.take().unwrap(),
+                std::mem::take(&mut batch.uniforms),
+            )
         };
         if !uniforms.is_empty() {
             self.queue.write_buffer(&ubuf, 0, &uniforms);
@@ -456,10 +523,15 @@ impl DeviceInner {
         self.check()?;
         match status.lock().unwrap().take() {
             Some(Ok(())) => {}
-            Some(Err(e)) => return Err(Error::Gpu(format!("mapping a readback buffer failed: {e}"))),
+            Some(Err(e)) => {
+                return Err(Error::Gpu(format!("mapping a readback buffer failed: {e}")))
+            }
             None => return Err(Error::Gpu("readback did not complete".into())),
         }
-        let data = slice.get_mapped_range().map_err(|e| Error::Gpu(format!("{e}")))?.to_vec();
+        let data = slice
+            .get_mapped_range()
+            .map_err(|e| Error::Gpu(format!("{e}")))?
+            .to_vec();
         staging.unmap();
         Ok(data)
     }

@@ -17,7 +17,10 @@ pub struct Shader {
 
 macro_rules! shader {
     ($name:literal) => {
-        Shader { name: $name, source: include_str!(concat!("../../shaders/", $name, ".wgsl")) }
+        Shader {
+            name: $name,
+            source: include_str!(concat!("../../shaders/", $name, ".wgsl")),
+        }
     };
 }
 
@@ -42,7 +45,11 @@ pub struct Kernel {
 
 impl Kernel {
     pub fn new(shader: Shader, entry: &'static str) -> Self {
-        Kernel { shader, entry, constants: Vec::new() }
+        Kernel {
+            shader,
+            entry,
+            constants: Vec::new(),
+        }
     }
     pub fn with(mut self, name: &'static str, value: f64) -> Self {
         self.constants.push((name, value));
@@ -82,7 +89,10 @@ impl KernelCache {
             cache: None,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
-            panic!("shaders/{}.wgsl: entry point `{}` with constants {:?} failed to build: {e}", k.shader.name, k.entry, k.constants);
+            panic!(
+                "shaders/{}.wgsl: entry point `{}` with constants {:?} failed to build: {e}",
+                k.shader.name, k.entry, k.constants
+            );
         }
         let pipeline = Rc::new(pipeline);
         self.pipelines.borrow_mut().insert(key, pipeline.clone());

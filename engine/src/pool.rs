@@ -46,7 +46,11 @@ impl BufferPool {
     }
 
     pub fn give_back(&mut self, class: u64, buffer: wgpu::Buffer, dirty: bool) {
-        let map = if dirty { &mut self.dirty } else { &mut self.clean };
+        let map = if dirty {
+            &mut self.dirty
+        } else {
+            &mut self.clean
+        };
         map.entry(class).or_default().push(buffer);
     }
 
@@ -65,6 +69,10 @@ impl BufferPool {
     }
 
     pub fn cached_bytes(&self) -> u64 {
-        self.clean.iter().chain(&self.dirty).map(|(c, v)| c * v.len() as u64).sum()
+        self.clean
+            .iter()
+            .chain(&self.dirty)
+            .map(|(c, v)| c * v.len() as u64)
+            .sum()
     }
 }

@@ -21,8 +21,16 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let r = a.len().max(b.len());
     let mut out = vec![0; r];
     for i in 0..r {
-        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
-        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        let da = if i + a.len() >= r {
+            a[i + a.len() - r]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= r {
+            b[i + b.len() - r]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -39,7 +47,13 @@ pub fn broadcast_strides(from: &[usize], to: &[usize]) -> Vec<usize> {
     let s = strides(from);
     let pad = to.len() - from.len();
     (0..to.len())
-        .map(|i| if i < pad || from[i - pad] == 1 && to[i] != 1 { 0 } else { s[i - pad] })
+        .map(|i| {
+            if i < pad || from[i - pad] == 1 && to[i] != 1 {
+                0
+            } else {
+                s[i - pad]
+            }
+        })
         .collect()
 }
 
@@ -54,7 +68,11 @@ pub fn axis(op: &str, axis: isize, rank: usize) -> usize {
 
 /// Packs up to 8 values into the `array<vec4<u32>, 2>` layout kernels read.
 pub fn pack8(op: &str, v: &[usize]) -> [u32; 8] {
-    assert!(v.len() <= MAX_DIMS, "{op}: at most {MAX_DIMS} axes are supported, got {}", v.len());
+    assert!(
+        v.len() <= MAX_DIMS,
+        "{op}: at most {MAX_DIMS} axes are supported, got {}",
+        v.len()
+    );
     let mut out = [0u32; 8];
     for (o, x) in out.iter_mut().zip(v) {
         *o = u32::try_from(*x).unwrap_or_else(|_| panic!("{op}: size {x} does not fit in 32 bits"));

@@ -50,7 +50,9 @@ impl Tensor {
     /// A tensor whose contents are not yet written: every op allocates its output with this.
     pub(crate) fn uninit(device: &Device, shape: &[usize], op: &str) -> Tensor {
         let bytes = (shape::numel(shape) * 4) as u64;
-        let storage = device.0.alloc(bytes, &|| format!("{op}: output of shape {shape:?}"));
+        let storage = device
+            .0
+            .alloc(bytes, &|| format!("{op}: output of shape {shape:?}"));
         Tensor::wrap(device, shape, Rc::new(storage))
     }
 
@@ -62,9 +64,15 @@ impl Tensor {
     /// Copies `data` (row-major) to the GPU. Panics if `data` does not fill `shape`.
     pub fn from_slice(device: &Device, data: &[f32], shape: &[usize]) -> Tensor {
         let n = shape::numel(shape);
-        assert!(data.len() == n, "from_slice: {} values do not fill shape {shape:?} ({n} elements)", data.len());
+        assert!(
+            data.len() == n,
+            "from_slice: {} values do not fill shape {shape:?} ({n} elements)",
+            data.len()
+        );
         let bytes = (n * 4) as u64;
-        let storage = device.0.alloc_for_upload(bytes, &|| format!("from_slice: tensor of shape {shape:?}"));
+        let storage = device
+            .0
+            .alloc_for_upload(bytes, &|| format!("from_slice: tensor of shape {shape:?}"));
         let t = Tensor::wrap(device, shape, Rc::new(storage));
         device.0.write_fresh(t.buffer(), bytemuck::cast_slice(data));
         t
@@ -84,14 +92,23 @@ impl Tensor {
         if self.numel() == 0 {
             return Vec::new();
         }
-        let bytes = self.device().0.read(self.buffer(), (self.numel() * 4) as u64);
-        let bytes = bytes.unwrap_or_else(|e| panic!("reading a tensor of shape {:?} back: {e}", self.shape()));
+        let bytes = self
+            .device()
+            .0
+            .read(self.buffer(), (self.numel() * 4) as u64);
+        let bytes = bytes
+            .unwrap_or_else(|e| panic!("reading a tensor of shape {:?} back: {e}", self.shape()));
         bytemuck::pod_collect_to_vec(&bytes)
     }
 
     /// The single value of a one-element tensor.
     pub fn item(&self) -> f32 {
-        assert!(self.numel() == 1, "item: tensor of shape {:?} holds {} elements, not 1", self.shape(), self.numel());
+        assert!(
+            self.numel() == 1,
+            "item: tensor of shape {:?} holds {} elements, not 1",
+            self.shape(),
+            self.numel()
+        );
         self.to_vec()[0]
     }
 
@@ -103,7 +120,9 @@ impl Tensor {
             data.len(),
             self.shape()
         );
-        self.device().0.write_live(self.buffer(), bytemuck::cast_slice(data));
+        self.device()
+            .0
+            .write_live(self.buffer(), bytemuck::cast_slice(data));
     }
 
     pub fn shape(&self) -> &[usize] {
@@ -146,7 +165,11 @@ impl Tensor {
 
     /// Marks a leaf as a parameter whose gradient `backward` fills. Returns `self` for chaining.
     pub fn set_requires_grad(self, on: bool) -> Tensor {
-        assert!(self.is_leaf(), "set_requires_grad: only leaf tensors can be marked (this one came from {:?})", self.grad_fn());
+        assert!(
+            self.is_leaf(),
+            "set_requires_grad: only leaf tensors can be marked (this one came from {:?})",
+            self.grad_fn()
+        );
         self.0.requires_grad.set(on);
         self
     }
@@ -175,6 +198,9 @@ impl Tensor {
     }
 
     pub(crate) fn same_device(&self, op: &str, other: &Tensor) {
-        assert!(self.device().same(other.device()), "{op}: operands live on different devices");
+        assert!(
+            self.device().same(other.device()),
+            "{op}: operands live on different devices"
+        );
     }
 }

@@ -10,7 +10,10 @@ fn a_tensor_used_twice_accumulates_both_paths() {
     // y = x*x + exp(x)  =>  dy/dx = 2x + e^x
     let y = x.mul(&x).add(&x.exp());
     y.backward_with(Tensor::ones(&dev, &[3]));
-    let want: Vec<f64> = [1.5f64, -2.0, 0.25].iter().map(|v| 2.0 * v + v.exp()).collect();
+    let want: Vec<f64> = [1.5f64, -2.0, 0.25]
+        .iter()
+        .map(|v| 2.0 * v + v.exp())
+        .collect();
     assert_close("dy/dx", &x.grad().unwrap().to_vec(), &want, 1e-5, 1e-5);
 }
 
@@ -35,7 +38,13 @@ fn diamond_graph_sums_gradients_at_the_shared_node() {
     let y = h.sin().add(&h.mul(&h));
     y.backward_with(Tensor::ones(&dev, &[1]));
     let hv = 0.5f64.exp();
-    assert_close("dy/dx", &x.grad().unwrap().to_vec(), &[(hv.cos() + 2.0 * hv) * hv], 1e-5, 1e-5);
+    assert_close(
+        "dy/dx",
+        &x.grad().unwrap().to_vec(),
+        &[(hv.cos() + 2.0 * hv) * hv],
+        1e-5,
+        1e-5,
+    );
 }
 
 #[test]
@@ -44,7 +53,10 @@ fn no_grad_records_nothing() {
     let x = Tensor::ones(&dev, &[4]).set_requires_grad(true);
     let y = no_grad(|| x.exp().mul(&x));
     assert!(y.is_leaf() && !y.requires_grad() && y.grad_fn().is_none());
-    assert!(engine::is_grad_enabled(), "no_grad must restore recording afterwards");
+    assert!(
+        engine::is_grad_enabled(),
+        "no_grad must restore recording afterwards"
+    );
     let z = x.exp();
     assert_eq!(z.grad_fn(), Some("exp"));
 }

@@ -29,7 +29,11 @@ fn bits(v: &[f32]) -> Vec<u32> {
 /// Two tensors, one with values a lossy path would change: -0, a subnormal, inf, NaN.
 fn sample(dev: &Device) -> (Tensor, Tensor) {
     let w = Tensor::from_slice(dev, &uniform(2 * 3 * 5, -3.0, 3.0, 1), &[2, 3, 5]);
-    let odd = Tensor::from_slice(dev, &[-0.0, 1e-40, f32::INFINITY, f32::NAN, 1.0 / 3.0], &[5]);
+    let odd = Tensor::from_slice(
+        dev,
+        &[-0.0, 1e-40, f32::INFINITY, f32::NAN, 1.0 / 3.0],
+        &[5],
+    );
     (w, odd)
 }
 
@@ -45,7 +49,10 @@ fn save_load_round_trip_is_bit_exact_with_metadata() {
     ck.set_meta("step", 1234u64);
     ck.set_meta("note", "hello");
     ck.save(&path).unwrap();
-    assert!(!dir.join("model.safetensors.tmp").exists(), "the temporary file must be renamed away");
+    assert!(
+        !dir.join("model.safetensors.tmp").exists(),
+        "the temporary file must be renamed away"
+    );
 
     let back = Checkpoint::load(&path).unwrap();
     assert_eq!(back.names(), vec!["layer.w", "odd"]);
@@ -58,11 +65,17 @@ fn save_load_round_trip_is_bit_exact_with_metadata() {
     let w2 = Tensor::zeros(&dev, &[2, 3, 5]);
     back.restore("layer.w", &w2).unwrap();
     assert_eq!(bits(&w2.to_vec()), bits(&w.to_vec()));
-    assert_eq!(bits(&back.to_tensor(&dev, "odd").unwrap().to_vec()), bits(&odd.to_vec()));
+    assert_eq!(
+        bits(&back.to_tensor(&dev, "odd").unwrap().to_vec()),
+        bits(&odd.to_vec())
+    );
     // saving again over the file replaces it
     ck.set_meta("step", 1235u64);
     ck.save(&path).unwrap();
-    assert_eq!(Checkpoint::load(&path).unwrap().meta_u64("step").unwrap(), 1235);
+    assert_eq!(
+        Checkpoint::load(&path).unwrap().meta_u64("step").unwrap(),
+        1235
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -80,11 +93,20 @@ fn restore_errors_name_missing_tensor_and_mismatched_shapes() {
 
     let msg = message(ck.restore("layer.b", &Tensor::zeros(&dev, &[3])));
     assert!(msg.contains("no tensor `layer.b`"), "{msg}");
-    assert!(msg.contains("[layer.w, odd]"), "the message lists what the file has: {msg}");
-    assert!(msg.contains("ck.safetensors"), "the message names the file: {msg}");
+    assert!(
+        msg.contains("[layer.w, odd]"),
+        "the message lists what the file has: {msg}"
+    );
+    assert!(
+        msg.contains("ck.safetensors"),
+        "the message names the file: {msg}"
+    );
 
     let msg = message(ck.restore("layer.w", &Tensor::zeros(&dev, &[3, 2, 5])));
-    assert!(msg.contains("`layer.w`") && msg.contains("[2, 3, 5]") && msg.contains("[3, 2, 5]"), "{msg}");
+    assert!(
+        msg.contains("`layer.w`") && msg.contains("[2, 3, 5]") && msg.contains("[3, 2, 5]"),
+        "{msg}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -94,12 +116,18 @@ fn load_errors_for_missing_truncated_garbage_and_non_f32_files() {
     let dir = temp_dir("load_errors");
 
     let msg = message(Checkpoint::load(dir.join("absent.safetensors")));
-    assert!(msg.contains("absent.safetensors") && msg.contains("cannot read"), "{msg}");
+    assert!(
+        msg.contains("absent.safetensors") && msg.contains("cannot read"),
+        "{msg}"
+    );
 
     let garbage = dir.join("garbage.safetensors");
     std::fs::write(&garbage, b"this is not a safetensors file at all").unwrap();
     let msg = message(Checkpoint::load(&garbage));
-    assert!(msg.contains("garbage.safetensors") && msg.contains("not a safetensors file"), "{msg}");
+    assert!(
+        msg.contains("garbage.safetensors") && msg.contains("not a safetensors file"),
+        "{msg}"
+    );
 
     let good = dir.join("good.safetensors");
     let mut ck = Checkpoint::new();
@@ -109,14 +137,25 @@ fn load_errors_for_missing_truncated_garbage_and_non_f32_files() {
     let truncated = dir.join("truncated.safetensors");
     std::fs::write(&truncated, &bytes[..bytes.len() - 7]).unwrap();
     let msg = message(Checkpoint::load(&truncated));
-    assert!(msg.contains("truncated.safetensors") && msg.contains("truncated"), "{msg}");
+    assert!(
+        msg.contains("truncated.safetensors") && msg.contains("truncated"),
+        "{msg}"
+    );
 
     let ints = dir.join("ints.safetensors");
     let data: Vec<u8> = [1i32, 2, 3].iter().flat_map(|v| v.to_le_bytes()).collect();
-    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::I32, vec![3], &data).unwrap();
-    std::fs::write(&ints, safetensors::serialize([("counts", view)], None).unwrap()).unwrap();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::I32, vec![3], &data).unwrap();
+    std::fs::write(
+        &ints,
+        safetensors::serialize([("counts", view)], None).unwrap(),
+    )
+    .unwrap();
     let msg = message(Checkpoint::load(&ints));
-    assert!(msg.contains("ints.safetensors") && msg.contains("`counts`") && msg.contains("I32"), "{msg}");
+    assert!(
+        msg.contains("ints.safetensors") && msg.contains("`counts`") && msg.contains("I32"),
+        "{msg}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -130,13 +169,25 @@ fn f16_export_reloads_within_half_precision() {
     ck.save(dir.join("f32.safetensors")).unwrap();
     ck.save_f16(dir.join("f16.safetensors")).unwrap();
     let size = |n: &str| std::fs::metadata(dir.join(n)).unwrap().len();
-    assert!(size("f16.safetensors") < size("f32.safetensors") * 6 / 10, "f16 file should be about half the size");
+    assert!(
+        size("f16.safetensors") < size("f32.safetensors") * 6 / 10,
+        "f16 file should be about half the size"
+    );
     let back = Checkpoint::load(dir.join("f16.safetensors")).unwrap();
     let (shape, data) = back.get("w").unwrap();
     assert_eq!(shape, &[10, 100]);
     // f16 keeps 11 significant bits: relative error <= 2^-11 after rounding to nearest
-    assert_close("f16 reload", data, &values.iter().map(|&v| v as f64).collect::<Vec<_>>(), 0.0, 1.0 / 2048.0);
-    assert!(data.iter().zip(&values).any(|(a, b)| a != b), "values should have been rounded");
+    assert_close(
+        "f16 reload",
+        data,
+        &values.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+        0.0,
+        1.0 / 2048.0,
+    );
+    assert!(
+        data.iter().zip(&values).any(|(a, b)| a != b),
+        "values should have been rounded"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -154,24 +205,44 @@ struct Run {
 
 impl Run {
     fn new(dev: Device, init_seed: u64) -> Run {
-        let params = [0, 1, 2].map(|k| Tensor::from_slice(&dev, &uniform(N, 0.5, 1.5, init_seed + k), &[N]).set_requires_grad(true));
+        let params = [0, 1, 2].map(|k| {
+            Tensor::from_slice(&dev, &uniform(N, 0.5, 1.5, init_seed + k), &[N])
+                .set_requires_grad(true)
+        });
         let opt = Adam::new(&params, 0.0);
         Run { dev, params, opt }
     }
 
     fn named(&self) -> Vec<(&str, &Tensor)> {
-        vec![("a", &self.params[0]), ("b", &self.params[1]), ("c", &self.params[2])]
+        vec![
+            ("a", &self.params[0]),
+            ("b", &self.params[1]),
+            ("c", &self.params[2]),
+        ]
     }
 
     fn step(&mut self, step: u64) {
-        let sched = WarmupCosine { base_lr: 0.05, min_lr: 0.005, warmup_steps: 3, total_steps: STEPS };
+        let sched = WarmupCosine {
+            base_lr: 0.05,
+            min_lr: 0.005,
+            warmup_steps: 3,
+            total_steps: STEPS,
+        };
         let [a, b, c] = &self.params;
         let x = Tensor::randn(&self.dev, &[N]);
         let noise = Tensor::randn(&self.dev, &[N]).mul_scalar(0.01);
-        let y = no_grad(|| x.mul_scalar(3.0).sin().mul_scalar(2.0).add_scalar(0.5).add(&noise));
+        let y = no_grad(|| {
+            x.mul_scalar(3.0)
+                .sin()
+                .mul_scalar(2.0)
+                .add_scalar(0.5)
+                .add(&noise)
+        });
         let pred = a.mul(&b.mul(&x).sin()).add(c);
         // d(mean of squares)/d(pred): backward of the elementwise squares with weights 1/N
-        pred.sub(&y).square().backward_with(Tensor::full(&self.dev, &[N], 1.0 / N as f32));
+        pred.sub(&y)
+            .square()
+            .backward_with(Tensor::full(&self.dev, &[N], 1.0 / N as f32));
         clip_grad_norm(&self.params, 1.0);
         self.opt.set_lr(sched.lr(step));
         self.opt.step();
@@ -202,7 +273,9 @@ fn resumed_adam_training_matches_uninterrupted_run_bit_for_bit() {
     for s in 0..k {
         first.step(s);
     }
-    Checkpoint::training(&first.named(), &first.opt, &dev, k).save(&path).unwrap();
+    Checkpoint::training(&first.named(), &first.opt, &dev, k)
+        .save(&path)
+        .unwrap();
     drop(first);
 
     // A fresh device, generator state, parameters and optimizer.
@@ -211,13 +284,19 @@ fn resumed_adam_training_matches_uninterrupted_run_bit_for_bit() {
     let mut resumed = Run::new(dev.clone(), 900);
     let ck = Checkpoint::load(&path).unwrap();
     let [a, b, c] = resumed.params.clone();
-    let step = ck.restore_training(&[("a", &a), ("b", &b), ("c", &c)], &mut resumed.opt, &dev).unwrap();
+    let step = ck
+        .restore_training(&[("a", &a), ("b", &b), ("c", &c)], &mut resumed.opt, &dev)
+        .unwrap();
     assert_eq!(step, k);
     assert_eq!(resumed.opt.step_count(), k);
     for s in step..STEPS {
         resumed.step(s);
     }
-    assert_eq!(resumed.bits(), full.bits(), "resumed run diverged from the uninterrupted one");
+    assert_eq!(
+        resumed.bits(),
+        full.bits(),
+        "resumed run diverged from the uninterrupted one"
+    );
     // The run did train: the parameters moved from their initial values.
     assert_ne!(full.bits(), Run::new(device(), 100).bits());
     std::fs::remove_dir_all(&dir).unwrap();
@@ -229,12 +308,25 @@ fn restore_training_rejects_a_model_of_another_shape_before_writing() {
     let path = dir.join("train.safetensors");
     let dev = device();
     let run = Run::new(dev.clone(), 1);
-    Checkpoint::training(&run.named(), &run.opt, &dev, 0).save(&path).unwrap();
+    Checkpoint::training(&run.named(), &run.opt, &dev, 0)
+        .save(&path)
+        .unwrap();
     let a = Tensor::zeros(&dev, &[N + 1]).set_requires_grad(true);
     let b = Tensor::zeros(&dev, &[N]).set_requires_grad(true);
     let mut opt = Adam::new(&[a.clone(), b.clone()], 0.1);
-    let msg = message(Checkpoint::load(&path).unwrap().restore_training(&[("a", &a), ("b", &b)], &mut opt, &dev));
-    assert!(msg.contains("`a`") && msg.contains("[64]") && msg.contains("[65]"), "{msg}");
-    assert_eq!(b.to_vec(), vec![0.0; N], "nothing is written when a check fails");
+    let msg = message(Checkpoint::load(&path).unwrap().restore_training(
+        &[("a", &a), ("b", &b)],
+        &mut opt,
+        &dev,
+    ));
+    assert!(
+        msg.contains("`a`") && msg.contains("[64]") && msg.contains("[65]"),
+        "{msg}"
+    );
+    assert_eq!(
+        b.to_vec(),
+        vec![0.0; N],
+        "nothing is written when a check fails"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -30,7 +30,13 @@ fn binary_ops() -> Vec<(&'static str, BinaryGpu, BinaryCpu)> {
 }
 
 /// f64 reference of `f` broadcasting a (shape sa) with b (shape sb).
-fn broadcast_ref(a: &[f64], sa: &[usize], b: &[f64], sb: &[usize], f: BinaryCpu) -> (Vec<usize>, Vec<f64>) {
+fn broadcast_ref(
+    a: &[f64],
+    sa: &[usize],
+    b: &[f64],
+    sb: &[usize],
+    f: BinaryCpu,
+) -> (Vec<usize>, Vec<f64>) {
     let rank = sa.len().max(sb.len());
     let pad = |s: &[usize]| [vec![1; rank - s.len()], s.to_vec()].concat();
     let (pa, pb) = (pad(sa), pad(sb));
@@ -39,7 +45,10 @@ fn broadcast_ref(a: &[f64], sa: &[usize], b: &[f64], sb: &[usize], f: BinaryCpu)
     let vals = (0..n)
         .map(|i| {
             let idx = unravel(i, &out);
-            f(a[broadcast_index(sa, &out, &idx)], b[broadcast_index(sb, &out, &idx)])
+            f(
+                a[broadcast_index(sa, &out, &idx)],
+                b[broadcast_index(sb, &out, &idx)],
+            )
         })
         .collect();
     (out, vals)
@@ -47,25 +56,40 @@ fn broadcast_ref(a: &[f64], sa: &[usize], b: &[f64], sb: &[usize], f: BinaryCpu)
 
 /// Values on a grid of quarters in [-2, 2], so that eq, maximum and minimum meet ties.
 fn quarters(n: usize, seed: u64) -> Vec<f32> {
-    uniform(n, -2.0, 2.0, seed).iter().map(|v| (v * 4.0).round() / 4.0).collect()
+    uniform(n, -2.0, 2.0, seed)
+        .iter()
+        .map(|v| (v * 4.0).round() / 4.0)
+        .collect()
 }
 
 /// Like `quarters` but never 0 (a divisor).
 fn nonzero_quarters(n: usize, seed: u64) -> Vec<f32> {
-    quarters(n, seed).iter().map(|&v| if v == 0.0 { 0.75 } else { v }).collect()
+    quarters(n, seed)
+        .iter()
+        .map(|&v| if v == 0.0 { 0.75 } else { v })
+        .collect()
 }
 
 fn check_binary_forward(dev: &Device, sa: &[usize], sb: &[usize], seed: u64) {
     let a = quarters(sa.iter().product(), seed);
     let b = nonzero_quarters(sb.iter().product(), seed + 1000);
-    let (ta, tb) = (Tensor::from_slice(dev, &a, sa), Tensor::from_slice(dev, &b, sb));
+    let (ta, tb) = (
+        Tensor::from_slice(dev, &a, sa),
+        Tensor::from_slice(dev, &b, sb),
+    );
     let a64: Vec<f64> = a.iter().map(|&v| v as f64).collect();
     let b64: Vec<f64> = b.iter().map(|&v| v as f64).collect();
     for (name, gpu, cpu) in binary_ops() {
         let (shape, want) = broadcast_ref(&a64, sa, &b64, sb, cpu);
         let out = gpu(&ta, &tb);
         assert_eq!(out.shape(), &shape[..], "{name} {sa:?} with {sb:?}");
-        assert_close(&format!("{name} {sa:?} with {sb:?}"), &out.to_vec(), &want, 1e-6, 1e-6);
+        assert_close(
+            &format!("{name} {sa:?} with {sb:?}"),
+            &out.to_vec(),
+            &want,
+            1e-6,
+            1e-6,
+        );
     }
 }
 
@@ -122,12 +146,22 @@ fn add_and_exp_past_the_1d_grid_wrap_match_reference() {
     let b = uniform(n, -1.0, 1.0, 2);
     let ta = Tensor::from_slice(&dev, &a, &[n]);
     let sum = ta.add(&Tensor::from_slice(&dev, &b, &[n])).to_vec();
-    let want: Vec<f64> = a.iter().zip(&b).map(|(&x, &y)| x as f64 + y as f64).collect();
+    let want: Vec<f64> = a
+        .iter()
+        .zip(&b)
+        .map(|(&x, &y)| x as f64 + y as f64)
+        .collect();
     assert_close("add past the grid wrap", &sum, &want, 1e-6, 1e-6);
     // Broadcast kernel too: a rank-0 operand.
     let scaled = ta.mul(&Tensor::scalar(&dev, 3.0)).to_vec();
     let want: Vec<f64> = a.iter().map(|&x| x as f64 * 3.0).collect();
-    assert_close("mul by rank-0 past the grid wrap", &scaled, &want, 1e-6, 1e-6);
+    assert_close(
+        "mul by rank-0 past the grid wrap",
+        &scaled,
+        &want,
+        1e-6,
+        1e-6,
+    );
     let e = ta.exp().to_vec();
     let want: Vec<f64> = a.iter().map(|&x| (x as f64).exp()).collect();
     assert_close("exp past the grid wrap", &e, &want, 1e-6, 1e-5);
@@ -135,8 +169,16 @@ fn add_and_exp_past_the_1d_grid_wrap_match_reference() {
 
 #[test]
 fn binary_gradients_with_broadcasting_match_finite_differences() {
-    let cases: &[(&[usize], &[usize])] = &[(&[4, 1, 3], &[1, 5, 1]), (&[2, 3], &[3]), (&[], &[3, 3]), (&[2, 3], &[2, 3])];
-    for (name, gpu, cpu) in binary_ops().into_iter().filter(|(n, _, _)| *n != "eq" && *n != "gt") {
+    let cases: &[(&[usize], &[usize])] = &[
+        (&[4, 1, 3], &[1, 5, 1]),
+        (&[2, 3], &[3]),
+        (&[], &[3, 3]),
+        (&[2, 3], &[2, 3]),
+    ];
+    for (name, gpu, cpu) in binary_ops()
+        .into_iter()
+        .filter(|(n, _, _)| *n != "eq" && *n != "gt")
+    {
         for (i, (sa, sb)) in cases.iter().enumerate() {
             let a = uniform(sa.iter().product(), -2.0, 2.0, 10 + i as u64);
             // Divisors in [0.5, 2]; continuous values keep maximum/minimum away from ties.
@@ -165,24 +207,87 @@ struct Unary {
 }
 
 fn unary_ops() -> Vec<Unary> {
-    let u = |name, gpu, cpu, range, kinks, tol| Unary { name, gpu, cpu, range, kinks, tol };
+    let u = |name, gpu, cpu, range, kinks, tol| Unary {
+        name,
+        gpu,
+        cpu,
+        range,
+        kinks,
+        tol,
+    };
     // WGSL only promises sin/cos to 2^-11 absolute, tanh by its formula: looser tolerances.
     vec![
-        u("neg", |t: &Tensor| t.neg(), |x: f64| -x, (-3.0, 3.0), &[] as &[f32], 1e-6),
+        u(
+            "neg",
+            |t: &Tensor| t.neg(),
+            |x: f64| -x,
+            (-3.0, 3.0),
+            &[] as &[f32],
+            1e-6,
+        ),
         u("exp", |t| t.exp(), f64::exp, (-3.0, 3.0), &[], 1e-5),
         u("log", |t| t.log(), f64::ln, (0.1, 4.0), &[], 1e-5),
         u("sqrt", |t| t.sqrt(), f64::sqrt, (0.1, 4.0), &[], 1e-5),
         u("sin", |t| t.sin(), f64::sin, (-3.0, 3.0), &[], 5e-4),
         u("cos", |t| t.cos(), f64::cos, (-3.0, 3.0), &[], 5e-4),
         u("tanh", |t| t.tanh(), f64::tanh, (-3.0, 3.0), &[], 5e-4),
-        u("sigmoid", |t| t.sigmoid(), |x| 1.0 / (1.0 + (-x).exp()), (-6.0, 6.0), &[], 1e-5),
-        u("relu", |t| t.relu(), |x| x.max(0.0), (-3.0, 3.0), &[0.0], 1e-6),
-        u("silu", |t| t.silu(), |x| x / (1.0 + (-x).exp()), (-6.0, 6.0), &[], 1e-5),
+        u(
+            "sigmoid",
+            |t| t.sigmoid(),
+            |x| 1.0 / (1.0 + (-x).exp()),
+            (-6.0, 6.0),
+            &[],
+            1e-5,
+        ),
+        u(
+            "relu",
+            |t| t.relu(),
+            |x| x.max(0.0),
+            (-3.0, 3.0),
+            &[0.0],
+            1e-6,
+        ),
+        u(
+            "silu",
+            |t| t.silu(),
+            |x| x / (1.0 + (-x).exp()),
+            (-6.0, 6.0),
+            &[],
+            1e-5,
+        ),
         u("abs", |t| t.abs(), f64::abs, (-3.0, 3.0), &[0.0], 1e-6),
-        u("powf", |t| t.powf(2.5), |x| x.powf(2.5), (0.1, 3.0), &[], 1e-5),
-        u("clamp", |t| t.clamp(-0.5, 0.7), |x| x.clamp(-0.5, 0.7), (-2.0, 2.0), &[-0.5, 0.7], 1e-6),
-        u("add_scalar", |t| t.add_scalar(1.5), |x| x + 1.5, (-3.0, 3.0), &[], 1e-6),
-        u("mul_scalar", |t| t.mul_scalar(-2.5), |x| x * -2.5, (-3.0, 3.0), &[], 1e-6),
+        u(
+            "powf",
+            |t| t.powf(2.5),
+            |x| x.powf(2.5),
+            (0.1, 3.0),
+            &[],
+            1e-5,
+        ),
+        u(
+            "clamp",
+            |t| t.clamp(-0.5, 0.7),
+            |x| x.clamp(-0.5, 0.7),
+            (-2.0, 2.0),
+            &[-0.5, 0.7],
+            1e-6,
+        ),
+        u(
+            "add_scalar",
+            |t| t.add_scalar(1.5),
+            |x| x + 1.5,
+            (-3.0, 3.0),
+            &[],
+            1e-6,
+        ),
+        u(
+            "mul_scalar",
+            |t| t.mul_scalar(-2.5),
+            |x| x * -2.5,
+            (-3.0, 3.0),
+            &[],
+            1e-6,
+        ),
     ]
 }
 
@@ -206,7 +311,13 @@ fn unary_ops_match_reference_for_awkward_sizes() {
             let got = (op.gpu)(&Tensor::from_slice(&dev, &x, &[n]));
             assert_eq!(got.shape(), &[n]);
             let want: Vec<f64> = x.iter().map(|&v| (op.cpu)(v as f64)).collect();
-            assert_close(&format!("{} of {n}", op.name), &got.to_vec(), &want, op.tol, op.tol);
+            assert_close(
+                &format!("{} of {n}", op.name),
+                &got.to_vec(),
+                &want,
+                op.tol,
+                op.tol,
+            );
         }
     }
 }
@@ -216,7 +327,13 @@ fn unary_gradients_match_finite_differences() {
     for op in unary_ops() {
         let x = inputs_for(&op, 15, 7);
         let cpu = op.cpu;
-        check_op(op.name, &[(&[3, 5], x)], |t| (op.gpu)(&t[0]), |x| x[0].iter().map(|&v| cpu(v)).collect(), 2e-3);
+        check_op(
+            op.name,
+            &[(&[3, 5], x)],
+            |t| (op.gpu)(&t[0]),
+            |x| x[0].iter().map(|&v| cpu(v)).collect(),
+            2e-3,
+        );
     }
 }
 
@@ -233,8 +350,16 @@ fn fills_match_reference() {
     let dev = device();
     for shape in [vec![1], vec![257], vec![3, 70_000], vec![]] {
         let n: usize = shape.iter().product();
-        assert_eq!(Tensor::zeros(&dev, &shape).to_vec(), vec![0.0; n], "zeros {shape:?}");
-        assert_eq!(Tensor::ones(&dev, &shape).to_vec(), vec![1.0; n], "ones {shape:?}");
+        assert_eq!(
+            Tensor::zeros(&dev, &shape).to_vec(),
+            vec![0.0; n],
+            "zeros {shape:?}"
+        );
+        assert_eq!(
+            Tensor::ones(&dev, &shape).to_vec(),
+            vec![1.0; n],
+            "ones {shape:?}"
+        );
         let f = Tensor::full(&dev, &shape, -2.75);
         assert_eq!(f.shape(), &shape[..]);
         assert_eq!(f.to_vec(), vec![-2.75; n], "full {shape:?}");
@@ -248,11 +373,19 @@ fn fills_match_reference() {
     let want: Vec<f64> = (0..2001).map(|i| -3.0 + 0.5 * i as f64).collect();
     assert_close("arange", &a.to_vec(), &want, 0.0, 0.0);
     let down = Tensor::arange(&dev, 5.0, 0.0, -1.5); // 5, 3.5, 2, 0.5
-    assert_close("arange down", &down.to_vec(), &[5.0, 3.5, 2.0, 0.5], 0.0, 0.0);
+    assert_close(
+        "arange down",
+        &down.to_vec(),
+        &[5.0, 3.5, 2.0, 0.5],
+        0.0,
+        0.0,
+    );
     assert_eq!(Tensor::arange(&dev, 1.0, 1.0, 1.0).shape(), &[0]);
 
     let l = Tensor::linspace(&dev, -1.0, 1.0, 70_001);
-    let want: Vec<f64> = (0..70_001).map(|i| -1.0 + 2.0 * i as f64 / 70_000.0).collect();
+    let want: Vec<f64> = (0..70_001)
+        .map(|i| -1.0 + 2.0 * i as f64 / 70_000.0)
+        .collect();
     assert_close("linspace", &l.to_vec(), &want, 1e-6, 1e-6);
     assert_eq!(Tensor::linspace(&dev, 4.0, 9.0, 1).to_vec(), vec![4.0]);
 }

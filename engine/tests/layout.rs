@@ -14,7 +14,9 @@ fn ravel(idx: &[usize], shape: &[usize]) -> usize {
 
 /// A tensor of `shape` whose element at multi-index idx is f(idx).
 fn build(shape: &[usize], f: impl Fn(&[usize]) -> f64) -> Vec<f64> {
-    (0..shape.iter().product()).map(|i| f(&unravel(i, shape))).collect()
+    (0..shape.iter().product())
+        .map(|i| f(&unravel(i, shape)))
+        .collect()
 }
 
 fn permute_ref(x: &[f64], shape: &[usize], dims: &[usize]) -> Vec<f64> {
@@ -97,7 +99,13 @@ fn permute_2x3x4x5_in_all_24_orders_matches_reference() {
         let out = t.permute(dims);
         let want_shape: Vec<usize> = dims.iter().map(|&d| shape[d]).collect();
         assert_eq!(out.shape(), &want_shape[..], "permute {dims:?}");
-        assert_close(&format!("permute {dims:?}"), &out.to_vec(), &permute_ref(&f64s(&x), &shape, dims), 0.0, 0.0);
+        assert_close(
+            &format!("permute {dims:?}"),
+            &out.to_vec(),
+            &permute_ref(&f64s(&x), &shape, dims),
+            0.0,
+            0.0,
+        );
     }
 }
 
@@ -109,14 +117,26 @@ fn permute_rank5_3x5x7x2x4_spanning_workgroups_matches_reference() {
     let dims = [4, 2, 0, 3, 1];
     let out = Tensor::from_slice(&dev, &x, &shape).permute(&dims);
     assert_eq!(out.shape(), &[4, 7, 3, 2, 5]);
-    assert_close("permute rank 5", &out.to_vec(), &permute_ref(&f64s(&x), &shape, &dims), 0.0, 0.0);
+    assert_close(
+        "permute rank 5",
+        &out.to_vec(),
+        &permute_ref(&f64s(&x), &shape, &dims),
+        0.0,
+        0.0,
+    );
 }
 
 #[test]
 fn permute_gradient_is_the_inverse_permutation() {
     let x = uniform(3 * 5 * 7 * 2, -1.0, 1.0, 3);
     let dims = [3, 0, 2, 1]; // not its own inverse (the inverse is [1, 3, 2, 0])
-    check_op("permute", &[(&[3, 5, 7, 2], x)], |t| t[0].permute(&dims), |x| permute_ref(&x[0], &[3, 5, 7, 2], &dims), 1e-3);
+    check_op(
+        "permute",
+        &[(&[3, 5, 7, 2], x)],
+        |t| t[0].permute(&dims),
+        |x| permute_ref(&x[0], &[3, 5, 7, 2], &dims),
+        1e-3,
+    );
 }
 
 #[test]
@@ -126,17 +146,31 @@ fn transpose_with_negative_axes_matches_reference() {
     let x = uniform(210, -1.0, 1.0, 4);
     let out = Tensor::from_slice(&dev, &x, &shape).transpose(-1, 1);
     assert_eq!(out.shape(), &[3, 2, 7, 5]);
-    assert_close("transpose", &out.to_vec(), &permute_ref(&f64s(&x), &shape, &[0, 3, 2, 1]), 0.0, 0.0);
+    assert_close(
+        "transpose",
+        &out.to_vec(),
+        &permute_ref(&f64s(&x), &shape, &[0, 3, 2, 1]),
+        0.0,
+        0.0,
+    );
 }
 
 #[test]
 fn transpose_gradient_of_a_matrix_matches_finite_differences() {
     let x = uniform(5 * 7, -1.0, 1.0, 5);
-    check_op("transpose", &[(&[5, 7], x)], |t| t[0].transpose(0, 1), |x| permute_ref(&x[0], &[5, 7], &[1, 0]), 1e-3);
+    check_op(
+        "transpose",
+        &[(&[5, 7], x)],
+        |t| t[0].transpose(0, 1),
+        |x| permute_ref(&x[0], &[5, 7], &[1, 0]),
+        1e-3,
+    );
 }
 
 #[test]
-#[should_panic(expected = "permute: [0, 0, 1] is not a permutation of the 3 axes of shape [2, 3, 4]")]
+#[should_panic(
+    expected = "permute: [0, 0, 1] is not a permutation of the 3 axes of shape [2, 3, 4]"
+)]
 fn permute_with_a_repeated_axis_panics() {
     let dev = device();
     Tensor::zeros(&dev, &[2, 3, 4]).permute(&[0, 0, 1]);
@@ -173,7 +207,13 @@ fn broadcast_to_matches_reference_on_awkward_shapes() {
         let out = Tensor::from_slice(&dev, &x, from).broadcast_to(to);
         assert_eq!(out.shape(), *to);
         let want = build(to, |idx| x[broadcast_index(from, to, idx)] as f64);
-        assert_close(&format!("broadcast_to {from:?} -> {to:?}"), &out.to_vec(), &want, 0.0, 0.0);
+        assert_close(
+            &format!("broadcast_to {from:?} -> {to:?}"),
+            &out.to_vec(),
+            &want,
+            0.0,
+            0.0,
+        );
     }
 }
 
@@ -188,7 +228,13 @@ fn broadcast_to_its_own_shape_shares_the_buffer() {
 fn broadcast_to_gradient_sums_over_broadcast_axes() {
     let x = uniform(5 * 7, -1.0, 1.0, 6);
     let (from, to): (&[usize], &[usize]) = (&[5, 1, 7], &[3, 5, 4, 7]);
-    check_op("broadcast_to", &[(from, x)], |t| t[0].broadcast_to(to), |x| build(to, |idx| x[0][broadcast_index(from, to, idx)]), 1e-3);
+    check_op(
+        "broadcast_to",
+        &[(from, x)],
+        |t| t[0].broadcast_to(to),
+        |x| build(to, |idx| x[0][broadcast_index(from, to, idx)]),
+        1e-3,
+    );
 }
 
 #[test]
@@ -216,7 +262,13 @@ fn narrow_matches_reference_on_every_axis() {
     for (axis, start, len) in [(0, 1, 2), (1, 2, 3), (2, 0, 7), (3, 1, 1), (2, 6, 1)] {
         let out = t.narrow(axis as isize, start, len);
         let want = narrow_ref(&f64s(&x), &shape, axis, start, len);
-        assert_close(&format!("narrow axis {axis} {start}..+{len}"), &out.to_vec(), &want, 0.0, 0.0);
+        assert_close(
+            &format!("narrow axis {axis} {start}..+{len}"),
+            &out.to_vec(),
+            &want,
+            0.0,
+            0.0,
+        );
     }
     // A negative axis, and a long 1-D slice spanning workgroups.
     assert_eq!(t.narrow(-2, 3, 2).to_vec(), t.narrow(2, 3, 2).to_vec());
@@ -229,18 +281,37 @@ fn narrow_matches_reference_on_every_axis() {
 fn narrow_gradient_is_zero_outside_the_window() {
     let shape = [3, 5, 7];
     let x = uniform(105, -1.0, 1.0, 9);
-    check_op("narrow", &[(&shape, x)], |t| t[0].narrow(1, 1, 3), |x| narrow_ref(&x[0], &shape, 1, 1, 3), 1e-3);
+    check_op(
+        "narrow",
+        &[(&shape, x)],
+        |t| t[0].narrow(1, 1, 3),
+        |x| narrow_ref(&x[0], &shape, 1, 1, 3),
+        1e-3,
+    );
 }
 
 #[test]
 fn narrow_gradient_on_a_large_tensor_spans_workgroups() {
     let dev = device();
-    let x = Tensor::from_slice(&dev, &uniform(6 * 130, -1.0, 1.0, 10), &[6, 130]).set_requires_grad(true);
+    let x = Tensor::from_slice(&dev, &uniform(6 * 130, -1.0, 1.0, 10), &[6, 130])
+        .set_requires_grad(true);
     let y = x.narrow(1, 5, 100); // [6, 100]
     let g = uniform(600, -1.0, 1.0, 11);
     y.backward_with(Tensor::from_slice(&dev, &g, &[6, 100]));
-    let want = build(&[6, 130], |i| if (5..105).contains(&i[1]) { g[i[0] * 100 + i[1] - 5] as f64 } else { 0.0 });
-    assert_close("narrow backward", &x.grad().unwrap().to_vec(), &want, 0.0, 0.0);
+    let want = build(&[6, 130], |i| {
+        if (5..105).contains(&i[1]) {
+            g[i[0] * 100 + i[1] - 5] as f64
+        } else {
+            0.0
+        }
+    });
+    assert_close(
+        "narrow backward",
+        &x.grad().unwrap().to_vec(),
+        &want,
+        0.0,
+        0.0,
+    );
 }
 
 #[test]
@@ -258,15 +329,39 @@ fn concat_along_each_axis_matches_reference() {
     let shapes: [&[usize]; 3] = [&[3, 2, 7], &[3, 5, 7], &[3, 1, 7]];
     for axis in 0..3 {
         // Make the inputs agree everywhere but `axis`.
-        let shapes: Vec<Vec<usize>> =
-            shapes.iter().map(|s| (0..3).map(|d| if d == axis { s[1] } else { [3, 4, 7][d] }).collect()).collect();
-        let xs: Vec<Vec<f32>> = shapes.iter().enumerate().map(|(k, s)| uniform(s.iter().product(), -1.0, 1.0, k as u64)).collect();
-        let ts: Vec<Tensor> = xs.iter().zip(&shapes).map(|(x, s)| Tensor::from_slice(&dev, x, s)).collect();
+        let shapes: Vec<Vec<usize>> = shapes
+            .iter()
+            .map(|s| {
+                (0..3)
+                    .map(|d| if d == axis { s[1] } else { [3, 4, 7][d] })
+                    .collect()
+            })
+            .collect();
+        let xs: Vec<Vec<f32>> = shapes
+            .iter()
+            .enumerate()
+            .map(|(k, s)| uniform(s.iter().product(), -1.0, 1.0, k as u64))
+            .collect();
+        let ts: Vec<Tensor> = xs
+            .iter()
+            .zip(&shapes)
+            .map(|(x, s)| Tensor::from_slice(&dev, x, s))
+            .collect();
         let refs: Vec<&Tensor> = ts.iter().collect();
         let out = Tensor::concat(&refs, axis as isize - 3); // negative axis
         let shape_refs: Vec<&[usize]> = shapes.iter().map(|s| &s[..]).collect();
-        let want = concat_ref(&xs.iter().map(|x| f64s(x)).collect::<Vec<_>>(), &shape_refs, axis);
-        assert_close(&format!("concat axis {axis}"), &out.to_vec(), &want, 0.0, 0.0);
+        let want = concat_ref(
+            &xs.iter().map(|x| f64s(x)).collect::<Vec<_>>(),
+            &shape_refs,
+            axis,
+        );
+        assert_close(
+            &format!("concat axis {axis}"),
+            &out.to_vec(),
+            &want,
+            0.0,
+            0.0,
+        );
     }
 }
 
@@ -274,7 +369,13 @@ fn concat_along_each_axis_matches_reference() {
 fn concat_of_long_vectors_spans_workgroups() {
     let dev = device();
     let (a, b) = (uniform(300, -1.0, 1.0, 1), uniform(333, -1.0, 1.0, 2));
-    let out = Tensor::concat(&[&Tensor::from_slice(&dev, &a, &[300]), &Tensor::from_slice(&dev, &b, &[333])], 0);
+    let out = Tensor::concat(
+        &[
+            &Tensor::from_slice(&dev, &a, &[300]),
+            &Tensor::from_slice(&dev, &b, &[333]),
+        ],
+        0,
+    );
     let want: Vec<f64> = a.iter().chain(&b).map(|&v| v as f64).collect();
     assert_close("concat 1-D", &out.to_vec(), &want, 0.0, 0.0);
 }
@@ -282,9 +383,18 @@ fn concat_of_long_vectors_spans_workgroups() {
 #[test]
 fn concat_gradient_is_each_inputs_slice() {
     let shapes: [&[usize]; 3] = [&[2, 3, 4], &[2, 1, 4], &[2, 5, 4]];
-    let inputs: Vec<(&[usize], Vec<f32>)> =
-        shapes.iter().enumerate().map(|(k, s)| (*s, uniform(s.iter().product(), -1.0, 1.0, 20 + k as u64))).collect();
-    check_op("concat", &inputs, |t| Tensor::concat(&[&t[0], &t[1], &t[2]], 1), |x| concat_ref(x, &shapes, 1), 1e-3);
+    let inputs: Vec<(&[usize], Vec<f32>)> = shapes
+        .iter()
+        .enumerate()
+        .map(|(k, s)| (*s, uniform(s.iter().product(), -1.0, 1.0, 20 + k as u64)))
+        .collect();
+    check_op(
+        "concat",
+        &inputs,
+        |t| Tensor::concat(&[&t[0], &t[1], &t[2]], 1),
+        |x| concat_ref(x, &shapes, 1),
+        1e-3,
+    );
 }
 
 #[test]
@@ -293,7 +403,11 @@ fn concat_with_a_constant_gives_a_gradient_only_to_the_parameter() {
     let w = Tensor::from_slice(&dev, &[1.0, 2.0], &[1, 2]).set_requires_grad(true);
     let c = Tensor::zeros(&dev, &[2, 2]);
     let y = Tensor::concat(&[&c, &w], 0); // [3, 2]
-    y.backward_with(Tensor::from_slice(&dev, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[3, 2]));
+    y.backward_with(Tensor::from_slice(
+        &dev,
+        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        &[3, 2],
+    ));
     assert_eq!(w.grad().unwrap().to_vec(), vec![5.0, 6.0]);
     assert!(c.grad().is_none());
 }
@@ -302,14 +416,23 @@ fn concat_with_a_constant_gives_a_gradient_only_to_the_parameter() {
 #[should_panic(expected = "concat: shapes [[2, 3], [3, 3]] differ outside axis 1")]
 fn concat_with_mismatched_shapes_panics() {
     let dev = device();
-    Tensor::concat(&[&Tensor::zeros(&dev, &[2, 3]), &Tensor::zeros(&dev, &[3, 3])], 1);
+    Tensor::concat(
+        &[&Tensor::zeros(&dev, &[2, 3]), &Tensor::zeros(&dev, &[3, 3])],
+        1,
+    );
 }
 
 #[test]
 #[should_panic(expected = "concat: shapes [[2, 3], [2, 3, 1]] differ outside axis 0")]
 fn concat_with_different_ranks_panics() {
     let dev = device();
-    Tensor::concat(&[&Tensor::zeros(&dev, &[2, 3]), &Tensor::zeros(&dev, &[2, 3, 1])], 0);
+    Tensor::concat(
+        &[
+            &Tensor::zeros(&dev, &[2, 3]),
+            &Tensor::zeros(&dev, &[2, 3, 1]),
+        ],
+        0,
+    );
 }
 
 // ---- index_select ----
@@ -318,10 +441,19 @@ fn concat_with_different_ranks_panics() {
 fn index_select_embedding_lookup_matches_reference() {
     let dev = device();
     let table = uniform(11 * 37, -1.0, 1.0, 30); // [V=11, D=37]
-    let idx: Vec<u32> = (0..20).map(|j| (j * 7 % 11) as u32).chain([3, 3, 10, 0]).collect(); // N=24: 888 outputs
+    let idx: Vec<u32> = (0..20)
+        .map(|j| (j * 7 % 11) as u32)
+        .chain([3, 3, 10, 0])
+        .collect(); // N=24: 888 outputs
     let out = Tensor::from_slice(&dev, &table, &[11, 37]).index_select(0, &idx);
     assert_eq!(out.shape(), &[24, 37]);
-    assert_close("embedding lookup", &out.to_vec(), &index_select_ref(&f64s(&table), &[11, 37], 0, &idx), 0.0, 0.0);
+    assert_close(
+        "embedding lookup",
+        &out.to_vec(),
+        &index_select_ref(&f64s(&table), &[11, 37], 0, &idx),
+        0.0,
+        0.0,
+    );
 }
 
 #[test]
@@ -330,23 +462,50 @@ fn index_select_along_middle_and_last_axes_matches_reference() {
     let shape = [3, 5, 7, 2];
     let x = uniform(210, -1.0, 1.0, 31);
     let t = Tensor::from_slice(&dev, &x, &shape);
-    for (axis, idx) in [(1, vec![4u32, 0, 0, 2]), (2, vec![6, 1]), (3, vec![1, 1, 0, 1, 0])] {
+    for (axis, idx) in [
+        (1, vec![4u32, 0, 0, 2]),
+        (2, vec![6, 1]),
+        (3, vec![1, 1, 0, 1, 0]),
+    ] {
         let out = t.index_select(axis as isize, &idx);
-        assert_close(&format!("index_select axis {axis}"), &out.to_vec(), &index_select_ref(&f64s(&x), &shape, axis, &idx), 0.0, 0.0);
+        assert_close(
+            &format!("index_select axis {axis}"),
+            &out.to_vec(),
+            &index_select_ref(&f64s(&x), &shape, axis, &idx),
+            0.0,
+            0.0,
+        );
     }
-    assert_eq!(t.index_select(-1, &[1, 0]).to_vec(), t.index_select(3, &[1, 0]).to_vec());
+    assert_eq!(
+        t.index_select(-1, &[1, 0]).to_vec(),
+        t.index_select(3, &[1, 0]).to_vec()
+    );
 }
 
 #[test]
 fn index_select_repeated_indices_accumulate_their_gradients() {
     let dev = device();
-    let table = Tensor::from_slice(&dev, &uniform(12, -1.0, 1.0, 32), &[4, 3]).set_requires_grad(true);
+    let table =
+        Tensor::from_slice(&dev, &uniform(12, -1.0, 1.0, 32), &[4, 3]).set_requires_grad(true);
     let y = table.index_select(0, &[2, 2, 0, 2]); // [4, 3]
     let g: Vec<f32> = (0..12).map(|i| i as f32).collect();
     y.backward_with(Tensor::from_slice(&dev, &g, &[4, 3]));
     // g rows: [0,1,2], [3,4,5], [6,7,8], [9,10,11]. Table row 2 is read by positions 0, 1, 3,
     // row 0 by position 2, rows 1 and 3 by none.
-    let want = vec![6.0, 7.0, 8.0, 0.0, 0.0, 0.0, 0.0 + 3.0 + 9.0, 1.0 + 4.0 + 10.0, 2.0 + 5.0 + 11.0, 0.0, 0.0, 0.0];
+    let want = vec![
+        6.0,
+        7.0,
+        8.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0 + 3.0 + 9.0,
+        1.0 + 4.0 + 10.0,
+        2.0 + 5.0 + 11.0,
+        0.0,
+        0.0,
+        0.0,
+    ];
     assert_eq!(table.grad().unwrap().to_vec(), want);
 }
 
@@ -355,7 +514,13 @@ fn index_select_gradient_with_repeats_matches_finite_differences() {
     let shape = [3, 11, 5];
     let x = uniform(165, -1.0, 1.0, 33);
     let idx = [10u32, 0, 3, 3, 7, 3, 0];
-    check_op("index_select axis 1", &[(&shape, x)], |t| t[0].index_select(1, &idx), |x| index_select_ref(&x[0], &shape, 1, &idx), 1e-3);
+    check_op(
+        "index_select axis 1",
+        &[(&shape, x)],
+        |t| t[0].index_select(1, &idx),
+        |x| index_select_ref(&x[0], &shape, 1, &idx),
+        1e-3,
+    );
 }
 
 #[test]
@@ -363,7 +528,13 @@ fn index_select_gradient_on_a_large_table_spans_workgroups() {
     let shape = [3, 100]; // dx has 300 elements
     let x = uniform(300, -1.0, 1.0, 34);
     let idx: Vec<u32> = (0..150).map(|j| (j * 37 % 100) as u32).collect();
-    check_op("index_select last axis", &[(&shape, x)], |t| t[0].index_select(-1, &idx), |x| index_select_ref(&x[0], &shape, 1, &idx), 1e-3);
+    check_op(
+        "index_select last axis",
+        &[(&shape, x)],
+        |t| t[0].index_select(-1, &idx),
+        |x| index_select_ref(&x[0], &shape, 1, &idx),
+        1e-3,
+    );
 }
 
 #[test]
@@ -405,7 +576,13 @@ fn unsqueeze_squeeze_and_flatten_change_only_the_shape() {
 #[test]
 fn unsqueeze_then_flatten_gradient_passes_through() {
     let x = uniform(30, -1.0, 1.0, 41);
-    check_op("unsqueeze+flatten", &[(&[2, 3, 5], x)], |t| t[0].unsqueeze(1).squeeze(1).flatten().mul_scalar(2.0), |x| x[0].iter().map(|v| 2.0 * v).collect(), 1e-3);
+    check_op(
+        "unsqueeze+flatten",
+        &[(&[2, 3, 5], x)],
+        |t| t[0].unsqueeze(1).squeeze(1).flatten().mul_scalar(2.0),
+        |x| x[0].iter().map(|v| 2.0 * v).collect(),
+        1e-3,
+    );
 }
 
 #[test]
@@ -416,7 +593,9 @@ fn squeeze_of_an_axis_larger_than_one_panics() {
 }
 
 #[test]
-#[should_panic(expected = "unsqueeze: axis 3 out of range for a tensor of rank 2 (allowed: -3..=2)")]
+#[should_panic(
+    expected = "unsqueeze: axis 3 out of range for a tensor of rank 2 (allowed: -3..=2)"
+)]
 fn unsqueeze_past_the_end_panics() {
     let dev = device();
     Tensor::zeros(&dev, &[2, 3]).unsqueeze(3);

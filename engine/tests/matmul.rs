@@ -12,7 +12,11 @@ fn reference(a: &[f64], sa: &[usize], b: &[f64], sb: &[usize], ta: bool, tb: boo
     let (rb, cb) = (sb[sb.len() - 2], sb[sb.len() - 1]);
     let (m, k) = if ta { (ca, ra) } else { (ra, ca) };
     let n = if tb { rb } else { cb };
-    let batch = if sa.len() > 2 { a.len() / (m * k) } else { b.len() / (k * n) };
+    let batch = if sa.len() > 2 {
+        a.len() / (m * k)
+    } else {
+        b.len() / (k * n)
+    };
     let a_bs = if sa.len() > 2 { m * k } else { 0 };
     let b_bs = if sb.len() > 2 { k * n } else { 0 };
     let mut out = vec![0.0; batch * m * n];
@@ -21,8 +25,16 @@ fn reference(a: &[f64], sa: &[usize], b: &[f64], sb: &[usize], ta: bool, tb: boo
             for j in 0..n {
                 let mut s = 0.0;
                 for kk in 0..k {
-                    let x = if ta { a[z * a_bs + kk * m + i] } else { a[z * a_bs + i * k + kk] };
-                    let y = if tb { b[z * b_bs + j * k + kk] } else { b[z * b_bs + kk * n + j] };
+                    let x = if ta {
+                        a[z * a_bs + kk * m + i]
+                    } else {
+                        a[z * a_bs + i * k + kk]
+                    };
+                    let y = if tb {
+                        b[z * b_bs + j * k + kk]
+                    } else {
+                        b[z * b_bs + kk * n + j]
+                    };
                     s += x * y;
                 }
                 out[(z * m + i) * n + j] = s;
@@ -45,12 +57,35 @@ fn check_forward(sa: &[usize], sb: &[usize], ta: bool, tb: bool) {
     let got = a.matmul_t(&b, ta, tb);
     let f64s = |t: &Tensor| t.to_vec().iter().map(|&x| x as f64).collect::<Vec<f64>>();
     let want = reference(&f64s(&a), sa, &f64s(&b), sb, ta, tb);
-    let k = if ta { sa[sa.len() - 2] } else { sa[sa.len() - 1] };
+    let k = if ta {
+        sa[sa.len() - 2]
+    } else {
+        sa[sa.len() - 1]
+    };
     let what = format!("{sa:?} x {sb:?} (trans_a {ta}, trans_b {tb})");
     assert_close(&what, &got.to_vec(), &want, tol(k), tol(k));
-    let (m, n) = (if ta { sa[sa.len() - 1] } else { sa[sa.len() - 2] }, if tb { sb[sb.len() - 2] } else { sb[sb.len() - 1] });
-    let batch = if sa.len() > 2 { &sa[..sa.len() - 2] } else { &sb[..sb.len() - 2] };
-    assert_eq!(got.shape(), [batch, &[m, n]].concat(), "{what}: output shape");
+    let (m, n) = (
+        if ta {
+            sa[sa.len() - 1]
+        } else {
+            sa[sa.len() - 2]
+        },
+        if tb {
+            sb[sb.len() - 2]
+        } else {
+            sb[sb.len() - 1]
+        },
+    );
+    let batch = if sa.len() > 2 {
+        &sa[..sa.len() - 2]
+    } else {
+        &sb[..sb.len() - 2]
+    };
+    assert_eq!(
+        got.shape(),
+        [batch, &[m, n]].concat(),
+        "{what}: output shape"
+    );
 }
 
 /// The four transpose combinations of a [M, K] @ [K, N] product, stored as each needs.
@@ -127,10 +162,17 @@ fn batched_transposes_with_shared_operands_match_reference() {
 /// check_op on op(a) @ op(b) with inputs of these shapes.
 fn check_grad(what: &str, sa: &[usize], sb: &[usize], ta: bool, tb: bool) {
     let (sa2, sb2) = (sa.to_vec(), sb.to_vec());
-    let k = if ta { sa[sa.len() - 2] } else { sa[sa.len() - 1] };
+    let k = if ta {
+        sa[sa.len() - 2]
+    } else {
+        sa[sa.len() - 1]
+    };
     check_op(
         what,
-        &[(sa, uniform(sa.iter().product(), -1.0, 1.0, 3)), (sb, uniform(sb.iter().product(), -1.0, 1.0, 4))],
+        &[
+            (sa, uniform(sa.iter().product(), -1.0, 1.0, 3)),
+            (sb, uniform(sb.iter().product(), -1.0, 1.0, 4)),
+        ],
         |t| t[0].matmul_t(&t[1], ta, tb),
         |x| reference(&x[0], &sa2, &x[1], &sb2, ta, tb),
         1e-3 + tol(k),
@@ -144,7 +186,13 @@ fn gradients_for_all_four_transposes() {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let sa = if ta { [k, m] } else { [m, k] };
             let sb = if tb { [n, k] } else { [k, n] };
-            check_grad(&format!("{m}x{n}x{k} trans_a {ta} trans_b {tb}"), &sa, &sb, ta, tb);
+            check_grad(
+                &format!("{m}x{n}x{k} trans_a {ta} trans_b {tb}"),
+                &sa,
+                &sb,
+                ta,
+                tb,
+            );
         }
     }
 }
@@ -162,7 +210,13 @@ fn gradients_for_shared_rank2_rhs_sum_over_the_batch() {
     for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
         let sa = if ta { [3, 5, 4] } else { [3, 4, 5] };
         let sb = if tb { [6, 5] } else { [5, 6] };
-        check_grad(&format!("shared rhs trans_a {ta} trans_b {tb}"), &sa, &sb, ta, tb);
+        check_grad(
+            &format!("shared rhs trans_a {ta} trans_b {tb}"),
+            &sa,
+            &sb,
+            ta,
+            tb,
+        );
     }
 }
 
@@ -171,7 +225,13 @@ fn gradients_for_shared_rank2_lhs_sum_over_the_batch() {
     for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
         let sa = if ta { [5, 4] } else { [4, 5] };
         let sb = if tb { [3, 6, 5] } else { [3, 5, 6] };
-        check_grad(&format!("shared lhs trans_a {ta} trans_b {tb}"), &sa, &sb, ta, tb);
+        check_grad(
+            &format!("shared lhs trans_a {ta} trans_b {tb}"),
+            &sa,
+            &sb,
+            ta,
+            tb,
+        );
     }
 }
 
@@ -208,7 +268,10 @@ fn mismatched_batch_dims_panic() {
 #[test]
 fn both_register_tiles_match_reference_for_all_transposes() {
     for wide in [false, true] {
-        let opts = engine::DeviceOptions { matmul_wide_tiles: Some(wide), ..Default::default() };
+        let opts = engine::DeviceOptions {
+            matmul_wide_tiles: Some(wide),
+            ..Default::default()
+        };
         let dev = engine::Device::with_options(opts).unwrap();
         let (m, n, k) = (132, 140, 36);
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -219,7 +282,13 @@ fn both_register_tiles_match_reference_for_all_transposes() {
             let f64s = |t: &Tensor| t.to_vec().iter().map(|&x| x as f64).collect::<Vec<f64>>();
             let want = reference(&f64s(&a), &sa, &f64s(&b), &sb, ta, tb);
             let what = format!("wide {wide}: {sa:?} x {sb:?} (trans_a {ta}, trans_b {tb})");
-            assert_close(&what, &a.matmul_t(&b, ta, tb).to_vec(), &want, tol(k), tol(k));
+            assert_close(
+                &what,
+                &a.matmul_t(&b, ta, tb).to_vec(),
+                &want,
+                tol(k),
+                tol(k),
+            );
         }
     }
 }

@@ -39,14 +39,24 @@ fn sgd_momentum_three_steps_match_reference() {
     }
     assert_close("sgd parameter", &p.to_vec(), &want, 1e-5, 1e-5);
     assert_close("sgd momentum", &opt.state()[0].1.to_vec(), &buf, 1e-5, 1e-5);
-    assert_eq!(frozen.to_vec(), vec![5.0, 6.0], "a parameter without a gradient must not move");
+    assert_eq!(
+        frozen.to_vec(),
+        vec![5.0, 6.0],
+        "a parameter without a gradient must not move"
+    );
     assert_eq!(opt.step_count(), 3);
     opt.zero_grad();
     assert!(p.grad().is_none());
 }
 
 /// Adam in f64: `decoupled` false adds wd * p to the gradient, true decays p by lr * wd * p.
-fn adam_reference(p0: &[f32], grads: &[Vec<f32>], lr: f64, wd: f64, decoupled: bool) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+fn adam_reference(
+    p0: &[f32],
+    grads: &[Vec<f32>],
+    lr: f64,
+    wd: f64,
+    decoupled: bool,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
     let mut p = to64(p0);
     let (mut m, mut v) = (vec![0.0; p.len()], vec![0.0; p.len()]);
@@ -81,7 +91,10 @@ fn run_adam(make: impl Fn(&[Tensor]) -> Adam, lr: f64, wd: f64, decoupled: bool)
     let what = if decoupled { "adamw" } else { "adam" };
     assert_close(&format!("{what} parameter"), &p.to_vec(), &want, 1e-6, 1e-5);
     let state = opt.state();
-    assert_eq!(state.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["m.0", "v.0"]);
+    assert_eq!(
+        state.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["m.0", "v.0"]
+    );
     assert_close(&format!("{what} m"), &state[0].1.to_vec(), &m, 1e-6, 1e-5);
     assert_close(&format!("{what} v"), &state[1].1.to_vec(), &v, 1e-6, 1e-5);
 }
@@ -93,7 +106,12 @@ fn adam_three_steps_match_reference() {
 
 #[test]
 fn adam_with_l2_weight_decay_three_steps_match_reference() {
-    run_adam(|p| Adam::new(p, 0.01).with_weight_decay(0.1), 0.01, 0.1, false);
+    run_adam(
+        |p| Adam::new(p, 0.01).with_weight_decay(0.1),
+        0.01,
+        0.1,
+        false,
+    );
 }
 
 #[test]
@@ -135,7 +153,11 @@ fn ema_with_warmup_three_updates_match_reference() {
     let eval = Tensor::zeros(&dev, &SHAPE);
     ema.copy_to(std::slice::from_ref(&eval));
     assert_eq!(eval.to_vec(), ema.shadow()[0].to_vec());
-    assert_eq!(p.to_vec(), values[2], "the EMA must not write the live parameters");
+    assert_eq!(
+        p.to_vec(),
+        values[2],
+        "the EMA must not write the live parameters"
+    );
 }
 
 #[test]
@@ -150,7 +172,11 @@ fn ema_without_warmup_uses_the_fixed_decay() {
 }
 
 fn norm64(vs: &[&[f32]]) -> f64 {
-    vs.iter().flat_map(|v| v.iter()).map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt()
+    vs.iter()
+        .flat_map(|v| v.iter())
+        .map(|&x| (x as f64).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 #[test]
@@ -167,11 +193,27 @@ fn clip_grad_norm_reports_global_norm_and_scales_above_threshold() {
     let want = norm64(&[&ga, &gb]);
     let norm = clip_grad_norm(&[a.clone(), no_grad.clone(), b.clone()], 10.0);
     assert_eq!(norm.shape(), &[] as &[usize]);
-    assert!((norm.item() as f64 - want).abs() < 1e-4 * want, "norm {} vs {want}", norm.item());
+    assert!(
+        (norm.item() as f64 - want).abs() < 1e-4 * want,
+        "norm {} vs {want}",
+        norm.item()
+    );
     assert!(want > 10.0);
     let scale = 10.0 / (want + 1e-6);
-    assert_close("clipped a", &a.grad().unwrap().to_vec(), &ga.iter().map(|&x| x as f64 * scale).collect::<Vec<_>>(), 1e-6, 1e-4);
-    assert_close("clipped b", &b.grad().unwrap().to_vec(), &gb.iter().map(|&x| x as f64 * scale).collect::<Vec<_>>(), 1e-6, 1e-4);
+    assert_close(
+        "clipped a",
+        &a.grad().unwrap().to_vec(),
+        &ga.iter().map(|&x| x as f64 * scale).collect::<Vec<_>>(),
+        1e-6,
+        1e-4,
+    );
+    assert_close(
+        "clipped b",
+        &b.grad().unwrap().to_vec(),
+        &gb.iter().map(|&x| x as f64 * scale).collect::<Vec<_>>(),
+        1e-6,
+        1e-4,
+    );
     let after = norm64(&[&a.grad().unwrap().to_vec(), &b.grad().unwrap().to_vec()]);
     assert!((after - 10.0).abs() < 1e-3, "norm after clipping {after}");
     assert!(no_grad.grad().is_none());
@@ -206,7 +248,12 @@ fn clip_grad_norm_scales_a_shared_gradient_buffer_once_per_parameter() {
 
 #[test]
 fn warmup_cosine_schedule_values() {
-    let s = WarmupCosine { base_lr: 1e-3, min_lr: 1e-5, warmup_steps: 100, total_steps: 1100 };
+    let s = WarmupCosine {
+        base_lr: 1e-3,
+        min_lr: 1e-5,
+        warmup_steps: 100,
+        total_steps: 1100,
+    };
     let close = |got: f32, want: f64| assert!((got as f64 - want).abs() < 1e-9, "{got} vs {want}");
     close(s.lr(0), 0.0);
     close(s.lr(50), 0.5e-3);
@@ -214,9 +261,15 @@ fn warmup_cosine_schedule_values() {
     // halfway through the cosine: the midpoint of base and min
     close(s.lr(600), (1e-3 + 1e-5) / 2.0);
     // a quarter of the way: min + (base - min) * (1 + cos(pi/4)) / 2
-    close(s.lr(350), 1e-5 + (1e-3 - 1e-5) * (1.0 + std::f64::consts::FRAC_PI_4.cos()) / 2.0);
+    close(
+        s.lr(350),
+        1e-5 + (1e-3 - 1e-5) * (1.0 + std::f64::consts::FRAC_PI_4.cos()) / 2.0,
+    );
     close(s.lr(1100), 1e-5);
     close(s.lr(5000), 1e-5);
-    let no_warmup = WarmupCosine { warmup_steps: 0, ..s };
+    let no_warmup = WarmupCosine {
+        warmup_steps: 0,
+        ..s
+    };
     close(no_warmup.lr(0), 1e-3);
 }

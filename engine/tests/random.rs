@@ -15,7 +15,9 @@ fn erfc(x: f64) -> f64 {
             + t * (0.37409196
                 + t * (0.09678418
                     + t * (-0.18628806
-                        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+                        + t * (0.27886807
+                            + t * (-1.13520398
+                                + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
     let r = t * poly.exp();
     if x >= 0.0 {
         r
@@ -52,7 +54,12 @@ fn mean_var(v: &[f32]) -> (f64, f64) {
 fn correlation(a: &[f32], b: &[f32]) -> f64 {
     let (ma, va) = mean_var(a);
     let (mb, vb) = mean_var(b);
-    let cov = a.iter().zip(b).map(|(&x, &y)| (x as f64 - ma) * (y as f64 - mb)).sum::<f64>() / a.len() as f64;
+    let cov = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - ma) * (y as f64 - mb))
+        .sum::<f64>()
+        / a.len() as f64;
     cov / (va * vb).sqrt()
 }
 
@@ -72,10 +79,19 @@ fn box_muller_cpu(words: &[u32]) -> Vec<f64> {
 #[test]
 fn cpu_philox_matches_random123_known_answers() {
     // Random123 kat_vectors: philox4x32 10 <ctr[4]> <key[2]> -> <out[4]>
-    assert_eq!(philox4x32_10([0; 4], [0; 2]), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
-    assert_eq!(philox4x32_10([u32::MAX; 4], [u32::MAX; 2]), [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]);
     assert_eq!(
-        philox4x32_10([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0]),
+        philox4x32_10([0; 4], [0; 2]),
+        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]
+    );
+    assert_eq!(
+        philox4x32_10([u32::MAX; 4], [u32::MAX; 2]),
+        [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]
+    );
+    assert_eq!(
+        philox4x32_10(
+            [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+            [0xa4093822, 0x299f31d0]
+        ),
         [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
     );
 }
@@ -86,9 +102,15 @@ fn gpu_philox_bits_match_cpu_over_several_workgroups() {
     // 4 * 256 * 3 + 5 words: three workgroups and a partial block at the end.
     let n = 4 * 256 * 3 + 5;
     let seed = 0x0123_4567_89ab_cdef;
-    assert_eq!(philox_u32(&dev, n, seed, 40), philox_stream_cpu(n, seed, 40));
+    assert_eq!(
+        philox_u32(&dev, n, seed, 40),
+        philox_stream_cpu(n, seed, 40)
+    );
     // The zero key and counter give the published answer as the first block.
-    assert_eq!(philox_u32(&dev, 4, 0, 0), vec![0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
+    assert_eq!(
+        philox_u32(&dev, 4, 0, 0),
+        vec![0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]
+    );
 }
 
 #[test]
@@ -112,7 +134,13 @@ fn rand_and_randn_odd_sizes_match_cpu_reference() {
         assert_eq!(u, want_u, "rand of {n} values");
         let z = Tensor::randn_seeded(&dev, &[n], seed, offset).to_vec();
         let want_z = box_muller_cpu(&philox_stream_cpu(n.next_multiple_of(4), seed, offset));
-        assert_close(&format!("randn of {n} values"), &z, &want_z[..n], 1e-4, 1e-4);
+        assert_close(
+            &format!("randn of {n} values"),
+            &z,
+            &want_z[..n],
+            1e-4,
+            1e-4,
+        );
     }
 }
 
@@ -123,7 +151,10 @@ fn randn_million_samples_have_unit_moments_and_pass_ks_against_normal() {
     let n = 1 << 20;
     let z = Tensor::randn(&dev, &[1024, 1024]).to_vec();
     assert_eq!(z.len(), n);
-    assert!(z.iter().all(|v| v.is_finite()), "randn produced a non-finite value");
+    assert!(
+        z.iter().all(|v| v.is_finite()),
+        "randn produced a non-finite value"
+    );
     let (mean, var) = mean_var(&z);
     // Standard errors: 1/sqrt(n) = 0.001 for the mean, sqrt(2/n) = 0.0014 for the variance.
     assert!(mean.abs() < 0.005, "mean {mean}");
@@ -138,9 +169,14 @@ fn ks_test_rejects_a_shifted_normal() {
     // The test must be able to fail: N(0.01, 1) is caught at n = 2^20.
     let dev = device();
     let n = 1 << 20;
-    let z = Tensor::randn_seeded(&dev, &[n], 5, 0).add_scalar(0.01).to_vec();
+    let z = Tensor::randn_seeded(&dev, &[n], 5, 0)
+        .add_scalar(0.01)
+        .to_vec();
     let d = ks_statistic(&z, phi);
-    assert!(d > 1.95 / (n as f64).sqrt(), "KS statistic {d} missed a shift of 0.01");
+    assert!(
+        d > 1.95 / (n as f64).sqrt(),
+        "KS statistic {d} missed a shift of 0.01"
+    );
 }
 
 #[test]
@@ -149,7 +185,10 @@ fn rand_million_samples_pass_ks_against_uniform() {
     dev.manual_seed(7);
     let n = 1 << 20;
     let u = Tensor::rand(&dev, &[n]).to_vec();
-    assert!(u.iter().all(|&v| (0.0..1.0).contains(&v)), "rand left [0, 1)");
+    assert!(
+        u.iter().all(|&v| (0.0..1.0).contains(&v)),
+        "rand left [0, 1)"
+    );
     let (mean, var) = mean_var(&u);
     assert!((mean - 0.5).abs() < 0.002, "mean {mean}");
     assert!((var - 1.0 / 12.0).abs() < 0.001, "variance {var}");
@@ -163,7 +202,11 @@ fn manual_seed_makes_draws_bit_identical_and_successive_draws_differ() {
     let dev = device();
     dev.manual_seed(42);
     let a = Tensor::randn(&dev, &[257]).to_vec();
-    assert_eq!(dev.rng_state(), (42, 260), "offset advances by the values used, rounded up to 4");
+    assert_eq!(
+        dev.rng_state(),
+        (42, 260),
+        "offset advances by the values used, rounded up to 4"
+    );
     let b = Tensor::randn(&dev, &[3, 5]).to_vec();
     let u = Tensor::rand(&dev, &[10]).to_vec();
     dev.manual_seed(42);
@@ -176,7 +219,10 @@ fn manual_seed_makes_draws_bit_identical_and_successive_draws_differ() {
     assert_eq!(bits(&u), bits(&u2));
     assert_ne!(&a[..15], &b[..]);
     // The device path is the explicit stream at the saved offset.
-    assert_eq!(bits(&b), bits(&Tensor::randn_seeded(&dev, &[3, 5], 42, 260).to_vec()));
+    assert_eq!(
+        bits(&b),
+        bits(&Tensor::randn_seeded(&dev, &[3, 5], 42, 260).to_vec())
+    );
     // A second device with the same seed agrees.
     let dev2 = device();
     dev2.manual_seed(42);
@@ -195,9 +241,16 @@ fn different_seeds_and_offsets_are_uncorrelated() {
     let other_offset = Tensor::randn_seeded(&dev, &[n], 1, 4).to_vec();
     let next_call = Tensor::randn_seeded(&dev, &[n], 1, n as u64).to_vec();
     let bound = 5.0 / (n as f64).sqrt(); // 5 standard errors of a correlation
-    for (what, v) in [("seed 2", &other_seed), ("offset 4", &other_offset), ("offset n", &next_call)] {
+    for (what, v) in [
+        ("seed 2", &other_seed),
+        ("offset 4", &other_offset),
+        ("offset n", &next_call),
+    ] {
         let r = correlation(&base, v);
-        assert!(r.abs() < bound, "{what}: correlation {r} with seed 1 offset 0");
+        assert!(
+            r.abs() < bound,
+            "{what}: correlation {r} with seed 1 offset 0"
+        );
     }
     // Offset 4 is the same stream shifted by one block, not a new one.
     assert_eq!(&base[4..], &other_offset[..n - 4]);

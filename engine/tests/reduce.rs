@@ -7,12 +7,20 @@ use engine::Tensor;
 /// f64 reference of sum/mean/max of `x` (shape `shape`) over resolved `axes`, in the output's
 /// row-major order (the same with or without keepdim).
 fn reduce_ref(x: &[f64], shape: &[usize], axes: &[usize], op: &str) -> Vec<f64> {
-    let keep: Vec<usize> = shape.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
+    let keep: Vec<usize> = shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+        .collect();
     let init = if op == "max" { f64::NEG_INFINITY } else { 0.0 };
     let mut out = vec![init; keep.iter().product()];
     for (i, &v) in x.iter().enumerate() {
         let o = broadcast_index(&keep, shape, &unravel(i, shape));
-        out[o] = if op == "max" { out[o].max(v) } else { out[o] + v };
+        out[o] = if op == "max" {
+            out[o].max(v)
+        } else {
+            out[o] + v
+        };
     }
     if op == "mean" {
         let count: usize = axes.iter().map(|&a| shape[a]).product();
@@ -30,7 +38,15 @@ fn run_op(t: &Tensor, op: &str, axes: &[isize], keepdim: bool) -> Tensor {
 }
 
 fn resolve(axes: &[isize], rank: usize) -> Vec<usize> {
-    axes.iter().map(|&a| if a < 0 { (a + rank as isize) as usize } else { a as usize }).collect()
+    axes.iter()
+        .map(|&a| {
+            if a < 0 {
+                (a + rank as isize) as usize
+            } else {
+                a as usize
+            }
+        })
+        .collect()
 }
 
 /// Checks op over `axes` of a random tensor of `shape`, output shape and values, both keepdims.
@@ -44,10 +60,29 @@ fn check_forward(op: &str, shape: &[usize], axes: &[isize], seed: u64) {
     let want = reduce_ref(&x64, shape, &ax, op);
     for keepdim in [false, true] {
         let out = run_op(&t, op, axes, keepdim);
-        let want_shape: Vec<usize> =
-            shape.iter().enumerate().filter_map(|(i, &d)| if ax.contains(&i) { keepdim.then_some(1) } else { Some(d) }).collect();
-        assert_eq!(out.shape(), &want_shape[..], "{op} {shape:?} axes {axes:?} keepdim {keepdim}");
-        assert_close(&format!("{op} {shape:?} axes {axes:?} keepdim {keepdim}"), &out.to_vec(), &want, 1e-4, 1e-4);
+        let want_shape: Vec<usize> = shape
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &d)| {
+                if ax.contains(&i) {
+                    keepdim.then_some(1)
+                } else {
+                    Some(d)
+                }
+            })
+            .collect();
+        assert_eq!(
+            out.shape(),
+            &want_shape[..],
+            "{op} {shape:?} axes {axes:?} keepdim {keepdim}"
+        );
+        assert_close(
+            &format!("{op} {shape:?} axes {axes:?} keepdim {keepdim}"),
+            &out.to_vec(),
+            &want,
+            1e-4,
+            1e-4,
+        );
     }
 }
 
@@ -120,9 +155,15 @@ fn sum_of_1m_values_matches_f64_reference() {
     let want: f64 = x.iter().map(|&v| v as f64).sum();
     let got = Tensor::from_slice(&dev, &x, &[n]).sum_all().item() as f64;
     // A plain sequential f32 sum drifts by ~1e-5 relative here; chunked tree sums much less.
-    assert!(((got - want) / want).abs() < 2e-6, "sum of 1M: got {got}, want {want}");
+    assert!(
+        ((got - want) / want).abs() < 2e-6,
+        "sum of 1M: got {got}, want {want}"
+    );
     let mean = Tensor::from_slice(&dev, &x, &[n]).mean(&[0], false).item() as f64;
-    assert!((mean - want / n as f64).abs() < 2e-6, "mean of 1M: got {mean}");
+    assert!(
+        (mean - want / n as f64).abs() < 2e-6,
+        "mean of 1M: got {mean}"
+    );
 }
 
 #[test]
@@ -176,18 +217,42 @@ fn sum_mean_max_gradients_match_finite_differences() {
 #[test]
 fn sum_all_and_mean_all_gradients_match_finite_differences() {
     let x = uniform(24, -1.0, 1.0, 21);
-    check_op("sum_all", &[(&[2, 3, 4], x.clone())], |t| t[0].sum_all(), |x| vec![x[0].iter().sum()], 1e-3);
-    check_op("mean_all", &[(&[2, 3, 4], x)], |t| t[0].mean_all(), |x| vec![x[0].iter().sum::<f64>() / 24.0], 1e-3);
+    check_op(
+        "sum_all",
+        &[(&[2, 3, 4], x.clone())],
+        |t| t[0].sum_all(),
+        |x| vec![x[0].iter().sum()],
+        1e-3,
+    );
+    check_op(
+        "mean_all",
+        &[(&[2, 3, 4], x)],
+        |t| t[0].mean_all(),
+        |x| vec![x[0].iter().sum::<f64>() / 24.0],
+        1e-3,
+    );
 }
 
 #[test]
 fn max_gradient_is_split_evenly_among_ties() {
     let dev = device();
-    let x = Tensor::from_slice(&dev, &[1.0, 3.0, 3.0, 2.0, 2.0, 2.0, 5.0, 1.0, 0.0], &[3, 3]).set_requires_grad(true);
-    x.max(&[1], false).backward_with(Tensor::from_slice(&dev, &[1.0, 3.0, 2.0], &[3]));
+    let x = Tensor::from_slice(
+        &dev,
+        &[1.0, 3.0, 3.0, 2.0, 2.0, 2.0, 5.0, 1.0, 0.0],
+        &[3, 3],
+    )
+    .set_requires_grad(true);
+    x.max(&[1], false)
+        .backward_with(Tensor::from_slice(&dev, &[1.0, 3.0, 2.0], &[3]));
     // Row 0: two maxima share 1; row 1: three share 3; row 2: one takes 2.
     let want = [0.0, 0.5, 0.5, 1.0, 1.0, 1.0, 2.0, 0.0, 0.0];
-    assert_close("max ties gradient", &x.grad().unwrap().to_vec(), &want, 1e-6, 1e-6);
+    assert_close(
+        "max ties gradient",
+        &x.grad().unwrap().to_vec(),
+        &want,
+        1e-6,
+        1e-6,
+    );
 }
 
 /// f64 reference softmax / log_softmax over rows of length n.
@@ -196,7 +261,13 @@ fn softmax_ref(x: &[f64], n: usize, log: bool) -> Vec<f64> {
     for row in x.chunks(n) {
         let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let s: f64 = row.iter().map(|v| (v - m).exp()).sum();
-        out.extend(row.iter().map(|v| if log { v - m - s.ln() } else { (v - m).exp() / s }));
+        out.extend(row.iter().map(|v| {
+            if log {
+                v - m - s.ln()
+            } else {
+                (v - m).exp() / s
+            }
+        }));
     }
     out
 }
@@ -210,8 +281,20 @@ fn softmax_and_log_softmax_match_reference_for_row_lengths() {
         let x = uniform(rows * n, -4.0, 4.0, n as u64);
         let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         let t = Tensor::from_slice(&dev, &x, &[rows, n]);
-        assert_close(&format!("softmax [{rows}, {n}]"), &t.softmax().to_vec(), &softmax_ref(&x64, n, false), 1e-6, 1e-4);
-        assert_close(&format!("log_softmax [{rows}, {n}]"), &t.log_softmax().to_vec(), &softmax_ref(&x64, n, true), 1e-4, 1e-5);
+        assert_close(
+            &format!("softmax [{rows}, {n}]"),
+            &t.softmax().to_vec(),
+            &softmax_ref(&x64, n, false),
+            1e-6,
+            1e-4,
+        );
+        assert_close(
+            &format!("log_softmax [{rows}, {n}]"),
+            &t.log_softmax().to_vec(),
+            &softmax_ref(&x64, n, true),
+            1e-4,
+            1e-5,
+        );
     }
 }
 
@@ -220,15 +303,36 @@ fn softmax_of_large_inputs_does_not_overflow() {
     let dev = device();
     for n in [3, 257] {
         // Values near 1000: exp(1000) overflows f32; the row max must be subtracted first.
-        let x: Vec<f32> = uniform(2 * n, 0.0, 5.0, 30).iter().map(|v| v + 1000.0).collect();
+        let x: Vec<f32> = uniform(2 * n, 0.0, 5.0, 30)
+            .iter()
+            .map(|v| v + 1000.0)
+            .collect();
         let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
         let t = Tensor::from_slice(&dev, &x, &[2, n]);
-        assert_close(&format!("softmax of ~1000, n={n}"), &t.softmax().to_vec(), &softmax_ref(&x64, n, false), 1e-6, 1e-4);
-        assert_close(&format!("log_softmax of ~1000, n={n}"), &t.log_softmax().to_vec(), &softmax_ref(&x64, n, true), 1e-4, 1e-5);
+        assert_close(
+            &format!("softmax of ~1000, n={n}"),
+            &t.softmax().to_vec(),
+            &softmax_ref(&x64, n, false),
+            1e-6,
+            1e-4,
+        );
+        assert_close(
+            &format!("log_softmax of ~1000, n={n}"),
+            &t.log_softmax().to_vec(),
+            &softmax_ref(&x64, n, true),
+            1e-4,
+            1e-5,
+        );
         let neg: Vec<f32> = x.iter().map(|v| -v).collect();
         let neg64: Vec<f64> = neg.iter().map(|&v| v as f64).collect();
         let t = Tensor::from_slice(&dev, &neg, &[2, n]);
-        assert_close(&format!("softmax of ~-1000, n={n}"), &t.softmax().to_vec(), &softmax_ref(&neg64, n, false), 1e-6, 1e-4);
+        assert_close(
+            &format!("softmax of ~-1000, n={n}"),
+            &t.softmax().to_vec(),
+            &softmax_ref(&neg64, n, false),
+            1e-6,
+            1e-4,
+        );
     }
 }
 
@@ -237,8 +341,20 @@ fn softmax_and_log_softmax_gradients_match_finite_differences() {
     for (shape, n) in [(vec![2, 3, 5], 5), (vec![2, 40], 40), (vec![3, 1], 1)] {
         let numel: usize = shape.iter().product();
         let x = uniform(numel, -2.0, 2.0, 31);
-        check_op("softmax", &[(&shape, x.clone())], |t| t[0].softmax(), |x| softmax_ref(&x[0], n, false), 2e-3);
-        check_op("log_softmax", &[(&shape, x)], |t| t[0].log_softmax(), |x| softmax_ref(&x[0], n, true), 2e-3);
+        check_op(
+            "softmax",
+            &[(&shape, x.clone())],
+            |t| t[0].softmax(),
+            |x| softmax_ref(&x[0], n, false),
+            2e-3,
+        );
+        check_op(
+            "log_softmax",
+            &[(&shape, x)],
+            |t| t[0].log_softmax(),
+            |x| softmax_ref(&x[0], n, true),
+            2e-3,
+        );
     }
 }
 
@@ -248,23 +364,44 @@ fn mse_loss_of_millions_matches_reference() {
     let n = 3_000_017;
     let a = uniform(n, -1.0, 1.0, 40);
     let b = uniform(n, -1.0, 1.0, 41);
-    let want: f64 = a.iter().zip(&b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / n as f64;
+    let want: f64 = a
+        .iter()
+        .zip(&b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum::<f64>()
+        / n as f64;
     let loss = Tensor::from_slice(&dev, &a, &[n]).mse_loss(&Tensor::from_slice(&dev, &b, &[n]));
     assert_eq!(loss.shape(), &[] as &[usize]);
     assert_close("mse_loss of 3M", &loss.to_vec(), &[want], 0.0, 2e-6);
     // Small and awkward: fewer elements than one workgroup.
     let (a, b) = (uniform(7, -1.0, 1.0, 42), uniform(7, -1.0, 1.0, 43));
-    let want: f64 = a.iter().zip(&b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum::<f64>() / 7.0;
+    let want: f64 = a
+        .iter()
+        .zip(&b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum::<f64>()
+        / 7.0;
     let loss = Tensor::from_slice(&dev, &a, &[7]).mse_loss(&Tensor::from_slice(&dev, &b, &[7]));
     assert_close("mse_loss of 7", &loss.to_vec(), &[want], 1e-7, 1e-6);
 }
 
 #[test]
 fn mse_loss_gradients_match_finite_differences() {
-    let mse = |x: &[Vec<f64>]| vec![x[0].iter().zip(&x[1]).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / x[0].len() as f64];
+    let mse = |x: &[Vec<f64>]| {
+        vec![
+            x[0].iter()
+                .zip(&x[1])
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                / x[0].len() as f64,
+        ]
+    };
     check_op(
         "mse_loss",
-        &[(&[3, 5], uniform(15, -1.0, 1.0, 44)), (&[3, 5], uniform(15, -1.0, 1.0, 45))],
+        &[
+            (&[3, 5], uniform(15, -1.0, 1.0, 44)),
+            (&[3, 5], uniform(15, -1.0, 1.0, 45)),
+        ],
         |t| t[0].mse_loss(&t[1]),
         mse,
         1e-3,
@@ -281,10 +418,26 @@ fn mse_loss_gradient_of_many_elements_is_2_diff_over_n() {
     let tb = Tensor::from_slice(&dev, &b, &[n]).set_requires_grad(true);
     ta.mse_loss(&tb).backward_with(Tensor::scalar(&dev, 3.0));
     // d/da = 2 (a - b) / n * g, d/db = -d/da, with g = 3.
-    let want: Vec<f64> = a.iter().zip(&b).map(|(&x, &y)| 6.0 * (x as f64 - y as f64) / n as f64).collect();
-    assert_close("mse_loss d/da", &ta.grad().unwrap().to_vec(), &want, 1e-9, 1e-5);
+    let want: Vec<f64> = a
+        .iter()
+        .zip(&b)
+        .map(|(&x, &y)| 6.0 * (x as f64 - y as f64) / n as f64)
+        .collect();
+    assert_close(
+        "mse_loss d/da",
+        &ta.grad().unwrap().to_vec(),
+        &want,
+        1e-9,
+        1e-5,
+    );
     let neg: Vec<f64> = want.iter().map(|v| -v).collect();
-    assert_close("mse_loss d/db", &tb.grad().unwrap().to_vec(), &neg, 1e-9, 1e-5);
+    assert_close(
+        "mse_loss d/db",
+        &tb.grad().unwrap().to_vec(),
+        &neg,
+        1e-9,
+        1e-5,
+    );
 }
 
 #[test]
@@ -302,9 +455,27 @@ fn short_rows_over_the_last_axis_match_reference() {
         let n = shape[0] * shape[1];
         let x = uniform(n, -1.0, 1.0, 5);
         let t = engine::Tensor::from_slice(&dev, &x, &shape);
-        let want_sum: Vec<f64> = x.chunks(shape[1]).map(|r| r.iter().map(|&v| v as f64).sum()).collect();
-        let want_max: Vec<f64> = x.chunks(shape[1]).map(|r| r.iter().fold(f64::MIN, |m, &v| m.max(v as f64))).collect();
-        assert_close(&format!("sum {shape:?}"), &t.sum(&[-1], false).to_vec(), &want_sum, 1e-5, 1e-5);
-        assert_close(&format!("max {shape:?}"), &t.max(&[-1], false).to_vec(), &want_max, 0.0, 0.0);
+        let want_sum: Vec<f64> = x
+            .chunks(shape[1])
+            .map(|r| r.iter().map(|&v| v as f64).sum())
+            .collect();
+        let want_max: Vec<f64> = x
+            .chunks(shape[1])
+            .map(|r| r.iter().fold(f64::MIN, |m, &v| m.max(v as f64)))
+            .collect();
+        assert_close(
+            &format!("sum {shape:?}"),
+            &t.sum(&[-1], false).to_vec(),
+            &want_sum,
+            1e-5,
+            1e-5,
+        );
+        assert_close(
+            &format!("max {shape:?}"),
+            &t.max(&[-1], false).to_vec(),
+            &want_max,
+            0.0,
+            0.0,
+        );
     }
 }

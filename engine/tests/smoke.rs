@@ -17,13 +17,22 @@ fn add_and_unary_roundtrip() {
     // d(x e^x)/dx = e^x (1 + x)
     assert!((g[0] - 0.5f32.exp() * 1.5).abs() < 1e-5, "{g:?}");
     assert!((g[1] - 0.0).abs() < 1e-6, "{g:?}");
-    assert_eq!(Tensor::arange(&dev, 0.0, 5.0, 1.0).to_vec(), vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(
+        Tensor::arange(&dev, 0.0, 5.0, 1.0).to_vec(),
+        vec![0.0, 1.0, 2.0, 3.0, 4.0]
+    );
 }
 
 #[test]
 fn check_op_harness_accepts_a_correct_rule() {
     let x = uniform(300, -2.0, 2.0, 1);
-    check_op("silu", &[(&[3, 100], x)], |t| t[0].silu(), |x| x[0].iter().map(|v| v / (1.0 + (-v).exp())).collect(), 1e-3);
+    check_op(
+        "silu",
+        &[(&[3, 100], x)],
+        |t| t[0].silu(),
+        |x| x[0].iter().map(|v| v / (1.0 + (-v).exp())).collect(),
+        1e-3,
+    );
 }
 
 #[test]
@@ -31,5 +40,11 @@ fn check_op_harness_accepts_a_correct_rule() {
 fn check_op_harness_rejects_a_wrong_rule() {
     let x = uniform(10, 0.5, 2.0, 1);
     // Same forward values as x*x, but detaching one operand halves the gradient (x, not 2x).
-    check_op("detached mul", &[(&[10], x)], |t| t[0].mul(&t[0].detach()), |x| x[0].iter().map(|v| v * v).collect(), 1e-3);
+    check_op(
+        "detached mul",
+        &[(&[10], x)],
+        |t| t[0].mul(&t[0].detach()),
+        |x| x[0].iter().map(|v| v * v).collect(),
+        1e-3,
+    );
 }

@@ -52,7 +52,10 @@ pub struct Moons {
 impl Default for Moons {
     /// Lab 2: noise 0.05, scale 3.5.
     fn default() -> Moons {
-        Moons { noise: 0.05, scale: 3.5 }
+        Moons {
+            noise: 0.05,
+            scale: 3.5,
+        }
     }
 }
 
@@ -70,7 +73,11 @@ pub struct Circles {
 impl Default for Circles {
     /// Lab 2: noise 0.05, factor 0.5, scale 5.
     fn default() -> Circles {
-        Circles { noise: 0.05, factor: 0.5, scale: 5.0 }
+        Circles {
+            noise: 0.05,
+            factor: 0.5,
+            scale: 5.0,
+        }
     }
 }
 
@@ -89,7 +96,10 @@ pub struct Checkerboard {
 impl Default for Checkerboard {
     /// Grid 4, scale 5 (8 filled cells).
     fn default() -> Checkerboard {
-        Checkerboard { grid: 4, scale: 5.0 }
+        Checkerboard {
+            grid: 4,
+            scale: 5.0,
+        }
     }
 }
 
@@ -97,7 +107,10 @@ impl Checkerboard {
     /// The filled cells (i, j) in label order.
     pub fn cells(&self) -> Vec<(usize, usize)> {
         let g = self.grid;
-        (0..g).flat_map(|i| (0..g).map(move |j| (i, j))).filter(|&(i, j)| i % 2 == j % 2).collect()
+        (0..g)
+            .flat_map(|i| (0..g).map(move |j| (i, j)))
+            .filter(|&(i, j)| i % 2 == j % 2)
+            .collect()
     }
     pub fn cell_side(&self) -> f32 {
         2.0 * self.scale / self.grid as f32
@@ -106,7 +119,10 @@ impl Checkerboard {
 
 /// Uniforms [n, k] and normals [n, m] from the device generator, read back.
 fn draws(dev: &Device, n: usize, k: usize, m: usize) -> (Vec<f32>, Vec<f32>) {
-    (Tensor::rand(dev, &[n, k]).to_vec(), Tensor::randn(dev, &[n, m]).to_vec())
+    (
+        Tensor::rand(dev, &[n, k]).to_vec(),
+        Tensor::randn(dev, &[n, m]).to_vec(),
+    )
 }
 
 /// Label of the i-th point of two alternating classes, with n/2 (rounded down) of class 0.
@@ -125,7 +141,11 @@ impl LabeledSampler for Moons {
         let mut xy = Vec::with_capacity(2 * n);
         for (i, &y) in labels.iter().enumerate() {
             let a = PI * u[i];
-            let (px, py) = if y == 0 { (a.cos(), a.sin()) } else { (1.0 - a.cos(), 0.5 - a.sin()) };
+            let (px, py) = if y == 0 {
+                (a.cos(), a.sin())
+            } else {
+                (1.0 - a.cos(), 0.5 - a.sin())
+            };
             xy.push(self.scale * (px + self.noise * e[2 * i]));
             xy.push(self.scale * (py + self.noise * e[2 * i + 1]));
         }

@@ -13,7 +13,8 @@ pub trait Density {
     fn score(&self, x: &Tensor) -> Tensor {
         let x = x.detach().set_requires_grad(true);
         enable_grad(|| self.log_density(&x).sum_all().backward());
-        x.grad().expect("Density::score: log_density does not depend on x")
+        x.grad()
+            .expect("Density::score: log_density does not depend on x")
     }
 }
 
@@ -40,5 +41,9 @@ impl<T: Sampleable + ?Sized> Sampleable for &T {
 
 /// Panics unless x is [N, dim] (`who` names the caller in the message).
 pub(crate) fn check_batch(who: &str, x: &Tensor, dim: usize) {
-    assert!(x.rank() == 2 && x.dim(1) == dim, "{who}: x has shape {:?}, expected [N, {dim}]", x.shape());
+    assert!(
+        x.rank() == 2 && x.dim(1) == dim,
+        "{who}: x has shape {:?}, expected [N, {dim}]",
+        x.shape()
+    );
 }

@@ -105,7 +105,9 @@ pub struct Langevin<D: Density> {
 
 impl<D: Density> Sde for Langevin<D> {
     fn drift(&self, x: &Tensor, _t: f32) -> Tensor {
-        self.density.score(x).mul_scalar(0.5 * self.sigma * self.sigma)
+        self.density
+            .score(x)
+            .mul_scalar(0.5 * self.sigma * self.sigma)
     }
     fn diffusion(&self, x: &Tensor, _t: f32) -> Tensor {
         Tensor::scalar(x.device(), self.sigma)

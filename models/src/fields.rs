@@ -42,7 +42,10 @@ impl MlpVectorField {
     /// `hidden` e.g. [64, 64, 64, 64] (`DEFAULT_HIDDEN`); weights from the device generator.
     pub fn new(dev: &Device, dim: usize, hidden: &[usize]) -> MlpVectorField {
         let dims = [&[dim + 1][..], hidden, &[dim]].concat();
-        MlpVectorField { mlp: Mlp::new(dev, &dims, Activation::Silu), dim }
+        MlpVectorField {
+            mlp: Mlp::new(dev, &dims, Activation::Silu),
+            dim,
+        }
     }
 
     /// x [N, D], t [N, 1] -> [N, D].
@@ -90,10 +93,22 @@ pub struct ConditionalMlpField {
 }
 
 impl ConditionalMlpField {
-    pub fn new(dev: &Device, dim: usize, num_labels: usize, emb: usize, hidden: &[usize]) -> ConditionalMlpField {
+    pub fn new(
+        dev: &Device,
+        dim: usize,
+        num_labels: usize,
+        emb: usize,
+        hidden: &[usize],
+    ) -> ConditionalMlpField {
         let dims = [&[dim + 1 + emb][..], hidden, &[dim]].concat();
-        let embedding = no_grad(|| Tensor::randn(dev, &[num_labels + 1, emb])).set_requires_grad(true);
-        ConditionalMlpField { mlp: Mlp::new(dev, &dims, Activation::Silu), embedding, dim, num_labels }
+        let embedding =
+            no_grad(|| Tensor::randn(dev, &[num_labels + 1, emb])).set_requires_grad(true);
+        ConditionalMlpField {
+            mlp: Mlp::new(dev, &dims, Activation::Silu),
+            embedding,
+            dim,
+            num_labels,
+        }
     }
 
     /// The null label's index, L.
@@ -104,7 +119,12 @@ impl ConditionalMlpField {
     /// x [N, D], t [N, 1], labels y [N] in 0..=L (L = null) -> [N, D].
     pub fn forward(&self, x: &Tensor, t: &Tensor, y: &[u32]) -> Tensor {
         check_xt("ConditionalMlpField::forward", x, t, self.dim);
-        assert!(y.len() == x.dim(0), "ConditionalMlpField::forward: {} labels for x of shape {:?}", y.len(), x.shape());
+        assert!(
+            y.len() == x.dim(0),
+            "ConditionalMlpField::forward: {} labels for x of shape {:?}",
+            y.len(),
+            x.shape()
+        );
         let e = self.embedding.index_select(0, y); // [N, E]
         self.mlp.forward(&Tensor::concat(&[x, t, &e], 1)) // input [N, D + 1 + E]
     }
@@ -126,7 +146,9 @@ impl ConditionalMlpField {
 }
 
 fn prefixed(prefix: &str, ps: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
-    ps.into_iter().map(|(n, t)| (format!("{prefix}{n}"), t)).collect()
+    ps.into_iter()
+        .map(|(n, t)| (format!("{prefix}{n}"), t))
+        .collect()
 }
 
 fn check_xt(who: &str, x: &Tensor, t: &Tensor, dim: usize) {

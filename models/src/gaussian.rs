@@ -23,8 +23,16 @@ impl Gaussian {
     pub fn new(mean: Vec<f32>, cov: Vec<f32>) -> Gaussian {
         let d = mean.len();
         assert!(d > 0, "Gaussian::new: empty mean");
-        assert!(cov.len() == d * d, "Gaussian::new: mean has dimension {d} but cov has {} entries, not {}", cov.len(), d * d);
-        assert!(cov.iter().chain(&mean).all(|v| v.is_finite()), "Gaussian::new: mean {mean:?} or cov {cov:?} is not finite");
+        assert!(
+            cov.len() == d * d,
+            "Gaussian::new: mean has dimension {d} but cov has {} entries, not {}",
+            cov.len(),
+            d * d
+        );
+        assert!(
+            cov.iter().chain(&mean).all(|v| v.is_finite()),
+            "Gaussian::new: mean {mean:?} or cov {cov:?} is not finite"
+        );
         let scale = cov.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         for i in 0..d {
             for j in 0..i {
@@ -34,7 +42,9 @@ impl Gaussian {
         }
         let a: Vec<f64> = cov.iter().map(|&v| v as f64).collect();
         let l = cholesky(&a, d).unwrap_or_else(|(k, p)| {
-            panic!("Gaussian::new: cov {cov:?} is not positive definite (Cholesky pivot {k} is {p:e})")
+            panic!(
+                "Gaussian::new: cov {cov:?} is not positive definite (Cholesky pivot {k} is {p:e})"
+            )
         });
         let l_inv = inverse_lower(&l, d);
         let log_det_half: f64 = (0..d).map(|i| l[i * d + i].ln()).sum();
@@ -57,7 +67,9 @@ impl Gaussian {
     /// N(mean, std^2 I).
     pub fn spherical(mean: Vec<f32>, std: f32) -> Gaussian {
         let d = mean.len();
-        let cov = (0..d * d).map(|k| if k % (d + 1) == 0 { std * std } else { 0.0 }).collect();
+        let cov = (0..d * d)
+            .map(|k| if k % (d + 1) == 0 { std * std } else { 0.0 })
+            .collect();
         Gaussian::new(mean, cov)
     }
 
@@ -79,7 +91,11 @@ impl Gaussian {
     /// The columns of x - mean, each [N, 1], for x [N, D].
     pub(crate) fn centered_columns(&self, who: &str, x: &Tensor) -> Vec<Tensor> {
         check_batch(who, x, self.dim());
-        columns(x).iter().zip(&self.mean).map(|(c, &m)| c.add_scalar(-m)).collect()
+        columns(x)
+            .iter()
+            .zip(&self.mean)
+            .map(|(c, &m)| c.add_scalar(-m))
+            .collect()
     }
 
     /// log N(x; mean, cov) from the columns of x - mean: [N, 1].
@@ -91,7 +107,10 @@ impl Gaussian {
 
     /// The columns of the score -cov^-1 (x - mean) from the columns of x - mean.
     pub(crate) fn score_of_centered(&self, d: &[Tensor]) -> Vec<Tensor> {
-        combine(d, &self.precision).iter().map(Tensor::neg).collect()
+        combine(d, &self.precision)
+            .iter()
+            .map(Tensor::neg)
+            .collect()
     }
 
     /// The closed-form score -cov^-1 (x - mean): x [N, D] -> [N, D].
@@ -112,6 +131,10 @@ impl Sampleable for Gaussian {
     /// mean + L z with z ~ N(0, I) from the device's generator: [n, D].
     fn sample(&self, dev: &Device, n: usize) -> Tensor {
         let z = Tensor::randn(dev, &[n, self.dim()]);
-        apply_rows(&z, &self.chol, self.dim()).add(&Tensor::from_slice(dev, &self.mean, &[1, self.dim()]))
+        apply_rows(&z, &self.chol, self.dim()).add(&Tensor::from_slice(
+            dev,
+            &self.mean,
+            &[1, self.dim()],
+        ))
     }
 }

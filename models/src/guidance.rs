@@ -18,7 +18,13 @@ use crate::path::{full_time, GaussianPath};
 /// The other common convention (Ho & Salimans 2022, "guidance scale" w') writes
 ///   u~ = (1 + w') u(x | y) - w' u(x | null) = u(x | null) + (1 + w') (u(x | y) - u(x | null)),
 /// so w = 1 + w': w' = 0 (no guidance there) is w = 1 here, and w' = -1 (unconditional) is w = 0.
-pub fn guided_field(field: &ConditionalMlpField, x: &Tensor, t: &Tensor, labels: &[u32], w: f32) -> Tensor {
+pub fn guided_field(
+    field: &ConditionalMlpField,
+    x: &Tensor,
+    t: &Tensor,
+    labels: &[u32],
+    w: f32,
+) -> Tensor {
     let cond = field.forward(x, t, labels);
     if w == 1.0 {
         return cond;
@@ -39,8 +45,19 @@ pub struct GuidedField<'a> {
 
 impl Ode for GuidedField<'_> {
     fn drift(&self, x: &Tensor, t: f32) -> Tensor {
-        assert!(x.dim(0) == self.labels.len(), "GuidedField: x {:?} with {} labels", x.shape(), self.labels.len());
-        guided_field(self.field, x, &full_time(x.device(), x.dim(0), t), &self.labels, self.w)
+        assert!(
+            x.dim(0) == self.labels.len(),
+            "GuidedField: x {:?} with {} labels",
+            x.shape(),
+            self.labels.len()
+        );
+        guided_field(
+            self.field,
+            x,
+            &full_time(x.device(), x.dim(0), t),
+            &self.labels,
+            self.w,
+        )
     }
 }
 
@@ -54,7 +71,8 @@ pub struct ScoreFromVelocity<U> {
 impl<U: Ode> Ode for ScoreFromVelocity<U> {
     fn drift(&self, x: &Tensor, t: f32) -> Tensor {
         let u = self.velocity.drift(x, t);
-        self.path.velocity_to_score(&u, x, &full_time(x.device(), x.dim(0), t))
+        self.path
+            .velocity_to_score(&u, x, &full_time(x.device(), x.dim(0), t))
     }
 }
 
@@ -68,7 +86,8 @@ pub struct VelocityFromScore<S> {
 impl<S: Ode> Ode for VelocityFromScore<S> {
     fn drift(&self, x: &Tensor, t: f32) -> Tensor {
         let s = self.score.drift(x, t);
-        self.path.score_to_velocity(&s, x, &full_time(x.device(), x.dim(0), t))
+        self.path
+            .score_to_velocity(&s, x, &full_time(x.device(), x.dim(0), t))
     }
 }
 
@@ -85,7 +104,12 @@ pub struct LangevinFlowSde<U, S> {
 impl<U: Ode, S: Ode> Sde for LangevinFlowSde<U, S> {
     fn drift(&self, x: &Tensor, t: f32) -> Tensor {
         let u = self.flow.drift(x, t);
-        u.add(&self.score.drift(x, t).mul_scalar(0.5 * self.sigma * self.sigma))
+        u.add(
+            &self
+                .score
+                .drift(x, t)
+                .mul_scalar(0.5 * self.sigma * self.sigma),
+        )
     }
     fn diffusion(&self, x: &Tensor, _t: f32) -> Tensor {
         Tensor::scalar(x.device(), self.sigma)

@@ -31,18 +31,25 @@ pub mod path;
 pub mod simulate;
 pub mod train;
 
+pub use datasets::{symmetric_mixture, Checkerboard, Circles, LabeledSampler, Moons};
 pub use density::{Density, Sampleable};
 pub use dynamics::{BrownianMotion, Langevin, LinearOde, Ode, OrnsteinUhlenbeck, Sde};
-pub use gaussian::Gaussian;
-pub use mixture::GaussianMixture;
-pub use simulate::{simulate, simulate_with_trajectory, time_grid, Euler, EulerMaruyama, Heun, Rk4, Simulator};
 pub use fields::{ConditionalMlpField, FieldOde, MlpVectorField, VectorField, DEFAULT_HIDDEN};
-pub use guidance::{guided_field, GuidedField, LangevinFlowSde, ScoreFromVelocity, VelocityFromScore};
-pub use path::{
-    full_time, uniform_time, ConditionalPath, CosineAlpha, CosineBeta, GaussianPath, LinearAlpha, LinearBeta, LinearPath, Schedule,
-    SqrtBeta,
+pub use gaussian::Gaussian;
+pub use guidance::{
+    guided_field, GuidedField, LangevinFlowSde, ScoreFromVelocity, VelocityFromScore,
 };
-pub use train::{cfg_flow_matching_loss, flow_matching_loss, score_matching_loss, train, Progress, ScoreWeighting, TrainReport};
-pub use datasets::{symmetric_mixture, Checkerboard, Circles, LabeledSampler, Moons};
 pub use likelihood::{energy_distance, field_and_divergence, log_likelihood, Divergence, Scheme};
 pub use marginal::{relative_l2_error, MarginalScore, MixtureMarginal};
+pub use mixture::GaussianMixture;
+pub use path::{
+    full_time, uniform_time, ConditionalPath, CosineAlpha, CosineBeta, GaussianPath, LinearAlpha,
+    LinearBeta, LinearPath, Schedule, SqrtBeta,
+};
+pub use simulate::{
+    simulate, simulate_with_trajectory, time_grid, Euler, EulerMaruyama, Heun, Rk4, Simulator,
+};
+pub use train::{
+    cfg_flow_matching_loss, flow_matching_loss, score_matching_loss, train, Progress,
+    ScoreWeighting, TrainReport,
+};

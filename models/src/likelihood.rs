@@ -33,7 +33,12 @@ pub enum Scheme {
 /// u_t(x) [N, D] and div u_t(x) [N, 1]. Runs the field with recording on; the backward
 /// passes also reach the field's parameters, whose `.grad()` they leave filled: clear them
 /// (`Optimizer::zero_grad`) before training further.
-pub fn field_and_divergence(field: &impl Ode, x: &Tensor, t: f32, div: Divergence) -> (Tensor, Tensor) {
+pub fn field_and_divergence(
+    field: &impl Ode,
+    x: &Tensor,
+    t: f32,
+    div: Divergence,
+) -> (Tensor, Tensor) {
     let d = x.dim(1);
     let eval = |probe: &dyn Fn(&Tensor, &Tensor) -> Tensor| -> (Tensor, Tensor) {
         let xg = x.detach().set_requires_grad(true);
@@ -49,7 +54,9 @@ pub fn field_and_divergence(field: &impl Ode, x: &Tensor, t: f32, div: Divergenc
                 // d u_i / d x_i: the gradient of sum_n u[n, i] w.r.t. x, column i (rows are independent).
                 let (u, g) = eval(&|u, xg| {
                     u.narrow(1, i, 1).sum_all().backward();
-                    xg.grad().expect("field_and_divergence: the field does not depend on x").narrow(1, i, 1)
+                    xg.grad()
+                        .expect("field_and_divergence: the field does not depend on x")
+                        .narrow(1, i, 1)
                 });
                 terms.push(g);
                 u_out.get_or_insert(u);
@@ -57,28 +64,54 @@ pub fn field_and_divergence(field: &impl Ode, x: &Tensor, t: f32, div: Divergenc
             (u_out.expect("D >= 1"), sum_of(&terms))
         }
         Divergence::Hutchinson { probes, rademacher } => {
-            assert!(probes > 0, "field_and_divergence: Hutchinson needs at least one probe");
+            assert!(
+                probes > 0,
+                "field_and_divergence: Hutchinson needs at least one probe"
+            );
             let mut u_out = None;
             let mut terms = Vec::with_capacity(probes);
             for _ in 0..probes {
-                let v = if rademacher { x.rand_like().gt(&Tensor::scalar(x.device(), 0.5)).mul_scalar(2.0).add_scalar(-1.0) } else { x.randn_like() };
+                let v = if rademacher {
+                    x.rand_like()
+                        .gt(&Tensor::scalar(x.device(), 0.5))
+                        .mul_scalar(2.0)
+                        .add_scalar(-1.0)
+                } else {
+                    x.randn_like()
+                };
                 let (u, est) = eval(&|u, xg| {
                     u.mul(&v).sum_all().backward(); // grad = v^T du/dx, per row
-                    let g = xg.grad().expect("field_and_divergence: the field does not depend on x");
+                    let g = xg
+                        .grad()
+                        .expect("field_and_divergence: the field does not depend on x");
                     g.mul(&v).sum(&[1], true) // [N, 1]
                 });
                 terms.push(est);
                 u_out.get_or_insert(u);
             }
-            (u_out.expect("probes >= 1"), sum_of(&terms).mul_scalar(1.0 / probes as f32))
+            (
+                u_out.expect("probes >= 1"),
+                sum_of(&terms).mul_scalar(1.0 / probes as f32),
+            )
         }
     }
 }
 
 /// log p_1(x) [N, 1] for x [N, D] under the flow of `field` started from `p0` at t = 0
 /// (`steps` steps from t = 1 back to t = 0).
-pub fn log_likelihood(field: &impl Ode, p0: &impl Density, x: &Tensor, steps: usize, scheme: Scheme, div: Divergence) -> Tensor {
-    assert!(x.rank() == 2, "log_likelihood: x has shape {:?}, expected [N, D]", x.shape());
+pub fn log_likelihood(
+    field: &impl Ode,
+    p0: &impl Density,
+    x: &Tensor,
+    steps: usize,
+    scheme: Scheme,
+    div: Divergence,
+) -> Tensor {
+    assert!(
+        x.rank() == 2,
+        "log_likelihood: x has shape {:?}, expected [N, D]",
+        x.shape()
+    );
     assert!(steps > 0, "log_likelihood: need at least one step");
     let h = -1.0 / steps as f32; // backwards in time
     no_grad(|| {
@@ -95,8 +128,14 @@ pub fn log_likelihood(field: &impl Ode, p0: &impl Density, x: &Tensor, steps: us
                     let (u2, v2) = f(&xt.add(&u1.mul_scalar(0.5 * h)), t + 0.5 * h);
                     let (u3, v3) = f(&xt.add(&u2.mul_scalar(0.5 * h)), t + 0.5 * h);
                     let (u4, v4) = f(&xt.add(&u3.mul_scalar(h)), t + h);
-                    let u = u1.add(&u2.add(&u3).mul_scalar(2.0)).add(&u4).mul_scalar(1.0 / 6.0);
-                    let v = v1.add(&v2.add(&v3).mul_scalar(2.0)).add(&v4).mul_scalar(1.0 / 6.0);
+                    let u = u1
+                        .add(&u2.add(&u3).mul_scalar(2.0))
+                        .add(&u4)
+                        .mul_scalar(1.0 / 6.0);
+                    let v = v1
+                        .add(&v2.add(&v3).mul_scalar(2.0))
+                        .add(&v4)
+                        .mul_scalar(1.0 / 6.0);
                     (u, v)
                 }
             };
@@ -111,14 +150,24 @@ pub fn log_likelihood(field: &impl Ode, p0: &impl Density, x: &Tensor, steps: us
 /// The energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'| (>= 0, 0 iff the laws agree) between
 /// the empirical laws of a [N, D] and b [M, D] (V-statistics, all pairs, on the CPU in f64).
 pub fn energy_distance(a: &Tensor, b: &Tensor) -> f64 {
-    assert!(a.rank() == 2 && b.rank() == 2 && a.dim(1) == b.dim(1), "energy_distance: shapes {:?} and {:?}", a.shape(), b.shape());
+    assert!(
+        a.rank() == 2 && b.rank() == 2 && a.dim(1) == b.dim(1),
+        "energy_distance: shapes {:?} and {:?}",
+        a.shape(),
+        b.shape()
+    );
     let d = a.dim(1);
     let (a, b) = (a.to_vec(), b.to_vec());
     let mean_dist = |p: &[f32], q: &[f32]| -> f64 {
         let mut s = 0.0f64;
         for x in p.chunks(d) {
             for y in q.chunks(d) {
-                s += x.iter().zip(y).map(|(&u, &v)| (u as f64 - v as f64).powi(2)).sum::<f64>().sqrt();
+                s += x
+                    .iter()
+                    .zip(y)
+                    .map(|(&u, &v)| (u as f64 - v as f64).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
             }
         }
         s / ((p.len() / d) * (q.len() / d)) as f64

@@ -63,18 +63,30 @@ pub fn to_f32(v: &[f64]) -> Vec<f32> {
 
 /// The columns of x [N, D]: D tensors [N, 1].
 pub fn columns(x: &Tensor) -> Vec<Tensor> {
-    assert!(x.rank() == 2, "columns: x has shape {:?}, expected [N, D]", x.shape());
+    assert!(
+        x.rank() == 2,
+        "columns: x has shape {:?}, expected [N, D]",
+        x.shape()
+    );
     (0..x.dim(1)).map(|j| x.narrow(1, j, 1)).collect()
 }
 
 /// Linear combinations of columns: out_i = sum_j a[i, j] cols_j, each [N, 1]; `a` is D x D.
 pub fn combine(cols: &[Tensor], a: &[f32]) -> Vec<Tensor> {
     let d = cols.len();
-    assert!(d > 0 && a.len() == d * d, "combine: {d} columns with a matrix of {} entries", a.len());
+    assert!(
+        d > 0 && a.len() == d * d,
+        "combine: {d} columns with a matrix of {} entries",
+        a.len()
+    );
     (0..d)
         .map(|i| {
-            let terms = (0..d).filter(|&j| a[i * d + j] != 0.0).map(|j| cols[j].mul_scalar(a[i * d + j]));
-            terms.reduce(|acc, t| acc.add(&t)).unwrap_or_else(|| cols[0].zeros_like())
+            let terms = (0..d)
+                .filter(|&j| a[i * d + j] != 0.0)
+                .map(|j| cols[j].mul_scalar(a[i * d + j]));
+            terms
+                .reduce(|acc, t| acc.add(&t))
+                .unwrap_or_else(|| cols[0].zeros_like())
         })
         .collect()
 }
@@ -82,7 +94,11 @@ pub fn combine(cols: &[Tensor], a: &[f32]) -> Vec<Tensor> {
 /// Every row of x mapped by a: out[n, i] = sum_j a[i, j] x[n, j], i.e. out = x a^T.
 /// x is [N, D], out is [N, D]; needs no matmul and has a gradient.
 pub fn apply_rows(x: &Tensor, a: &[f32], d: usize) -> Tensor {
-    assert!(x.rank() == 2 && x.dim(1) == d && a.len() == d * d, "apply_rows: x {:?} with a {d} x {d} matrix", x.shape());
+    assert!(
+        x.rank() == 2 && x.dim(1) == d && a.len() == d * d,
+        "apply_rows: x {:?} with a {d} x {d} matrix",
+        x.shape()
+    );
     let out = combine(&columns(x), a);
     Tensor::concat(&out.iter().collect::<Vec<_>>(), 1)
 }
@@ -94,5 +110,7 @@ pub fn sum_of(ts: &[Tensor]) -> Tensor {
 
 /// The elementwise maximum of equal-shaped tensors.
 pub fn max_of(ts: &[Tensor]) -> Tensor {
-    ts.iter().skip(1).fold(ts[0].clone(), |acc, t| acc.maximum(t))
+    ts.iter()
+        .skip(1)
+        .fold(ts[0].clone(), |acc, t| acc.maximum(t))
 }

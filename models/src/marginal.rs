@@ -55,12 +55,26 @@ impl MixtureMarginal {
             .iter()
             .map(|c| {
                 let s: Vec<f64> = c.cov().iter().map(|&v| v as f64).collect();
-                let cm: Vec<f64> = (0..d * d).map(|k| a * a * s[k] + if k % (d + 1) == 0 { b * b } else { 0.0 }).collect();
-                let l = cholesky(&cm, d).unwrap_or_else(|_| panic!("MixtureMarginal: C_k at t = {t} is singular (a = {a}, b = {b})"));
+                let cm: Vec<f64> = (0..d * d)
+                    .map(|k| a * a * s[k] + if k % (d + 1) == 0 { b * b } else { 0.0 })
+                    .collect();
+                let l = cholesky(&cm, d).unwrap_or_else(|_| {
+                    panic!("MixtureMarginal: C_k at t = {t} is singular (a = {a}, b = {b})")
+                });
                 let prec = gram(&inverse_lower(&l, d), d);
-                let gain: Vec<f64> = (0..d * d).map(|ij| a * (0..d).map(|k| s[ij / d * d + k] * prec[k * d + ij % d]).sum::<f64>()).collect();
+                let gain: Vec<f64> = (0..d * d)
+                    .map(|ij| {
+                        a * (0..d)
+                            .map(|k| s[ij / d * d + k] * prec[k * d + ij % d])
+                            .sum::<f64>()
+                    })
+                    .collect();
                 let mean = c.mean().iter().map(|&m| (a * m as f64) as f32).collect();
-                ComponentAt { prec: to_f32(&prec), gain: to_f32(&gain), gauss: Gaussian::new(mean, to_f32(&cm)) }
+                ComponentAt {
+                    prec: to_f32(&prec),
+                    gain: to_f32(&gain),
+                    gauss: Gaussian::new(mean, to_f32(&cm)),
+                }
             })
             .collect()
     }
@@ -72,7 +86,11 @@ impl MixtureMarginal {
         let comps = self.components_at(t);
         let a = self.path.alpha(t);
         let xc = columns(x);
-        let l: Vec<Tensor> = comps.iter().zip(self.data.weights()).map(|(c, w)| c.gauss.log_density(x).add_scalar(w.ln())).collect();
+        let l: Vec<Tensor> = comps
+            .iter()
+            .zip(self.data.weights())
+            .map(|(c, w)| c.gauss.log_density(x).add_scalar(w.ln()))
+            .collect();
         let m = max_of(&l); // [N, 1]
         let e: Vec<Tensor> = l.iter().map(|lk| lk.sub(&m).exp()).collect();
         let total = sum_of(&e);
@@ -80,9 +98,17 @@ impl MixtureMarginal {
         let mut ez: Option<Vec<Tensor>> = None; // E[z | x]
         for ((c, ek), data_c) in comps.iter().zip(&e).zip(self.data.components()) {
             let r = ek.div(&total); // [N, 1]
-            let dk: Vec<Tensor> = xc.iter().zip(data_c.mean()).map(|(col, &mj)| col.add_scalar(-a * mj)).collect();
+            let dk: Vec<Tensor> = xc
+                .iter()
+                .zip(data_c.mean())
+                .map(|(col, &mj)| col.add_scalar(-a * mj))
+                .collect();
             let p_d: Vec<Tensor> = combine(&dk, &c.prec).iter().map(|v| v.mul(&r)).collect();
-            let z_k: Vec<Tensor> = combine(&dk, &c.gain).iter().zip(data_c.mean()).map(|(v, &mj)| v.add_scalar(mj).mul(&r)).collect();
+            let z_k: Vec<Tensor> = combine(&dk, &c.gain)
+                .iter()
+                .zip(data_c.mean())
+                .map(|(v, &mj)| v.add_scalar(mj).mul(&r))
+                .collect();
             pd = Some(match pd {
                 None => p_d,
                 Some(acc) => acc.iter().zip(&p_d).map(|(u, v)| u.add(v)).collect(),
@@ -92,7 +118,10 @@ impl MixtureMarginal {
                 Some(acc) => acc.iter().zip(&z_k).map(|(u, v)| u.add(v)).collect(),
             });
         }
-        (pd.expect("a mixture has components"), ez.expect("a mixture has components"))
+        (
+            pd.expect("a mixture has components"),
+            ez.expect("a mixture has components"),
+        )
     }
 
     /// log p_t(x): x [N, D] -> [N, 1].
@@ -114,9 +143,19 @@ impl MixtureMarginal {
     /// u_t(x) = a' E[z | x] + b' b sum_k r_k C_k^-1 d_k: x [N, D] -> [N, D].
     pub fn vector_field(&self, x: &Tensor, t: f32) -> Tensor {
         let (pd, ez) = self.posterior("MixtureMarginal::vector_field", x, t);
-        let (da, bdb) = (self.path.d_alpha(t), self.path.d_beta(t) * self.path.beta(t));
-        assert!(bdb.is_finite() && da.is_finite(), "MixtureMarginal::vector_field: the path's derivatives are infinite at t = {t}");
-        cat(&ez.iter().zip(&pd).map(|(z, p)| z.mul_scalar(da).add(&p.mul_scalar(bdb))).collect::<Vec<_>>())
+        let (da, bdb) = (
+            self.path.d_alpha(t),
+            self.path.d_beta(t) * self.path.beta(t),
+        );
+        assert!(
+            bdb.is_finite() && da.is_finite(),
+            "MixtureMarginal::vector_field: the path's derivatives are infinite at t = {t}"
+        );
+        cat(&ez
+            .iter()
+            .zip(&pd)
+            .map(|(z, p)| z.mul_scalar(da).add(&p.mul_scalar(bdb)))
+            .collect::<Vec<_>>())
     }
 }
 
@@ -142,9 +181,18 @@ fn cat(cols: &[Tensor]) -> Tensor {
 
 /// ||a - b|| / ||b|| over all entries (b is the reference), computed on the CPU in f64.
 pub fn relative_l2_error(a: &Tensor, b: &Tensor) -> f64 {
-    assert!(a.shape() == b.shape(), "relative_l2_error: shapes {:?} and {:?}", a.shape(), b.shape());
+    assert!(
+        a.shape() == b.shape(),
+        "relative_l2_error: shapes {:?} and {:?}",
+        a.shape(),
+        b.shape()
+    );
     let (a, b) = (a.to_vec(), b.to_vec());
-    let num: f64 = a.iter().zip(&b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum();
+    let num: f64 = a
+        .iter()
+        .zip(&b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum();
     let den: f64 = b.iter().map(|&y| (y as f64).powi(2)).sum();
     (num / den.max(1e-300)).sqrt()
 }

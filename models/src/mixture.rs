@@ -19,24 +19,42 @@ impl GaussianMixture {
     pub fn new(components: Vec<Gaussian>, weights: Vec<f32>) -> GaussianMixture {
         let k = components.len();
         assert!(k > 0, "GaussianMixture::new: no components");
-        assert!(weights.len() == k, "GaussianMixture::new: {k} components but {} weights", weights.len());
+        assert!(
+            weights.len() == k,
+            "GaussianMixture::new: {k} components but {} weights",
+            weights.len()
+        );
         let d = components[0].dim();
         assert!(
             components.iter().all(|c| c.dim() == d),
             "GaussianMixture::new: components of different dimensions {:?}",
             components.iter().map(Gaussian::dim).collect::<Vec<_>>()
         );
-        assert!(weights.iter().all(|&w| w > 0.0 && w.is_finite()), "GaussianMixture::new: weights {weights:?} must be positive");
+        assert!(
+            weights.iter().all(|&w| w > 0.0 && w.is_finite()),
+            "GaussianMixture::new: weights {weights:?} must be positive"
+        );
         let total: f32 = weights.iter().sum();
-        GaussianMixture { components, weights: weights.iter().map(|w| w / total).collect() }
+        GaussianMixture {
+            components,
+            weights: weights.iter().map(|w| w / total).collect(),
+        }
     }
 
     /// Lab 1's `random_2D`: `nmodes` equally weighted N(mean_k, std^2 I) with
     /// mean_k = (U[0,1)^2 - 0.5) * scale, the uniforms from the CPU Philox stream of `seed`
     /// (the same generator as the GPU's, so no device is needed).
     pub fn random_2d(nmodes: usize, std: f32, scale: f32, seed: u64) -> GaussianMixture {
-        let u: Vec<f32> = philox_stream_cpu(2 * nmodes, seed, 0).into_iter().map(uniform_from_bits).collect();
-        let comps = (0..nmodes).map(|k| Gaussian::spherical(vec![(u[2 * k] - 0.5) * scale, (u[2 * k + 1] - 0.5) * scale], std));
+        let u: Vec<f32> = philox_stream_cpu(2 * nmodes, seed, 0)
+            .into_iter()
+            .map(uniform_from_bits)
+            .collect();
+        let comps = (0..nmodes).map(|k| {
+            Gaussian::spherical(
+                vec![(u[2 * k] - 0.5) * scale, (u[2 * k + 1] - 0.5) * scale],
+                std,
+            )
+        });
         GaussianMixture::new(comps.collect(), vec![1.0; nmodes])
     }
 
@@ -64,7 +82,9 @@ impl GaussianMixture {
     fn joint_log(&self, who: &str, x: &Tensor) -> Vec<Tensor> {
         check_batch(who, x, self.dim());
         let comps = self.components.iter().zip(&self.weights);
-        comps.map(|(c, w)| c.log_density(x).add_scalar(w.ln())).collect()
+        comps
+            .map(|(c, w)| c.log_density(x).add_scalar(w.ln()))
+            .collect()
     }
 
     /// log sum_k exp(l_k) = m + log sum_k exp(l_k - m), m = max_k l_k (held constant: the
@@ -85,7 +105,11 @@ impl GaussianMixture {
         for (c, lk) in self.components.iter().zip(&l) {
             let r = lk.sub(&lp).exp(); // [N, 1]
             let s = c.score_of_centered(&c.centered_columns("GaussianMixture::score_exact", x));
-            out = out.iter().zip(&s).map(|(o, sj)| o.add(&r.mul(sj))).collect();
+            out = out
+                .iter()
+                .zip(&s)
+                .map(|(o, sj)| o.add(&r.mul(sj)))
+                .collect();
         }
         Tensor::concat(&out.iter().collect::<Vec<_>>(), 1)
     }
@@ -94,12 +118,22 @@ impl GaussianMixture {
     pub fn mode_of(&self, x: &Tensor) -> Vec<usize> {
         check_batch("GaussianMixture::mode_of", x, self.dim());
         let d = self.dim();
-        let dist = |row: &[f32], m: &[f32]| row.iter().zip(m).map(|(a, b)| (a - b) * (a - b)).sum::<f32>();
+        let dist = |row: &[f32], m: &[f32]| {
+            row.iter()
+                .zip(m)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f32>()
+        };
         x.to_vec()
             .chunks(d)
             .map(|row| {
                 let ds = self.components.iter().map(|c| dist(row, c.mean()));
-                ds.enumerate().fold((0, f32::INFINITY), |best, (k, v)| if v < best.1 { (k, v) } else { best }).0
+                ds.enumerate()
+                    .fold(
+                        (0, f32::INFINITY),
+                        |best, (k, v)| if v < best.1 { (k, v) } else { best },
+                    )
+                    .0
             })
             .collect()
     }
@@ -121,17 +155,29 @@ impl GaussianMixture {
         for i in 1..k {
             cdf[i] += cdf[i - 1];
         }
-        u.iter().map(|&v| cdf.iter().position(|&c| v < c).unwrap_or(k - 1) as u32).collect()
+        u.iter()
+            .map(|&v| cdf.iter().position(|&c| v < c).unwrap_or(k - 1) as u32)
+            .collect()
     }
 
     /// One sample per index, from component idx[i]: mean_k + L_k z for all samples at once,
     /// with the per-sample mean and L gathered by index: [n, D].
     pub fn sample_components(&self, dev: &Device, idx: &[u32]) -> Tensor {
         let (d, k, n) = (self.dim(), self.components.len(), idx.len());
-        let means: Vec<f32> = self.components.iter().flat_map(|c| c.mean().to_vec()).collect();
-        let chols: Vec<f32> = self.components.iter().flat_map(|c| c.chol().to_vec()).collect();
+        let means: Vec<f32> = self
+            .components
+            .iter()
+            .flat_map(|c| c.mean().to_vec())
+            .collect();
+        let chols: Vec<f32> = self
+            .components
+            .iter()
+            .flat_map(|c| c.chol().to_vec())
+            .collect();
         let mean = Tensor::from_slice(dev, &means, &[k, d]).index_select(0, idx); // [n, D]
-        let l = Tensor::from_slice(dev, &chols, &[k, d * d]).index_select(0, idx).reshape(&[n, d, d]); // [n, D, D]
+        let l = Tensor::from_slice(dev, &chols, &[k, d * d])
+            .index_select(0, idx)
+            .reshape(&[n, d, d]); // [n, D, D]
         let z = Tensor::randn(dev, &[n, d]);
         let mut x = mean;
         for j in 0..d {

@@ -146,7 +146,10 @@ pub struct GaussianPath {
 
 impl GaussianPath {
     pub fn new(alpha: impl Schedule + 'static, beta: impl Schedule + 'static) -> GaussianPath {
-        GaussianPath { alpha: Rc::new(alpha), beta: Rc::new(beta) }
+        GaussianPath {
+            alpha: Rc::new(alpha),
+            beta: Rc::new(beta),
+        }
     }
     /// alpha_t = t, beta_t = 1 - t (CondOT).
     pub fn cond_ot() -> GaussianPath {
@@ -177,7 +180,12 @@ impl GaussianPath {
     /// u_t(x | z) = (alpha' - beta'/beta alpha) z + beta'/beta x: x, z [N, D], t [N, 1] -> [N, D].
     pub fn conditional_vector_field(&self, x: &Tensor, z: &Tensor, t: &Tensor) -> Tensor {
         check_pair("GaussianPath::conditional_vector_field", x, z);
-        let (a, b, da, db) = (self.alpha.value_t(t), self.beta.value_t(t), self.alpha.deriv_t(t), self.beta.deriv_t(t));
+        let (a, b, da, db) = (
+            self.alpha.value_t(t),
+            self.beta.value_t(t),
+            self.alpha.deriv_t(t),
+            self.beta.deriv_t(t),
+        );
         let r = db.div(&b); // beta'/beta, [N, 1]
         let cz = da.sub(&r.mul(&a)); // [N, 1]
         z.mul(&cz).add(&x.mul(&r))
@@ -194,7 +202,12 @@ impl GaussianPath {
     /// c_s = beta^2 alpha'/alpha - beta' beta, c_x = alpha'/alpha, each [N, 1].
     /// They divide by alpha, so t must be > 0.
     fn conversion(&self, t: &Tensor) -> (Tensor, Tensor) {
-        let (a, b, da, db) = (self.alpha.value_t(t), self.beta.value_t(t), self.alpha.deriv_t(t), self.beta.deriv_t(t));
+        let (a, b, da, db) = (
+            self.alpha.value_t(t),
+            self.beta.value_t(t),
+            self.alpha.deriv_t(t),
+            self.beta.deriv_t(t),
+        );
         let cx = da.div(&a);
         let cs = b.square().mul(&cx).sub(&db.mul(&b));
         (cs, cx)
@@ -259,7 +272,11 @@ impl<P: Sampleable> LinearPath<P> {
 impl<P: Sampleable> ConditionalPath for LinearPath<P> {
     fn sample_init(&self, dev: &Device, n: usize, dim: usize) -> Tensor {
         let x = self.p_init.sample(dev, n);
-        assert!(x.dim(1) == dim, "LinearPath::sample_init: p_init has dimension {} but the data {dim}", x.dim(1));
+        assert!(
+            x.dim(1) == dim,
+            "LinearPath::sample_init: p_init has dimension {} but the data {dim}",
+            x.dim(1)
+        );
         x
     }
     /// (1 - t) x0 + t z with a fresh x0 ~ p_init per row.
@@ -276,7 +293,12 @@ impl<P: Sampleable> ConditionalPath for LinearPath<P> {
 
 /// Panics unless a and b are both [N, D] of one shape.
 pub(crate) fn check_pair(who: &str, a: &Tensor, b: &Tensor) {
-    assert!(a.rank() == 2 && a.shape() == b.shape(), "{who}: shapes {:?} and {:?}, expected two equal [N, D]", a.shape(), b.shape());
+    assert!(
+        a.rank() == 2 && a.shape() == b.shape(),
+        "{who}: shapes {:?} and {:?}, expected two equal [N, D]",
+        a.shape(),
+        b.shape()
+    );
 }
 
 /// Times t [n, 1] all equal to `t` (to evaluate a per-sample-time function at one time).

@@ -58,7 +58,11 @@ impl<O: Ode> Simulator for Rk4<O> {
 
 impl<S: Sde> Simulator for EulerMaruyama<S> {
     fn step(&self, x: &Tensor, t: f32, h: f32) -> Tensor {
-        let noise = self.0.diffusion(x, t).mul(&x.randn_like()).mul_scalar(h.sqrt());
+        let noise = self
+            .0
+            .diffusion(x, t)
+            .mul(&x.randn_like())
+            .mul_scalar(h.sqrt());
         x.add(&self.0.drift(x, t).mul_scalar(h)).add(&noise)
     }
 }
@@ -71,8 +75,16 @@ pub fn time_grid(dev: &Device, t0: f32, t1: f32, steps: usize) -> Tensor {
 
 /// Checks x0 [N, D] and ts [K+1] and reads the grid back to the CPU.
 fn read_grid(who: &str, x0: &Tensor, ts: &Tensor) -> Vec<f32> {
-    assert!(x0.rank() == 2, "{who}: x0 has shape {:?}, expected [N, D]", x0.shape());
-    assert!(ts.rank() == 1 && ts.numel() > 0, "{who}: the time grid has shape {:?}, expected [K+1]", ts.shape());
+    assert!(
+        x0.rank() == 2,
+        "{who}: x0 has shape {:?}, expected [N, D]",
+        x0.shape()
+    );
+    assert!(
+        ts.rank() == 1 && ts.numel() > 0,
+        "{who}: the time grid has shape {:?}, expected [K+1]",
+        ts.shape()
+    );
     ts.to_vec()
 }
 
@@ -91,8 +103,16 @@ pub fn simulate(sim: &impl Simulator, x0: &Tensor, ts: &Tensor) -> Tensor {
 
 /// Like `simulate`, keeping the start, the state after every `every`-th step and always the
 /// last: [N, S, D] with S = ceil(K / every) + 1 (K / every + 1 when `every` divides K).
-pub fn simulate_with_trajectory(sim: &impl Simulator, x0: &Tensor, ts: &Tensor, every: usize) -> Tensor {
-    assert!(every > 0, "simulate_with_trajectory: every must be at least 1");
+pub fn simulate_with_trajectory(
+    sim: &impl Simulator,
+    x0: &Tensor,
+    ts: &Tensor,
+    every: usize,
+) -> Tensor {
+    assert!(
+        every > 0,
+        "simulate_with_trajectory: every must be at least 1"
+    );
     let ts = read_grid("simulate_with_trajectory", x0, ts);
     let k = ts.len() - 1;
     no_grad(|| {

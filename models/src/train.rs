@@ -13,12 +13,19 @@ use crate::path::{uniform_time, ConditionalPath, GaussianPath};
 
 /// sum over dims, mean over the batch of (a - b)^2: [N, D] x [N, D] -> [].
 pub fn batch_squared_error(a: &Tensor, b: &Tensor) -> Tensor {
-    a.sub(b).square().sum_all().mul_scalar(1.0 / a.dim(0) as f32)
+    a.sub(b)
+        .square()
+        .sum_all()
+        .mul_scalar(1.0 / a.dim(0) as f32)
 }
 
 /// Conditional flow matching: E_{t, z, x ~ p_t(.|z)} ||u_theta(x, t) - u_t(x | z)||^2 for the
 /// data batch z [N, D].
-pub fn flow_matching_loss(field: &impl VectorField, path: &impl ConditionalPath, z: &Tensor) -> Tensor {
+pub fn flow_matching_loss(
+    field: &impl VectorField,
+    path: &impl ConditionalPath,
+    z: &Tensor,
+) -> Tensor {
     let t = uniform_time(z.device(), z.dim(0));
     let x = path.sample_conditional_path(z, &t);
     let target = path.conditional_vector_field(&x, z, &t);
@@ -37,7 +44,12 @@ pub enum ScoreWeighting {
 }
 
 /// Denoising score matching: E ||s_theta(x, t) - grad log p_t(x | z)||^2 on the Gaussian path.
-pub fn score_matching_loss(score: &impl VectorField, path: &GaussianPath, z: &Tensor, weighting: ScoreWeighting) -> Tensor {
+pub fn score_matching_loss(
+    score: &impl VectorField,
+    path: &GaussianPath,
+    z: &Tensor,
+    weighting: ScoreWeighting,
+) -> Tensor {
     let t = uniform_time(z.device(), z.dim(0));
     let x = path.sample_conditional_path(z, &t);
     let target = path.conditional_score(&x, z, &t);
@@ -55,14 +67,29 @@ pub fn score_matching_loss(score: &impl VectorField, path: &GaussianPath, z: &Te
 /// device's generator, read back).
 pub fn drop_labels(field: &ConditionalMlpField, z: &Tensor, labels: &[u32], eta: f32) -> Vec<u32> {
     let u = Tensor::rand(z.device(), &[labels.len()]).to_vec();
-    labels.iter().zip(u).map(|(&y, u)| if u < eta { field.null_label() } else { y }).collect()
+    labels
+        .iter()
+        .zip(u)
+        .map(|(&y, u)| if u < eta { field.null_label() } else { y })
+        .collect()
 }
 
 /// Classifier-free-guidance training: conditional flow matching with the labels [N] of the
 /// batch z [N, D] dropped to the null label with probability eta, so one network learns
 /// both u_t(x | y) and u_t(x | null) (the unconditional marginal field).
-pub fn cfg_flow_matching_loss(field: &ConditionalMlpField, path: &impl ConditionalPath, z: &Tensor, labels: &[u32], eta: f32) -> Tensor {
-    assert!(labels.len() == z.dim(0), "cfg_flow_matching_loss: {} labels for a batch of shape {:?}", labels.len(), z.shape());
+pub fn cfg_flow_matching_loss(
+    field: &ConditionalMlpField,
+    path: &impl ConditionalPath,
+    z: &Tensor,
+    labels: &[u32],
+    eta: f32,
+) -> Tensor {
+    assert!(
+        labels.len() == z.dim(0),
+        "cfg_flow_matching_loss: {} labels for a batch of shape {:?}",
+        labels.len(),
+        z.shape()
+    );
     let y = drop_labels(field, z, labels, eta);
     let t = uniform_time(z.device(), z.dim(0));
     let x = path.sample_conditional_path(z, &t);
@@ -110,10 +137,19 @@ pub fn train(
         let v = l.item();
         losses.push(v);
         let secs = start.elapsed().as_secs_f64();
-        progress(Progress { step: step + 1, steps, loss: v, steps_per_sec: (step + 1) as f64 / secs.max(1e-9) });
+        progress(Progress {
+            step: step + 1,
+            steps,
+            loss: v,
+            steps_per_sec: (step + 1) as f64 / secs.max(1e-9),
+        });
     }
     let seconds = start.elapsed().as_secs_f64();
-    TrainReport { losses, steps_per_sec: steps as f64 / seconds.max(1e-9), seconds }
+    TrainReport {
+        losses,
+        steps_per_sec: steps as f64 / seconds.max(1e-9),
+        seconds,
+    }
 }
 
 impl TrainReport {

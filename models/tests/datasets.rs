@@ -8,7 +8,9 @@ fn device() -> Device {
 }
 
 fn counts(labels: &[u32], k: usize) -> Vec<usize> {
-    (0..k as u32).map(|c| labels.iter().filter(|&&y| y == c).count()).collect()
+    (0..k as u32)
+        .map(|c| labels.iter().filter(|&&y| y == c).count())
+        .collect()
 }
 
 #[test]
@@ -36,10 +38,20 @@ fn moons_lie_on_their_unit_half_circles() {
     for (p, &l) in x.to_vec().chunks(2).zip(&y) {
         let (u, v) = (p[0] / 3.5, p[1] / 3.5);
         // outer: centre (0, 0), upper half; inner: centre (1, 1/2), lower half.
-        let (cx, cy, side) = if l == 0 { (0.0, 0.0, 1.0) } else { (1.0, 0.5, -1.0) };
+        let (cx, cy, side) = if l == 0 {
+            (0.0, 0.0, 1.0)
+        } else {
+            (1.0, 0.5, -1.0)
+        };
         let r = ((u - cx).powi(2) + (v - cy).powi(2)).sqrt();
-        assert!((r - 1.0).abs() < 0.3, "label {l}: distance {r} from its centre");
-        assert!(side * (v - cy) > -0.3, "label {l}: point ({u}, {v}) on the wrong half");
+        assert!(
+            (r - 1.0).abs() < 0.3,
+            "label {l}: distance {r} from its centre"
+        );
+        assert!(
+            side * (v - cy) > -0.3,
+            "label {l}: point ({u}, {v}) on the wrong half"
+        );
     }
 }
 
@@ -53,12 +65,18 @@ fn checkerboard_points_fall_in_the_filled_cell_of_their_label() {
     let (x, y) = cb.sample_labeled(&dev, 4000);
     let side = cb.cell_side();
     for (p, &l) in x.to_vec().chunks(2).zip(&y) {
-        let (i, j) = (((p[0] + 5.0) / side).floor() as usize, ((p[1] + 5.0) / side).floor() as usize);
+        let (i, j) = (
+            ((p[0] + 5.0) / side).floor() as usize,
+            ((p[1] + 5.0) / side).floor() as usize,
+        );
         assert_eq!((i, j), cells[l as usize], "point {p:?} of label {l}");
         assert_eq!(i % 2, j % 2);
     }
     for c in counts(&y, 8) {
-        assert!((c as f64 - 500.0).abs() < 5.0 * (500.0f64 * 7.0 / 8.0).sqrt(), "cell count {c}");
+        assert!(
+            (c as f64 - 500.0).abs() < 5.0 * (500.0f64 * 7.0 / 8.0).sqrt(),
+            "cell count {c}"
+        );
     }
 }
 
@@ -71,9 +89,19 @@ fn symmetric_mixture_labels_are_the_nearest_mode() {
     let (x, y) = gm.sample_labeled(&dev, 2000);
     let nearest = gm.mode_of(&x);
     // Modes 10 * 2 sin(pi/5) = 11.8 apart with std 1: essentially every point is nearest its own.
-    let agree = nearest.iter().zip(&y).filter(|(a, b)| **a as u32 == **b).count();
-    assert!(agree >= 1995, "{agree} of 2000 points nearest their own component");
+    let agree = nearest
+        .iter()
+        .zip(&y)
+        .filter(|(a, b)| **a as u32 == **b)
+        .count();
+    assert!(
+        agree >= 1995,
+        "{agree} of 2000 points nearest their own component"
+    );
     for c in counts(&y, 5) {
-        assert!((c as f64 - 400.0).abs() < 5.0 * (400.0f64 * 0.8).sqrt(), "component count {c}");
+        assert!(
+            (c as f64 - 400.0).abs() < 5.0 * (400.0f64 * 0.8).sqrt(),
+            "component count {c}"
+        );
     }
 }

@@ -35,8 +35,14 @@ fn mlp_fits_sin_2x_below_1e_3_mse() {
     // Held-out points between the training points.
     let xt = Tensor::linspace(&dev, -1.99, 1.99, 97).reshape(&[97, 1]);
     let test = no_grad(|| mlp.forward(&xt).mse_loss(&target(&xt)).item());
-    assert!(first > 0.05, "the untrained MLP should be far off (loss {first})");
-    assert!(test < 1e-3, "test MSE {test} after 400 Adam steps (start {first})");
+    assert!(
+        first > 0.05,
+        "the untrained MLP should be far off (loss {first})"
+    );
+    assert!(
+        test < 1e-3,
+        "test MSE {test} after 400 Adam steps (start {first})"
+    );
 }
 
 #[test]
@@ -62,7 +68,13 @@ fn training_memory_stops_growing_after_the_first_steps() {
     }
     dev.sync().unwrap();
     let end = dev.stats();
-    assert!(end.dispatches > after_warmup.dispatches + 290 * 20, "the loop should have run: {end:?}");
-    assert_eq!(end.allocated_bytes, after_warmup.allocated_bytes, "pool grew between step 10 and 300: {after_warmup:?} -> {end:?}");
+    assert!(
+        end.dispatches > after_warmup.dispatches + 290 * 20,
+        "the loop should have run: {end:?}"
+    );
+    assert_eq!(
+        end.allocated_bytes, after_warmup.allocated_bytes,
+        "pool grew between step 10 and 300: {after_warmup:?} -> {end:?}"
+    );
     assert_eq!(end.buffers_created, after_warmup.buffers_created);
 }

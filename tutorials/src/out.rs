@@ -24,8 +24,12 @@ impl Output {
     /// Creates `dir` (and its parents) if needed; the error names the folder and the reason.
     pub fn create(dir: impl AsRef<Path>) -> Result<Output, String> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create the output folder {}: {e}", dir.display()))?;
-        Ok(Output { dir, written: Vec::new() })
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create the output folder {}: {e}", dir.display()))?;
+        Ok(Output {
+            dir,
+            written: Vec::new(),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -45,7 +49,14 @@ impl Output {
     }
 
     /// Small multiples as `name`: see [`plot::save_grid`].
-    pub fn grid(&mut self, name: &str, title: &str, cols: usize, panel_size: (u32, u32), panels: &[&dyn Panel]) -> PlotResult {
+    pub fn grid(
+        &mut self,
+        name: &str,
+        title: &str,
+        cols: usize,
+        panel_size: (u32, u32),
+        panels: &[&dyn Panel],
+    ) -> PlotResult {
         plot::save_grid(self.file(name), title, cols, panel_size, panels)
     }
 
@@ -63,7 +74,12 @@ impl Output {
 
     /// Writes `samples.safetensors` with the tensor `samples` ([N, D]).
     pub fn samples(&mut self, samples: &Tensor) -> engine::Result<()> {
-        assert_eq!(samples.shape().len(), 2, "Output::samples: samples must be [N, D], got {:?}", samples.shape());
+        assert_eq!(
+            samples.shape().len(),
+            2,
+            "Output::samples: samples must be [N, D], got {:?}",
+            samples.shape()
+        );
         let mut ck = Checkpoint::new();
         ck.insert("samples", samples);
         ck.save(self.file("samples.safetensors"))

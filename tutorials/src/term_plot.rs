@@ -38,7 +38,10 @@ pub fn plot(series: &[(&str, char, &[(f32, f32)])], width: usize, height: usize)
     }
     out.push_str(&format!("        +{}\n", "-".repeat(width)));
     out.push_str(&format!("        {x0:<8.2}{:>w$.2}\n", x1, w = width - 7));
-    let legend: Vec<String> = series.iter().map(|(name, c, _)| format!("{c} {name}")).collect();
+    let legend: Vec<String> = series
+        .iter()
+        .map(|(name, c, _)| format!("{c} {name}"))
+        .collect();
     out.push_str(&format!("        {}\n", legend.join("   ")));
     out
 }

@@ -5,12 +5,20 @@
 use engine::{no_grad, Device, Tensor};
 use models::train::{train, TrainReport};
 
-use crate::plot::{color, pairs, Arrows, DensityGrid, Line, LineChart, LineStyle, Points, Quiver, Scatter};
+use crate::plot::{
+    color, pairs, Arrows, DensityGrid, Line, LineChart, LineStyle, Points, Quiver, Scatter,
+};
 use crate::progress::training_bar;
 
 /// `models::train` (Adam, `steps` steps) with the progress bar: step, loss, steps/s, eta.
 /// `name` is shown before the loss.
-pub fn train_with_bar(name: &str, params: &[Tensor], lr: f32, steps: usize, loss: impl FnMut(usize) -> Tensor) -> TrainReport {
+pub fn train_with_bar(
+    name: &str,
+    params: &[Tensor],
+    lr: f32,
+    steps: usize,
+    loss: impl FnMut(usize) -> Tensor,
+) -> TrainReport {
     let bar = training_bar(steps as u64, 0);
     bar.set_message(name.to_string());
     let report = train(params, lr, steps, loss, |p| {
@@ -31,7 +39,12 @@ pub fn train_with_bar(name: &str, params: &[Tensor], lr: f32, steps: usize, loss
 }
 
 /// log p on a `g` x `g` grid over `lim` x `lim`, for a heatmap background.
-pub fn density_grid(dev: &Device, lim: (f64, f64), g: usize, log_p: impl Fn(&Tensor) -> Tensor) -> DensityGrid {
+pub fn density_grid(
+    dev: &Device,
+    lim: (f64, f64),
+    g: usize,
+    log_p: impl Fn(&Tensor) -> Tensor,
+) -> DensityGrid {
     let pts = Tensor::from_vec(dev, DensityGrid::points(lim, lim, g), &[g * g, 2]);
     DensityGrid::new(lim, lim, g, no_grad(|| log_p(&pts)).to_vec())
 }
@@ -42,17 +55,27 @@ pub fn arrow_grid(dev: &Device, lim: (f64, f64), k: usize) -> (Vec<(f64, f64)>, 
     let cell = (lim.1 - lim.0) / k as f64;
     let at = |i: usize| lim.0 + cell * (i as f64 + 0.5);
     let pts: Vec<(f64, f64)> = (0..k * k).map(|n| (at(n % k), at(n / k))).collect();
-    let flat: Vec<f32> = pts.iter().flat_map(|&(x, y)| [x as f32, y as f32]).collect();
+    let flat: Vec<f32> = pts
+        .iter()
+        .flat_map(|&(x, y)| [x as f32, y as f32])
+        .collect();
     (pts, Tensor::from_vec(dev, flat, &[k * k, 2]))
 }
 
 /// A quiver panel of `fields` (the first drawn wide and pale when there are several) (label, vectors [k*k, 2] read back, color) at `starts`, over `density`.
-pub fn quiver_panel<'a>(title: String, starts: &[(f64, f64)], fields: &[(&str, Vec<f32>, usize)], density: &'a DensityGrid) -> Quiver<'a> {
+pub fn quiver_panel<'a>(
+    title: String,
+    starts: &[(f64, f64)],
+    fields: &[(&str, Vec<f32>, usize)],
+    density: &'a DensityGrid,
+) -> Quiver<'a> {
     let mut q = Quiver::new(title).over(density);
     for (i, (label, v, c)) in fields.iter().enumerate() {
         // with several fields, the first (the reference) wide and pale under the others
         let wide = i == 0 && fields.len() > 1;
-        let mut a = Arrows::new(starts.to_vec(), pairs(v), color(*c)).width(if wide { 3 } else { 1 }).alpha(if wide { 0.55 } else { 1.0 });
+        let mut a = Arrows::new(starts.to_vec(), pairs(v), color(*c))
+            .width(if wide { 3 } else { 1 })
+            .alpha(if wide { 0.55 } else { 1.0 });
         if !label.is_empty() {
             a = a.label(*label);
         }
@@ -63,25 +86,58 @@ pub fn quiver_panel<'a>(title: String, starts: &[(f64, f64)], fields: &[(&str, V
 
 /// The first `count` paths of a trajectory [N, S, 2] (read back as `data`) as thin lines over
 /// `lim`, with their start (grey) and end (red) points.
-pub fn trajectory_chart(title: impl Into<String>, data: &[f32], n: usize, count: usize, lim: (f64, f64)) -> LineChart {
+pub fn trajectory_chart(
+    title: impl Into<String>,
+    data: &[f32],
+    n: usize,
+    count: usize,
+    lim: (f64, f64),
+) -> LineChart {
     let s = data.len() / (2 * n);
-    let mut chart = LineChart::new(title, "x1", "x2").x_range(lim.0, lim.1).y_range(lim.0, lim.1);
+    let mut chart = LineChart::new(title, "x1", "x2")
+        .x_range(lim.0, lim.1)
+        .y_range(lim.0, lim.1);
     let (mut starts, mut ends) = (Vec::new(), Vec::new());
     for p in 0..count.min(n) {
-        let pts: Vec<(f64, f64)> = (0..s).map(|k| (data[(p * s + k) * 2] as f64, data[(p * s + k) * 2 + 1] as f64)).collect();
+        let pts: Vec<(f64, f64)> = (0..s)
+            .map(|k| {
+                (
+                    data[(p * s + k) * 2] as f64,
+                    data[(p * s + k) * 2 + 1] as f64,
+                )
+            })
+            .collect();
         starts.push(pts[0]);
         ends.push(pts[s - 1]);
         let line = Line::new(pts, color(0)).width(1).alpha(0.35);
         chart = chart.line(if p == 0 { line.label("paths") } else { line });
     }
     chart
-        .line(Line::new(starts, color(7)).style(LineStyle::Markers).width(1).label("t = 0"))
-        .line(Line::new(ends, color(3)).style(LineStyle::Markers).width(1).label("t = 1"))
+        .line(
+            Line::new(starts, color(7))
+                .style(LineStyle::Markers)
+                .width(1)
+                .label("t = 0"),
+        )
+        .line(
+            Line::new(ends, color(3))
+                .style(LineStyle::Markers)
+                .width(1)
+                .label("t = 1"),
+        )
 }
 
 /// A scatter of points [N, 2] (read back) over an optional density, in a fixed square range.
-pub fn scatter_panel<'a>(title: impl Into<String>, xy: &[f32], c: usize, lim: (f64, f64), density: Option<&'a DensityGrid>) -> Scatter<'a> {
-    let mut s = Scatter::new(title).range(lim, lim).points(Points::new(pairs(xy), color(c)).size(1).alpha(0.5));
+pub fn scatter_panel<'a>(
+    title: impl Into<String>,
+    xy: &[f32],
+    c: usize,
+    lim: (f64, f64),
+    density: Option<&'a DensityGrid>,
+) -> Scatter<'a> {
+    let mut s = Scatter::new(title)
+        .range(lim, lim)
+        .points(Points::new(pairs(xy), color(c)).size(1).alpha(0.5));
     if let Some(d) = density {
         s = s.over(d);
     }
@@ -91,7 +147,9 @@ pub fn scatter_panel<'a>(title: impl Into<String>, xy: &[f32], c: usize, lim: (f
 /// The snapshot `k` of a trajectory [N, S, 2] read back as `data`: [N, 2] flat.
 pub fn snapshot(data: &[f32], n: usize, k: usize) -> Vec<f32> {
     let s = data.len() / (2 * n);
-    (0..n).flat_map(|p| [data[(p * s + k) * 2], data[(p * s + k) * 2 + 1]]).collect()
+    (0..n)
+        .flat_map(|p| [data[(p * s + k) * 2], data[(p * s + k) * 2 + 1]])
+        .collect()
 }
 
 /// A loss curve: the per-step losses averaged over windows of `every` steps.
@@ -100,6 +158,11 @@ pub fn smoothed(losses: &[f32], every: usize) -> Vec<(f64, f64)> {
     losses
         .chunks(every)
         .enumerate()
-        .map(|(i, c)| ((i * every + c.len()) as f64, c.iter().map(|&v| v as f64).sum::<f64>() / c.len() as f64))
+        .map(|(i, c)| {
+            (
+                (i * every + c.len()) as f64,
+                c.iter().map(|&v| v as f64).sum::<f64>() / c.len() as f64,
+            )
+        })
         .collect()
 }

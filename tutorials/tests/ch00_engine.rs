@@ -3,8 +3,13 @@
 use std::process::Command;
 
 fn run(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ch00_engine")).args(args).env("XDG_RUNTIME_DIR", "/tmp").output().expect("runs");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let out = Command::new(env!("CARGO_BIN_EXE_ch00_engine"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .output()
+        .expect("runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "ch00_engine {args:?} failed:\n{text}");
     text
 }
@@ -13,11 +18,25 @@ fn run(args: &[&str]) -> String {
 fn ch00_runs_quick_then_resumes_from_its_checkpoint() {
     let dir = std::env::temp_dir().join(format!("ch00-test-{}", std::process::id()));
     let d = dir.to_str().unwrap();
-    let first = run(&["--quick", "--steps", "60", "--checkpoint-every", "30", "--out", d]);
-    assert!(first.contains("adapter: ") && first.contains("trained 60 steps"), "{first}");
+    let first = run(&[
+        "--quick",
+        "--steps",
+        "60",
+        "--checkpoint-every",
+        "30",
+        "--out",
+        d,
+    ]);
+    assert!(
+        first.contains("adapter: ") && first.contains("trained 60 steps"),
+        "{first}"
+    );
     assert!(dir.join("checkpoint.safetensors").exists());
     let resumed = run(&["--steps", "80", "--out", d, "--resume"]);
-    assert!(resumed.contains("resumed from") && resumed.contains("at step 60"), "{resumed}");
+    assert!(
+        resumed.contains("resumed from") && resumed.contains("at step 60"),
+        "{resumed}"
+    );
     assert!(resumed.contains("trained 20 steps"), "{resumed}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -14,9 +14,18 @@ fn fresh_dir(chapter: &str) -> PathBuf {
 
 /// Runs `exe --quick --out dir`, failing with its output if it does not succeed.
 fn run_quick(exe: &str, dir: &Path) -> String {
-    let out = Command::new(exe).args(["--quick", "--out"]).arg(dir).env("XDG_RUNTIME_DIR", "/tmp").output().expect("run chapter");
+    let out = Command::new(exe)
+        .args(["--quick", "--out"])
+        .arg(dir)
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .output()
+        .expect("run chapter");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{exe} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{exe} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
 }
 
@@ -24,8 +33,15 @@ fn run_quick(exe: &str, dir: &Path) -> String {
 fn assert_png(dir: &Path, name: &str, min_bytes: u64) {
     let path = dir.join(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is not a PNG");
-    assert!(bytes.len() as u64 > min_bytes, "{name} has only {} bytes", bytes.len());
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{name} is not a PNG"
+    );
+    assert!(
+        bytes.len() as u64 > min_bytes,
+        "{name} has only {} bytes",
+        bytes.len()
+    );
 }
 
 /// `samples.safetensors` holds finite 2-D `samples` of `n` rows within `bound`.
@@ -33,18 +49,36 @@ fn assert_samples(dir: &Path, n: usize, bound: f32) {
     let ck = Checkpoint::load(dir.join("samples.safetensors")).expect("samples.safetensors loads");
     let (shape, data) = ck.get("samples").expect("tensor `samples`");
     assert_eq!(shape, &[n, 2]);
-    assert!(data.iter().all(|v| v.is_finite() && v.abs() < bound), "samples out of range");
+    assert!(
+        data.iter().all(|v| v.is_finite() && v.abs() < bound),
+        "samples out of range"
+    );
 }
 
 #[test]
 fn ch03_flow_matching_quick_run_writes_figures_samples_and_metrics() {
     let dir = fresh_dir("ch03");
     let stdout = run_quick(env!("CARGO_BIN_EXE_ch03_flow_matching"), &dir);
-    for name in ["conditional_path.png", "mixture.png", "mixture_marginals.png", "mixture_field.png", "checkerboard.png", "circles_to_checkerboard.png", "losses.png"] {
+    for name in [
+        "conditional_path.png",
+        "mixture.png",
+        "mixture_marginals.png",
+        "mixture_field.png",
+        "checkerboard.png",
+        "circles_to_checkerboard.png",
+        "losses.png",
+    ] {
         assert_png(&dir, name, 10_000);
     }
     assert_samples(&dir, 500, 100.0);
-    for needle in ["relative L2 error", "energy distance", "data vs data", "NLL of 100 held-out points", "true mixture", "steps/s"] {
+    for needle in [
+        "relative L2 error",
+        "energy distance",
+        "data vs data",
+        "NLL of 100 held-out points",
+        "true mixture",
+        "steps/s",
+    ] {
         assert!(stdout.contains(needle), "`{needle}` not printed:\n{stdout}");
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -58,7 +92,12 @@ fn ch04_score_matching_quick_run_writes_quivers_samples_and_errors() {
         assert_png(&dir, name, 10_000);
     }
     assert_samples(&dir, 300, 1000.0);
-    for needle in ["relative L2 error against the exact score", "from FM", "Langevin-corrected SDE", "steps/s"] {
+    for needle in [
+        "relative L2 error against the exact score",
+        "from FM",
+        "Langevin-corrected SDE",
+        "steps/s",
+    ] {
         assert!(stdout.contains(needle), "`{needle}` not printed:\n{stdout}");
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -68,7 +107,15 @@ fn ch04_score_matching_quick_run_writes_quivers_samples_and_errors() {
 fn ch05_guidance_quick_run_writes_a_figure_per_weight_and_the_tradeoff() {
     let dir = fresh_dir("ch05");
     let stdout = run_quick(env!("CARGO_BIN_EXE_ch05_guidance"), &dir);
-    for name in ["loss.png", "guidance_w0.png", "guidance_w1.png", "guidance_w2.png", "guidance_w4.png", "guidance.png", "tradeoff.png"] {
+    for name in [
+        "loss.png",
+        "guidance_w0.png",
+        "guidance_w1.png",
+        "guidance_w2.png",
+        "guidance_w4.png",
+        "guidance.png",
+        "tradeoff.png",
+    ] {
         assert_png(&dir, name, 10_000);
     }
     assert_samples(&dir, 500, 100.0); // 5 classes x 100 per class, at the last w

@@ -48,8 +48,13 @@ fn is_row(row: &[usize], out: &[usize]) -> bool {
 /// out = a OP b, broadcasting; records nothing.
 fn launch(name: &str, op: Op, a: &Tensor, b: &Tensor) -> Tensor {
     a.same_device(name, b);
-    let out_shape = shape::broadcast(a.shape(), b.shape())
-        .unwrap_or_else(|| panic!("{name}: shapes {:?} and {:?} do not broadcast", a.shape(), b.shape()));
+    let out_shape = shape::broadcast(a.shape(), b.shape()).unwrap_or_else(|| {
+        panic!(
+            "{name}: shapes {:?} and {:?} do not broadcast",
+            a.shape(),
+            b.shape()
+        )
+    });
     let out = Tensor::uninit(a.device(), &out_shape, name);
     let n = out.numel();
     let same = a.shape() == b.shape();
@@ -70,13 +75,22 @@ fn launch(name: &str, op: Op, a: &Tensor, b: &Tensor) -> Tensor {
             None => ("binary_same4", false, 0),
             Some((row_is_a, len)) => ("binary_rows4", row_is_a, len),
         };
-        let params = Params4 { n4: (n / 4) as u32, len4: (len / 4) as u32, _pad: [0; 2] };
+        let params = Params4 {
+            n4: (n / 4) as u32,
+            len4: (len / 4) as u32,
+            _pad: [0; 2],
+        };
         let mut kernel = Kernel::new(BINARY, entry).with("OP", op as u32 as f64);
         if entry == "binary_rows4" {
             kernel = kernel.with("ROW_IS_A", row_is_a as u32 as f64);
         }
         let bufs = [a.buffer(), b.buffer(), out.buffer()];
-        a.device().0.dispatch(&kernel, &bufs, bytemuck::bytes_of(&params), grid_1d(n / 4, 256));
+        a.device().0.dispatch(
+            &kernel,
+            &bufs,
+            bytemuck::bytes_of(&params),
+            grid_1d(n / 4, 256),
+        );
         return out;
     }
     let params = Params {
@@ -87,9 +101,18 @@ fn launch(name: &str, op: Op, a: &Tensor, b: &Tensor) -> Tensor {
         a_strides: pack8(name, &shape::broadcast_strides(a.shape(), &out_shape)),
         b_strides: pack8(name, &shape::broadcast_strides(b.shape(), &out_shape)),
     };
-    let entry = if same { "binary_same" } else { "binary_broadcast" };
+    let entry = if same {
+        "binary_same"
+    } else {
+        "binary_broadcast"
+    };
     let kernel = Kernel::new(BINARY, entry).with("OP", op as u32 as f64);
-    a.device().0.dispatch(&kernel, &[a.buffer(), b.buffer(), out.buffer()], bytemuck::bytes_of(&params), grid_1d(n, 256));
+    a.device().0.dispatch(
+        &kernel,
+        &[a.buffer(), b.buffer(), out.buffer()],
+        bytemuck::bytes_of(&params),
+        grid_1d(n, 256),
+    );
     out
 }
 
@@ -101,7 +124,9 @@ impl Tensor {
         let (sa, sb) = (self.shape().to_vec(), rhs.shape().to_vec());
         let (ga, gb) = (self.requires_grad(), rhs.requires_grad());
         // d(a+b)/da = 1, d(a+b)/db = 1
-        out.record("add", &[self, rhs], move |g| vec![ga.then(|| g.sum_to(&sa)), gb.then(|| g.sum_to(&sb))])
+        out.record("add", &[self, rhs], move |g| {
+            vec![ga.then(|| g.sum_to(&sa)), gb.then(|| g.sum_to(&sb))]
+        })
     }
 
     /// Elementwise a - b with broadcasting.
@@ -109,7 +134,9 @@ impl Tensor {
         let out = launch("sub", Op::Sub, self, rhs);
         let (sa, sb) = (self.shape().to_vec(), rhs.shape().to_vec());
         let (ga, gb) = (self.requires_grad(), rhs.requires_grad());
-        out.record("sub", &[self, rhs], move |g| vec![ga.then(|| g.sum_to(&sa)), gb.then(|| g.neg().sum_to(&sb))])
+        out.record("sub", &[self, rhs], move |g| {
+            vec![ga.then(|| g.sum_to(&sa)), gb.then(|| g.neg().sum_to(&sb))]
+        })
     }
 
     /// Elementwise a * b with broadcasting.
@@ -133,7 +160,8 @@ impl Tensor {
         out.record("div", &[self, rhs], move |g| {
             vec![
                 a.requires_grad().then(|| g.div(&b).sum_to(a.shape())),
-                b.requires_grad().then(|| g.mul(&a).div(&b.mul(&b)).neg().sum_to(b.shape())),
+                b.requires_grad()
+                    .then(|| g.mul(&a).div(&b.mul(&b)).neg().sum_to(b.shape())),
             ]
         })
     }
@@ -145,7 +173,10 @@ impl Tensor {
         out.record("maximum", &[self, rhs], move |g| {
             let b_wins = b.gt(&a); // 1 where b > a
             let a_wins = b_wins.neg().add_scalar(1.0);
-            vec![Some(g.mul(&a_wins).sum_to(a.shape())), Some(g.mul(&b_wins).sum_to(b.shape()))]
+            vec![
+                Some(g.mul(&a_wins).sum_to(a.shape())),
+                Some(g.mul(&b_wins).sum_to(b.shape())),
+            ]
         })
     }
 
@@ -156,7 +187,10 @@ impl Tensor {
         out.record("minimum", &[self, rhs], move |g| {
             let b_wins = a.gt(&b); // 1 where b < a
             let a_wins = b_wins.neg().add_scalar(1.0);
-            vec![Some(g.mul(&a_wins).sum_to(a.shape())), Some(g.mul(&b_wins).sum_to(b.shape()))]
+            vec![
+                Some(g.mul(&a_wins).sum_to(a.shape())),
+                Some(g.mul(&b_wins).sum_to(b.shape())),
+            ]
         })
     }
 

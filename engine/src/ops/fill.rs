@@ -19,8 +19,18 @@ struct Params {
 fn ramp(device: &Device, shape: &[usize], start: f32, step: f32, op: &str) -> Tensor {
     let out = Tensor::uninit(device, shape, op);
     let n = out.numel();
-    let params = Params { n: n as u32, _pad: 0, start, step };
-    device.0.dispatch(&Kernel::new(FILL, "fill_ramp"), &[out.buffer()], bytemuck::bytes_of(&params), grid_1d(n, 256));
+    let params = Params {
+        n: n as u32,
+        _pad: 0,
+        start,
+        step,
+    };
+    device.0.dispatch(
+        &Kernel::new(FILL, "fill_ramp"),
+        &[out.buffer()],
+        bytemuck::bytes_of(&params),
+        grid_1d(n, 256),
+    );
     out
 }
 
@@ -54,7 +64,11 @@ impl Tensor {
 
     /// `n` evenly spaced values from `start` to `end` inclusive: 1-D.
     pub fn linspace(device: &Device, start: f32, end: f32, n: usize) -> Tensor {
-        let step = if n > 1 { (end - start) / (n - 1) as f32 } else { 0.0 };
+        let step = if n > 1 {
+            (end - start) / (n - 1) as f32
+        } else {
+            0.0
+        };
         ramp(device, &[n], start, step, "linspace")
     }
 }

@@ -50,7 +50,12 @@ fn gather(op: &str, x: &Tensor, shape: &[usize], strides: &[usize], offset: usiz
     let out = Tensor::uninit(x.device(), shape, op);
     let params = strided_params(op, shape, strides, offset);
     let kernel = Kernel::new(LAYOUT, "layout_gather");
-    x.device().0.dispatch(&kernel, &[x.buffer(), out.buffer()], bytemuck::bytes_of(&params), grid_1d(out.numel(), 256));
+    x.device().0.dispatch(
+        &kernel,
+        &[x.buffer(), out.buffer()],
+        bytemuck::bytes_of(&params),
+        grid_1d(out.numel(), 256),
+    );
     out
 }
 
@@ -59,13 +64,20 @@ fn gather(op: &str, x: &Tensor, shape: &[usize], strides: &[usize], offset: usiz
 fn scatter(op: &str, src: &Tensor, dst: &Tensor, strides: &[usize], offset: usize) {
     let params = strided_params(op, src.shape(), strides, offset);
     let kernel = Kernel::new(LAYOUT, "layout_scatter");
-    src.device().0.dispatch(&kernel, &[src.buffer(), dst.buffer()], bytemuck::bytes_of(&params), grid_1d(src.numel(), 256));
+    src.device().0.dispatch(
+        &kernel,
+        &[src.buffer(), dst.buffer()],
+        bytemuck::bytes_of(&params),
+        grid_1d(src.numel(), 256),
+    );
 }
 
 /// A small GPU buffer of u32 values (indices, CSR lists), at least 4 bytes so it can be bound.
 fn upload_u32(t: &Tensor, op: &str, data: &[u32]) -> Storage {
     let dev = &t.device().0;
-    let storage = dev.alloc_for_upload((data.len().max(1) * 4) as u64, &|| format!("{op}: {} indices", data.len()));
+    let storage = dev.alloc_for_upload((data.len().max(1) * 4) as u64, &|| {
+        format!("{op}: {} indices", data.len())
+    });
     if !data.is_empty() {
         dev.write_fresh(storage.buffer(), bytemuck::cast_slice(data));
     }
@@ -74,7 +86,11 @@ fn upload_u32(t: &Tensor, op: &str, data: &[u32]) -> Storage {
 
 /// (O, V, I) of `shape` around `axis`.
 fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    (shape::numel(&shape[..axis]), shape[axis], shape::numel(&shape[axis + 1..]))
+    (
+        shape::numel(&shape[..axis]),
+        shape[axis],
+        shape::numel(&shape[axis + 1..]),
+    )
 }
 
 /// dx (`in_shape`) of index_select: for each row v of the axis, the sum of the gradient rows
@@ -99,10 +115,20 @@ fn index_select_grad(g: &Tensor, in_shape: &[usize], axis: usize, indices: &[u32
     let positions_buf = upload_u32(g, "index_select backward", &positions);
     let dx = Tensor::uninit(g.device(), in_shape, "index_select backward");
     let n = outer * v * inner;
-    let params = IndexParams { n: n as u32, n_idx: indices.len() as u32, v: v as u32, inner: inner as u32 };
+    let params = IndexParams {
+        n: n as u32,
+        n_idx: indices.len() as u32,
+        v: v as u32,
+        inner: inner as u32,
+    };
     g.device().0.dispatch(
         &Kernel::new(LAYOUT, "index_select_grad"),
-        &[g.buffer(), offsets_buf.buffer(), positions_buf.buffer(), dx.buffer()],
+        &[
+            g.buffer(),
+            offsets_buf.buffer(),
+            positions_buf.buffer(),
+            dx.buffer(),
+        ],
         bytemuck::bytes_of(&params),
         grid_1d(n, 256),
     );
@@ -143,7 +169,12 @@ impl Tensor {
     /// Removes `axis`, which must have size 1.
     pub fn squeeze(&self, axis: isize) -> Tensor {
         let a = shape::axis("squeeze", axis, self.rank());
-        assert!(self.shape()[a] == 1, "squeeze: axis {axis} of shape {:?} has size {}, not 1", self.shape(), self.shape()[a]);
+        assert!(
+            self.shape()[a] == 1,
+            "squeeze: axis {axis} of shape {:?} has size {}, not 1",
+            self.shape(),
+            self.shape()[a]
+        );
         let mut s = self.shape().to_vec();
         s.remove(a);
         self.reshape(&s)
@@ -158,8 +189,15 @@ impl Tensor {
     pub fn permute(&self, dims: &[usize]) -> Tensor {
         let r = self.rank();
         let mut seen = vec![false; r];
-        let valid = dims.len() == r && dims.iter().all(|&d| d < r && !std::mem::replace(&mut seen[d], true));
-        assert!(valid, "permute: {dims:?} is not a permutation of the {r} axes of shape {:?}", self.shape());
+        let valid = dims.len() == r
+            && dims
+                .iter()
+                .all(|&d| d < r && !std::mem::replace(&mut seen[d], true));
+        assert!(
+            valid,
+            "permute: {dims:?} is not a permutation of the {r} axes of shape {:?}",
+            self.shape()
+        );
         if dims.iter().enumerate().all(|(i, &d)| i == d) {
             return self.reshape(self.shape());
         }
@@ -187,15 +225,22 @@ impl Tensor {
     /// Repeats the tensor along axes of size 1 and new leading axes to reach `shape` (NumPy
     /// rules). Backward: the gradient summed back to the input's shape.
     pub fn broadcast_to(&self, target: &[usize]) -> Tensor {
-        let ok = target.len() >= self.rank() && shape::broadcast(self.shape(), target).as_deref() == Some(target);
-        assert!(ok, "broadcast_to: shape {:?} cannot be broadcast to {target:?}", self.shape());
+        let ok = target.len() >= self.rank()
+            && shape::broadcast(self.shape(), target).as_deref() == Some(target);
+        assert!(
+            ok,
+            "broadcast_to: shape {:?} cannot be broadcast to {target:?}",
+            self.shape()
+        );
         if self.shape() == target {
             return self.reshape(target);
         }
         let strides = shape::broadcast_strides(self.shape(), target);
         let out = gather("broadcast_to", self, target, &strides, 0);
         let in_shape = self.shape().to_vec();
-        out.record("broadcast_to", &[self], move |g| vec![Some(g.sum_to(&in_shape))])
+        out.record("broadcast_to", &[self], move |g| {
+            vec![Some(g.sum_to(&in_shape))]
+        })
     }
 
     /// The slice start..start+len along `axis`, copied. Backward: zeros with g in the window.
@@ -226,9 +271,16 @@ impl Tensor {
         let a = shape::axis("concat", axis, first.rank());
         let shapes: Vec<&[usize]> = tensors.iter().map(|t| t.shape()).collect();
         let same_elsewhere = |s: &[usize]| {
-            s.len() == first.rank() && s.iter().zip(first.shape()).enumerate().all(|(d, (x, y))| d == a || x == y)
+            s.len() == first.rank()
+                && s.iter()
+                    .zip(first.shape())
+                    .enumerate()
+                    .all(|(d, (x, y))| d == a || x == y)
         };
-        assert!(shapes.iter().all(|s| same_elsewhere(s)), "concat: shapes {shapes:?} differ outside axis {axis}");
+        assert!(
+            shapes.iter().all(|s| same_elsewhere(s)),
+            "concat: shapes {shapes:?} differ outside axis {axis}"
+        );
         for t in &tensors[1..] {
             first.same_device("concat", t);
         }
@@ -244,10 +296,16 @@ impl Tensor {
             scatter("concat", t, &out, &strides, at * strides[a]);
             at += t.shape()[a];
         }
-        let parts: Vec<(bool, usize, usize)> =
-            tensors.iter().zip(&starts).map(|(t, &s)| (t.requires_grad(), s, t.shape()[a])).collect();
+        let parts: Vec<(bool, usize, usize)> = tensors
+            .iter()
+            .zip(&starts)
+            .map(|(t, &s)| (t.requires_grad(), s, t.shape()[a]))
+            .collect();
         out.record("concat", tensors, move |g| {
-            parts.iter().map(|&(needed, s, len)| needed.then(|| g.narrow(a as isize, s, len))).collect()
+            parts
+                .iter()
+                .map(|&(needed, s, len)| needed.then(|| g.narrow(a as isize, s, len)))
+                .collect()
         })
     }
 
@@ -257,14 +315,22 @@ impl Tensor {
         let a = shape::axis("index_select", axis, self.rank());
         let (outer, v, inner) = split_at_axis(self.shape(), a);
         if let Some(&bad) = indices.iter().find(|&&i| i as usize >= v) {
-            panic!("index_select: index {bad} out of range for axis {axis} of size {v} (shape {:?})", self.shape());
+            panic!(
+                "index_select: index {bad} out of range for axis {axis} of size {v} (shape {:?})",
+                self.shape()
+            );
         }
         let mut out_shape = self.shape().to_vec();
         out_shape[a] = indices.len();
         let out = Tensor::uninit(self.device(), &out_shape, "index_select");
         let idx = upload_u32(self, "index_select", indices);
         let n = outer * indices.len() * inner;
-        let params = IndexParams { n: n as u32, n_idx: indices.len() as u32, v: v as u32, inner: inner as u32 };
+        let params = IndexParams {
+            n: n as u32,
+            n_idx: indices.len() as u32,
+            v: v as u32,
+            inner: inner as u32,
+        };
         self.device().0.dispatch(
             &Kernel::new(LAYOUT, "index_select"),
             &[self.buffer(), idx.buffer(), out.buffer()],
@@ -272,6 +338,8 @@ impl Tensor {
             grid_1d(n, 256),
         );
         let (in_shape, indices) = (self.shape().to_vec(), indices.to_vec());
-        out.record("index_select", &[self], move |g| vec![Some(index_select_grad(g, &in_shape, a, &indices))])
+        out.record("index_select", &[self], move |g| {
+            vec![Some(index_select_grad(g, &in_shape, a, &indices))]
+        })
     }
 }

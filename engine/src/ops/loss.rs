@@ -37,7 +37,12 @@ impl Tensor {
         let chunk = n.div_ceil(MAX_CHUNKS).max(MIN_CHUNK);
         let nchunks = n.div_ceil(chunk).max(1);
         let partial = Tensor::uninit(self.device(), &[nchunks], "mse_loss"); // partial is [nchunks]
-        let params = Params { n: n as u32, chunk: chunk as u32, nchunks: nchunks as u32, _pad: 0 };
+        let params = Params {
+            n: n as u32,
+            chunk: chunk as u32,
+            nchunks: nchunks as u32,
+            _pad: 0,
+        };
         self.device().0.dispatch(
             &Kernel::new(LOSS, "mse_partial"),
             &[self.buffer(), target.buffer(), partial.buffer()],

@@ -49,7 +49,15 @@ fn u32_of(op: &str, what: &str, v: usize) -> u32 {
 }
 
 /// Records the kernel; records no graph.
-fn launch(op: &str, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool, l: &Launch, out_shape: &[usize]) -> Tensor {
+fn launch(
+    op: &str,
+    a: &Tensor,
+    b: &Tensor,
+    trans_a: bool,
+    trans_b: bool,
+    l: &Launch,
+    out_shape: &[usize],
+) -> Tensor {
     a.same_device(op, b);
     let dev = a.device();
     if l.k == 0 || l.red == 0 {
@@ -75,7 +83,10 @@ fn launch(op: &str, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool, l: &La
     let wide = dev.0.matmul_wide_tiles && l.m > 64 && l.n > 64;
     // Output rows and cols per workgroup: 8x8 invocations of a 16x16, 8x8 or 4x4 tile.
     let (kernel, tile) = if vec4 {
-        (Kernel::new(MATMUL, "matmul_tiled").with("WIDE", wide as u32 as f64), if wide { 128 } else { 64 })
+        (
+            Kernel::new(MATMUL, "matmul_tiled").with("WIDE", wide as u32 as f64),
+            if wide { 128 } else { 64 },
+        )
     } else {
         (Kernel::new(MATMUL, "matmul_scalar"), 32)
     };
@@ -88,13 +99,22 @@ fn launch(op: &str, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool, l: &La
         l.m,
         l.n
     );
-    let kernel = kernel.with("TA", trans_a as u32 as f64).with("TB", trans_b as u32 as f64);
+    let kernel = kernel
+        .with("TA", trans_a as u32 as f64)
+        .with("TB", trans_b as u32 as f64);
     if let Some(chunks) = split_k(l, groups[0] * groups[1], vec4) {
-        return split_k_launch(dev, &kernel, a, b, trans_a, trans_b, l, params, chunks, groups, out_shape, op);
+        return split_k_launch(
+            dev, &kernel, a, b, trans_a, trans_b, l, params, chunks, groups, out_shape, op,
+        );
     }
     let out = Tensor::uninit(dev, out_shape, op);
     let groups = groups.map(|g| g as u32);
-    dev.0.dispatch(&kernel, &[a.buffer(), b.buffer(), out.buffer()], bytemuck::bytes_of(&params), groups);
+    dev.0.dispatch(
+        &kernel,
+        &[a.buffer(), b.buffer(), out.buffer()],
+        bytemuck::bytes_of(&params),
+        groups,
+    );
     out
 }
 
@@ -109,7 +129,9 @@ fn split_k(l: &Launch, tiles: usize, vec4: bool) -> Option<usize> {
         return None;
     }
     let want = TARGET_GROUPS.div_ceil(tiles).min(l.k / MIN_CHUNK);
-    (2..=want).rev().find(|&s| l.k % s == 0 && (!vec4 || (l.k / s) % 4 == 0))
+    (2..=want)
+        .rev()
+        .find(|&s| l.k % s == 0 && (!vec4 || (l.k / s) % 4 == 0))
 }
 
 /// Runs `kernel` as `chunks` partial products [chunks, M, N] and sums them.
@@ -136,7 +158,12 @@ fn split_k_launch(
     params.kc = kc as u32;
     let partial = Tensor::uninit(dev, &[chunks, l.m, l.n], op);
     let grid = [groups[0] as u32, groups[1] as u32, chunks as u32];
-    dev.0.dispatch(kernel, &[a.buffer(), b.buffer(), partial.buffer()], bytemuck::bytes_of(&params), grid);
+    dev.0.dispatch(
+        kernel,
+        &[a.buffer(), b.buffer(), partial.buffer()],
+        bytemuck::bytes_of(&params),
+        grid,
+    );
     partial.sum(&[0], false).reshape(out_shape)
 }
 

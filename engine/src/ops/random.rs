@@ -56,7 +56,10 @@ pub fn uniform_from_bits(x: u32) -> f32 {
 }
 
 fn check_offset(op: &str, offset: u64) {
-    assert!(offset.is_multiple_of(4), "{op}: offset {offset} is not a multiple of 4 (one Philox block is 4 values)");
+    assert!(
+        offset.is_multiple_of(4),
+        "{op}: offset {offset} is not a multiple of 4 (one Philox block is 4 values)"
+    );
 }
 
 #[repr(C)]
@@ -74,7 +77,14 @@ fn params(op: &str, n: usize, seed: u64, offset: u64) -> Params {
     check_offset(op, offset);
     let n32 = u32::try_from(n).unwrap_or_else(|_| panic!("{op}: {n} values do not fit in 32 bits"));
     let ctr = offset / 4;
-    Params { n: n32, key_lo: seed as u32, key_hi: (seed >> 32) as u32, ctr_lo: ctr as u32, ctr_hi: (ctr >> 32) as u32, _pad: [0; 3] }
+    Params {
+        n: n32,
+        key_lo: seed as u32,
+        key_hi: (seed >> 32) as u32,
+        ctr_lo: ctr as u32,
+        ctr_hi: (ctr >> 32) as u32,
+        _pad: [0; 3],
+    }
 }
 
 /// Which transform of the raw words (`MODE` in the shader).
@@ -89,7 +99,12 @@ fn launch(op: &str, dev: &Device, shape: &[usize], seed: u64, offset: u64, dist:
     let n = out.numel();
     let p = params(op, n, seed, offset);
     let kernel = Kernel::new(RANDOM, "philox").with("MODE", dist as u32 as f64);
-    dev.0.dispatch(&kernel, &[out.buffer()], bytemuck::bytes_of(&p), grid_1d(n.div_ceil(4), 256));
+    dev.0.dispatch(
+        &kernel,
+        &[out.buffer()],
+        bytemuck::bytes_of(&p),
+        grid_1d(n.div_ceil(4), 256),
+    );
     out
 }
 
@@ -106,8 +121,16 @@ fn draw(dev: &Device, n: usize) -> (u64, u64) {
 pub fn philox_u32(dev: &Device, n: usize, seed: u64, offset: u64) -> Vec<u32> {
     let p = params("philox_u32", n, seed, offset);
     let out = Tensor::uninit(dev, &[n], "philox_u32"); // out is [n] u32 words
-    dev.0.dispatch(&Kernel::new(RANDOM, "philox_bits"), &[out.buffer()], bytemuck::bytes_of(&p), grid_1d(n.div_ceil(4), 256));
-    let bytes = dev.0.read(out.buffer(), (n * 4) as u64).unwrap_or_else(|e| panic!("philox_u32: reading back: {e}"));
+    dev.0.dispatch(
+        &Kernel::new(RANDOM, "philox_bits"),
+        &[out.buffer()],
+        bytemuck::bytes_of(&p),
+        grid_1d(n.div_ceil(4), 256),
+    );
+    let bytes = dev
+        .0
+        .read(out.buffer(), (n * 4) as u64)
+        .unwrap_or_else(|e| panic!("philox_u32: reading back: {e}"));
     bytemuck::cast_slice(&bytes).to_vec()
 }
 

@@ -46,7 +46,14 @@ const COL_TARGET_THREADS: usize = 65536;
 
 /// Reduces the middle axis of `x` viewed as [outer, r, inner]; returns a flat [outer * inner]
 /// tensor, each output multiplied by `scale`. Records nothing.
-pub(crate) fn reduce_axis(x: &Tensor, op: Op, outer: usize, r: usize, inner: usize, scale: f32) -> Tensor {
+pub(crate) fn reduce_axis(
+    x: &Tensor,
+    op: Op,
+    outer: usize,
+    r: usize,
+    inner: usize,
+    scale: f32,
+) -> Tensor {
     let name = if op == Op::Sum { "sum" } else { "max" };
     let outputs = outer * inner;
     // A workgroup per output only pays for long contiguous rows; short rows (e.g. [N, 3] summed
@@ -60,7 +67,11 @@ pub(crate) fn reduce_axis(x: &Tensor, op: Op, outer: usize, r: usize, inner: usi
     };
     let chunk = r.div_ceil(nchunks).max(1);
     let nchunks = r.div_ceil(chunk).max(1);
-    let (pass_scale, out_shape) = if nchunks == 1 { (scale, vec![outputs]) } else { (1.0, vec![outer, nchunks, inner]) };
+    let (pass_scale, out_shape) = if nchunks == 1 {
+        (scale, vec![outputs])
+    } else {
+        (1.0, vec![outer, nchunks, inner])
+    };
     let out = Tensor::uninit(x.device(), &out_shape, name);
     let params = Params {
         outer: outer as u32,
@@ -76,11 +87,21 @@ pub(crate) fn reduce_axis(x: &Tensor, op: Op, outer: usize, r: usize, inner: usi
     if rows {
         // out is [outer, nchunks]: one workgroup each.
         let kernel = Kernel::new(REDUCE, "reduce_rows").with("OP", op as u32 as f64);
-        dev.dispatch(&kernel, &[x.buffer(), out.buffer()], bytes, grid_1d(outer * nchunks * 256, 256));
+        dev.dispatch(
+            &kernel,
+            &[x.buffer(), out.buffer()],
+            bytes,
+            grid_1d(outer * nchunks * 256, 256),
+        );
     } else {
         // out is [outer, nchunks, inner]: one invocation each.
         let kernel = Kernel::new(REDUCE, "reduce_cols").with("OP", op as u32 as f64);
-        dev.dispatch(&kernel, &[x.buffer(), out.buffer()], bytes, grid_1d(outer * nchunks * inner, 256));
+        dev.dispatch(
+            &kernel,
+            &[x.buffer(), out.buffer()],
+            bytes,
+            grid_1d(outer * nchunks * inner, 256),
+        );
     }
     if nchunks == 1 {
         out
@@ -149,7 +170,14 @@ fn reduce_forward(x: &Tensor, op: Op, axes: &[usize], mean: bool, out_shape: &[u
 
 /// Shared front of sum/mean/max: checks axes, handles the copy-free cases, runs the kernels.
 /// Returns (output, resolved axes, keepdim shape).
-fn reduce(name: &str, op: Op, x: &Tensor, axes: &[isize], keepdim: bool, mean: bool) -> (Tensor, Vec<usize>, Vec<usize>) {
+fn reduce(
+    name: &str,
+    op: Op,
+    x: &Tensor,
+    axes: &[isize],
+    keepdim: bool,
+    mean: bool,
+) -> (Tensor, Vec<usize>, Vec<usize>) {
     let axes = resolve_axes(name, x.shape(), axes);
     let out_shape = reduced_shape(x.shape(), &axes, keepdim);
     let keep_shape = reduced_shape(x.shape(), &axes, true);
@@ -158,7 +186,11 @@ fn reduce(name: &str, op: Op, x: &Tensor, axes: &[isize], keepdim: bool, mean: b
         // with reshape's own backward.
         return (x.reshape(&out_shape), axes, keep_shape);
     }
-    (reduce_forward(x, op, &axes, mean, &out_shape), axes, keep_shape)
+    (
+        reduce_forward(x, op, &axes, mean, &out_shape),
+        axes,
+        keep_shape,
+    )
 }
 
 impl Tensor {
@@ -175,7 +207,11 @@ impl Tensor {
         }
         let in_shape = self.shape().to_vec();
         // d(sum)/dx = 1: broadcast g back over the reduced axes.
-        out.record("sum", &[self], move |g| vec![Some(Tensor::zeros(g.device(), &in_shape).add(&g.reshape(&keep_shape)))])
+        out.record("sum", &[self], move |g| {
+            vec![Some(
+                Tensor::zeros(g.device(), &in_shape).add(&g.reshape(&keep_shape)),
+            )]
+        })
     }
 
     /// Mean over `axes`; same conventions as `sum`.
@@ -191,7 +227,10 @@ impl Tensor {
         let count: usize = axes.iter().map(|&a| in_shape[a]).product();
         // d(mean)/dx = 1/count, broadcast over the reduced axes.
         out.record("mean", &[self], move |g| {
-            vec![Some(Tensor::full(g.device(), &in_shape, 1.0 / count as f32).mul(&g.reshape(&keep_shape)))]
+            vec![Some(
+                Tensor::full(g.device(), &in_shape, 1.0 / count as f32)
+                    .mul(&g.reshape(&keep_shape)),
+            )]
         })
     }
 

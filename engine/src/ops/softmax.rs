@@ -23,15 +23,31 @@ struct Params {
 
 /// out = softmax or log_softmax of x over its last axis; records nothing.
 fn launch(name: &str, x: &Tensor, log: bool) -> Tensor {
-    assert!(x.rank() >= 1, "{name}: needs a tensor with at least one axis, got shape {:?}", x.shape());
+    assert!(
+        x.rank() >= 1,
+        "{name}: needs a tensor with at least one axis, got shape {:?}",
+        x.shape()
+    );
     let out = Tensor::uninit(x.device(), x.shape(), name);
     let n = x.dim(-1);
     let rows = if n == 0 { 0 } else { x.numel() / n };
-    let params = Params { rows: rows as u32, n: n as u32, _pad: [0; 2] };
-    let (entry, grid) =
-        if n <= THREAD_ROW_MAX { ("softmax_thread", grid_1d(rows, 256)) } else { ("softmax_wg", grid_1d(rows * 256, 256)) };
+    let params = Params {
+        rows: rows as u32,
+        n: n as u32,
+        _pad: [0; 2],
+    };
+    let (entry, grid) = if n <= THREAD_ROW_MAX {
+        ("softmax_thread", grid_1d(rows, 256))
+    } else {
+        ("softmax_wg", grid_1d(rows * 256, 256))
+    };
     let kernel = Kernel::new(SOFTMAX, entry).with("LOG", log as u32 as f64);
-    x.device().0.dispatch(&kernel, &[x.buffer(), out.buffer()], bytemuck::bytes_of(&params), grid);
+    x.device().0.dispatch(
+        &kernel,
+        &[x.buffer(), out.buffer()],
+        bytemuck::bytes_of(&params),
+        grid,
+    );
     out
 }
 

@@ -40,16 +40,35 @@ fn launch(name: &str, op: Op, x: &Tensor, g: Option<&Tensor>, alpha: f32, beta: 
     let out = Tensor::uninit(x.device(), x.shape(), name);
     // 4 elements per invocation when the count allows (the "…4" entry points).
     let n = x.numel();
-    let (per, entries) = if n % 4 == 0 { (4, ["unary4", "unary_grad4"]) } else { (1, ["unary", "unary_grad"]) };
-    let params = Params { n: (n / per) as u32, _pad: 0, alpha, beta };
+    let (per, entries) = if n % 4 == 0 {
+        (4, ["unary4", "unary_grad4"])
+    } else {
+        (1, ["unary", "unary_grad"])
+    };
+    let params = Params {
+        n: (n / per) as u32,
+        _pad: 0,
+        alpha,
+        beta,
+    };
     let bytes = bytemuck::bytes_of(&params);
     let dev = &x.device().0;
     let grid = grid_1d(n / per, 256);
     match g {
-        None => dev.dispatch(&Kernel::new(UNARY, entries[0]).with("OP", op as u32 as f64), &[x.buffer(), out.buffer()], bytes, grid),
+        None => dev.dispatch(
+            &Kernel::new(UNARY, entries[0]).with("OP", op as u32 as f64),
+            &[x.buffer(), out.buffer()],
+            bytes,
+            grid,
+        ),
         Some(g) => {
             let kernel = Kernel::new(UNARY, entries[1]).with("OP", op as u32 as f64);
-            dev.dispatch(&kernel, &[x.buffer(), g.buffer(), out.buffer()], bytes, grid)
+            dev.dispatch(
+                &kernel,
+                &[x.buffer(), g.buffer(), out.buffer()],
+                bytes,
+                grid,
+            )
         }
     }
     out
@@ -59,7 +78,9 @@ fn launch(name: &str, op: Op, x: &Tensor, g: Option<&Tensor>, alpha: f32, beta: 
 fn unary(name: &'static str, op: Op, x: &Tensor, alpha: f32, beta: f32) -> Tensor {
     let out = launch(name, op, x, None, alpha, beta);
     let input = x.clone();
-    out.record(name, &[x], move |g| vec![Some(launch(name, op, &input, Some(g), alpha, beta))])
+    out.record(name, &[x], move |g| {
+        vec![Some(launch(name, op, &input, Some(g), alpha, beta))]
+    })
 }
 
 impl Tensor {

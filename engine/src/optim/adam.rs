@@ -44,11 +44,19 @@ impl Adam {
 
     /// AdamW: decoupled weight decay `weight_decay`.
     pub fn adamw(params: &[Tensor], lr: f32, weight_decay: f32) -> Adam {
-        Adam { weight_decay, decoupled: true, ..Adam::new(params, lr) }
+        Adam {
+            weight_decay,
+            decoupled: true,
+            ..Adam::new(params, lr)
+        }
     }
 
     pub fn with_betas(self, beta1: f32, beta2: f32) -> Adam {
-        Adam { beta1, beta2, ..self }
+        Adam {
+            beta1,
+            beta2,
+            ..self
+        }
     }
 
     pub fn with_eps(self, eps: f32) -> Adam {
@@ -57,7 +65,10 @@ impl Adam {
 
     /// L2 weight decay (or decoupled decay, for an optimizer made by `adamw`).
     pub fn with_weight_decay(self, weight_decay: f32) -> Adam {
-        Adam { weight_decay, ..self }
+        Adam {
+            weight_decay,
+            ..self
+        }
     }
 }
 
@@ -78,9 +89,23 @@ impl Optimizer for Adam {
         let k = Kernel::new(OPTIM, "adam_step").with("DECOUPLED", self.decoupled as u32 as f64);
         for ((p, m), v) in self.params.iter().zip(&self.m).zip(&self.v) {
             let Some(g) = p.grad() else { continue };
-            assert_eq!(g.shape(), p.shape(), "Adam: gradient shape {:?} != parameter shape {:?}", g.shape(), p.shape());
-            let u = Params { n: n32("Adam", p), ..u };
-            p.device().0.dispatch(&k, &[p.buffer(), g.buffer(), m.buffer(), v.buffer()], bytemuck::bytes_of(&u), grid_1d(p.numel(), 256));
+            assert_eq!(
+                g.shape(),
+                p.shape(),
+                "Adam: gradient shape {:?} != parameter shape {:?}",
+                g.shape(),
+                p.shape()
+            );
+            let u = Params {
+                n: n32("Adam", p),
+                ..u
+            };
+            p.device().0.dispatch(
+                &k,
+                &[p.buffer(), g.buffer(), m.buffer(), v.buffer()],
+                bytemuck::bytes_of(&u),
+                grid_1d(p.numel(), 256),
+            );
         }
     }
 
@@ -105,8 +130,16 @@ impl Optimizer for Adam {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let m = self.m.iter().enumerate().map(|(i, t)| (format!("m.{i}"), t.clone()));
-        let v = self.v.iter().enumerate().map(|(i, t)| (format!("v.{i}"), t.clone()));
+        let m = self
+            .m
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("m.{i}"), t.clone()));
+        let v = self
+            .v
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("v.{i}"), t.clone()));
         m.chain(v).collect()
     }
 }

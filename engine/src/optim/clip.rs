@@ -26,30 +26,69 @@ const MAX_PARTIALS: usize = 64;
 /// scaled once.
 pub fn clip_grad_norm(params: &[Tensor], max_norm: f32) -> Tensor {
     assert!(!params.is_empty(), "clip_grad_norm: no parameters");
-    assert!(max_norm > 0.0, "clip_grad_norm: max_norm {max_norm} must be positive");
+    assert!(
+        max_norm > 0.0,
+        "clip_grad_norm: max_norm {max_norm} must be positive"
+    );
     let dev = params[0].device().clone();
-    let with_grad: Vec<(&Tensor, Tensor)> = params.iter().filter_map(|p| p.grad().map(|g| (p, g))).collect();
+    let with_grad: Vec<(&Tensor, Tensor)> = params
+        .iter()
+        .filter_map(|p| p.grad().map(|g| (p, g)))
+        .collect();
     if with_grad.is_empty() {
         return Tensor::zeros(&dev, &[]);
     }
-    let groups: Vec<usize> = with_grad.iter().map(|(_, g)| g.numel().div_ceil(256).clamp(1, MAX_PARTIALS)).collect();
+    let groups: Vec<usize> = with_grad
+        .iter()
+        .map(|(_, g)| g.numel().div_ceil(256).clamp(1, MAX_PARTIALS))
+        .collect();
     let total: usize = groups.iter().sum();
     let partial = Tensor::uninit(&dev, &[total], "clip_grad_norm"); // partial is [P]
     let mut base = 0;
     for ((p, g), &wg) in with_grad.iter().zip(&groups) {
         p.same_device("clip_grad_norm", &params[0]);
-        let u = ReduceParams { n: g.numel() as u32, base: base as u32, _pad: 0, max_norm };
-        dev.0.dispatch(&Kernel::new(OPTIM, "sumsq_partial"), &[g.buffer(), partial.buffer()], bytemuck::bytes_of(&u), [wg as u32, 1, 1]);
+        let u = ReduceParams {
+            n: g.numel() as u32,
+            base: base as u32,
+            _pad: 0,
+            max_norm,
+        };
+        dev.0.dispatch(
+            &Kernel::new(OPTIM, "sumsq_partial"),
+            &[g.buffer(), partial.buffer()],
+            bytemuck::bytes_of(&u),
+            [wg as u32, 1, 1],
+        );
         base += wg;
     }
     let norm = Tensor::uninit(&dev, &[], "clip_grad_norm"); // norm is [] (one element)
-    let u = ReduceParams { n: total as u32, base: 0, _pad: 0, max_norm };
-    dev.0.dispatch(&Kernel::new(OPTIM, "sumsq_finish"), &[partial.buffer(), norm.buffer()], bytemuck::bytes_of(&u), [1, 1, 1]);
+    let u = ReduceParams {
+        n: total as u32,
+        base: 0,
+        _pad: 0,
+        max_norm,
+    };
+    dev.0.dispatch(
+        &Kernel::new(OPTIM, "sumsq_finish"),
+        &[partial.buffer(), norm.buffer()],
+        bytemuck::bytes_of(&u),
+        [1, 1, 1],
+    );
     for (p, g) in &with_grad {
         let out = Tensor::uninit(&dev, g.shape(), "clip_grad_norm");
-        let u = ReduceParams { n: g.numel() as u32, base: 0, _pad: 0, max_norm };
+        let u = ReduceParams {
+            n: g.numel() as u32,
+            base: 0,
+            _pad: 0,
+            max_norm,
+        };
         let bufs = [g.buffer(), norm.buffer(), out.buffer()];
-        dev.0.dispatch(&Kernel::new(OPTIM, "clip_scale"), &bufs, bytemuck::bytes_of(&u), grid_1d(g.numel(), 256));
+        dev.0.dispatch(
+            &Kernel::new(OPTIM, "clip_scale"),
+            &bufs,
+            bytemuck::bytes_of(&u),
+            grid_1d(g.numel(), 256),
+        );
         p.set_grad(Some(out));
     }
     norm

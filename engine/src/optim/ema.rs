@@ -20,7 +20,13 @@ impl Ema {
     pub fn new(params: &[Tensor], decay: f32, warmup: bool) -> Ema {
         check_params("Ema::new", params);
         let shadow = params.iter().map(|p| clone_tensor("Ema::new", p)).collect();
-        Ema { decay, warmup, params: params.to_vec(), shadow, updates: 0 }
+        Ema {
+            decay,
+            warmup,
+            params: params.to_vec(),
+            shadow,
+            updates: 0,
+        }
     }
 
     /// The decay the next update uses.
@@ -38,8 +44,17 @@ impl Ema {
         let d = self.current_decay();
         let k = Kernel::new(OPTIM, "ema_update");
         for (p, s) in self.params.iter().zip(&self.shadow) {
-            let u = Params { n: n32("Ema", p), momentum: d, ..Default::default() };
-            p.device().0.dispatch(&k, &[p.buffer(), s.buffer()], bytemuck::bytes_of(&u), grid_1d(p.numel(), 256));
+            let u = Params {
+                n: n32("Ema", p),
+                momentum: d,
+                ..Default::default()
+            };
+            p.device().0.dispatch(
+                &k,
+                &[p.buffer(), s.buffer()],
+                bytemuck::bytes_of(&u),
+                grid_1d(p.numel(), 256),
+            );
         }
         self.updates += 1;
     }
@@ -51,7 +66,13 @@ impl Ema {
 
     /// Writes the averaged weights into `params` (e.g. a model used for sampling).
     pub fn copy_to(&self, params: &[Tensor]) {
-        assert_eq!(params.len(), self.shadow.len(), "Ema::copy_to: {} tensors for {} shadows", params.len(), self.shadow.len());
+        assert_eq!(
+            params.len(),
+            self.shadow.len(),
+            "Ema::copy_to: {} tensors for {} shadows",
+            params.len(),
+            self.shadow.len()
+        );
         for (s, p) in self.shadow.iter().zip(params) {
             copy_into("Ema::copy_to", s, p);
         }

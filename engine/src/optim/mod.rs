@@ -54,18 +54,27 @@ struct Params {
 }
 
 fn n32(op: &str, t: &Tensor) -> u32 {
-    u32::try_from(t.numel()).unwrap_or_else(|_| panic!("{op}: tensor of shape {:?} is too large", t.shape()))
+    u32::try_from(t.numel())
+        .unwrap_or_else(|_| panic!("{op}: tensor of shape {:?} is too large", t.shape()))
 }
 
 /// Copies `src`'s elements into `dst`'s buffer on the GPU (same shape).
 fn copy_into(op: &str, src: &Tensor, dst: &Tensor) {
-    assert_eq!(src.shape(), dst.shape(), "{op}: shapes {:?} and {:?} differ", src.shape(), dst.shape());
+    assert_eq!(
+        src.shape(),
+        dst.shape(),
+        "{op}: shapes {:?} and {:?} differ",
+        src.shape(),
+        dst.shape()
+    );
     src.same_device(op, dst);
     let bytes = (src.numel() * 4) as u64;
     if bytes == 0 || src.shares_buffer(dst) {
         return;
     }
-    src.device().0.encode(|enc| enc.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, bytes));
+    src.device()
+        .0
+        .encode(|enc| enc.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, bytes));
 }
 
 /// A copy of `t` in a new buffer.
@@ -78,7 +87,12 @@ fn clone_tensor(op: &str, t: &Tensor) -> Tensor {
 /// Panics unless every parameter is a leaf on one device.
 fn check_params(op: &str, params: &[Tensor]) {
     for (i, p) in params.iter().enumerate() {
-        assert!(p.is_leaf(), "{op}: parameter {i} (shape {:?}) is not a leaf: it came from {:?}", p.shape(), p.grad_fn());
+        assert!(
+            p.is_leaf(),
+            "{op}: parameter {i} (shape {:?}) is not a leaf: it came from {:?}",
+            p.shape(),
+            p.grad_fn()
+        );
         p.same_device(op, &params[0]);
     }
 }

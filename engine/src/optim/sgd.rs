@@ -17,7 +17,13 @@ impl Sgd {
     pub fn new(params: &[Tensor], lr: f32, momentum: f32) -> Sgd {
         check_params("Sgd::new", params);
         let buf = params.iter().map(|p| p.zeros_like()).collect();
-        Sgd { lr, momentum, params: params.to_vec(), buf, steps: 0 }
+        Sgd {
+            lr,
+            momentum,
+            params: params.to_vec(),
+            buf,
+            steps: 0,
+        }
     }
 }
 
@@ -25,10 +31,26 @@ impl Optimizer for Sgd {
     fn step(&mut self) {
         for (p, b) in self.params.iter().zip(&self.buf) {
             let Some(g) = p.grad() else { continue };
-            assert_eq!(g.shape(), p.shape(), "Sgd: gradient shape {:?} != parameter shape {:?}", g.shape(), p.shape());
-            let u = Params { n: n32("Sgd", p), lr: self.lr, momentum: self.momentum, ..Default::default() };
+            assert_eq!(
+                g.shape(),
+                p.shape(),
+                "Sgd: gradient shape {:?} != parameter shape {:?}",
+                g.shape(),
+                p.shape()
+            );
+            let u = Params {
+                n: n32("Sgd", p),
+                lr: self.lr,
+                momentum: self.momentum,
+                ..Default::default()
+            };
             let k = Kernel::new(OPTIM, "sgd_step");
-            p.device().0.dispatch(&k, &[p.buffer(), g.buffer(), b.buffer()], bytemuck::bytes_of(&u), grid_1d(p.numel(), 256));
+            p.device().0.dispatch(
+                &k,
+                &[p.buffer(), g.buffer(), b.buffer()],
+                bytemuck::bytes_of(&u),
+                grid_1d(p.numel(), 256),
+            );
         }
         self.steps += 1;
     }
@@ -54,6 +76,10 @@ impl Optimizer for Sgd {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        self.buf.iter().enumerate().map(|(i, b)| (format!("momentum.{i}"), b.clone())).collect()
+        self.buf
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (format!("momentum.{i}"), b.clone()))
+            .collect()
     }
 }

@@ -4,7 +4,6 @@
 use engine::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 
-
 /// A fresh device per test (tests run on several threads; a Device is single-threaded).
 pub fn device() -> Device {
     Device::new().expect("tests need a wgpu adapter: install mesa-vulkan-drivers")
@@ -23,7 +22,13 @@ pub fn tensor(dev: &Device, shape: &[usize], seed: u64) -> Tensor {
 
 /// Asserts |got - want| <= atol + rtol * |want| elementwise, naming the worst element.
 pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
-    assert_eq!(got.len(), want.len(), "{what}: {} values, expected {}", got.len(), want.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: {} values, expected {}",
+        got.len(),
+        want.len()
+    );
     let mut worst = (0usize, 0.0f64);
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g as f64 - w).abs() - (atol + rtol * w.abs());
@@ -33,7 +38,10 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64)
     }
     if worst.1 > 0.0 {
         let i = worst.0;
-        panic!("{what}: element {i} is {} but should be {} (atol {atol}, rtol {rtol})", got[i], want[i]);
+        panic!(
+            "{what}: element {i} is {} but should be {} (atol {atol}, rtol {rtol})",
+            got[i], want[i]
+        );
     }
 }
 
@@ -52,18 +60,32 @@ pub fn check_op(
     tol: f64,
 ) {
     let dev = device();
-    let leaves: Vec<engine::Tensor> =
-        inputs.iter().map(|(s, v)| engine::Tensor::from_slice(&dev, v, s).set_requires_grad(true)).collect();
+    let leaves: Vec<engine::Tensor> = inputs
+        .iter()
+        .map(|(s, v)| engine::Tensor::from_slice(&dev, v, s).set_requires_grad(true))
+        .collect();
     let out = gpu(&leaves);
-    let x64: Vec<Vec<f64>> = inputs.iter().map(|(_, v)| v.iter().map(|&x| x as f64).collect()).collect();
+    let x64: Vec<Vec<f64>> = inputs
+        .iter()
+        .map(|(_, v)| v.iter().map(|&x| x as f64).collect())
+        .collect();
     let want = cpu(&x64);
     assert_close(&format!("{what} forward"), &out.to_vec(), &want, tol, tol);
     let w = uniform(want.len(), -1.0, 1.0, 99);
     out.backward_with(engine::Tensor::from_slice(&dev, &w, out.shape()));
-    let loss = |xs: &[Vec<f64>]| cpu(xs).iter().zip(&w).map(|(o, &wi)| o * wi as f64).sum::<f64>();
+    let loss = |xs: &[Vec<f64>]| {
+        cpu(xs)
+            .iter()
+            .zip(&w)
+            .map(|(o, &wi)| o * wi as f64)
+            .sum::<f64>()
+    };
     let eps = 1e-4;
     for (k, leaf) in leaves.iter().enumerate() {
-        let got = leaf.grad().unwrap_or_else(|| panic!("{what}: input {k} got no gradient")).to_vec();
+        let got = leaf
+            .grad()
+            .unwrap_or_else(|| panic!("{what}: input {k} got no gradient"))
+            .to_vec();
         let mut fd = vec![0.0; x64[k].len()];
         for j in 0..fd.len() {
             let mut xp = x64.clone();
@@ -72,7 +94,13 @@ pub fn check_op(
             xm[k][j] -= eps;
             fd[j] = (loss(&xp) - loss(&xm)) / (2.0 * eps);
         }
-        assert_close(&format!("{what} gradient of input {k}"), &got, &fd, tol, tol);
+        assert_close(
+            &format!("{what} gradient of input {k}"),
+            &got,
+            &fd,
+            tol,
+            tol,
+        );
     }
 }
 

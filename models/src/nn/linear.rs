@@ -13,14 +13,24 @@ impl Linear {
     /// PyTorch's default initialisation: W and b uniform in ±1/sqrt(in), from the device RNG.
     pub fn new(dev: &Device, fan_in: usize, fan_out: usize) -> Linear {
         let k = 1.0 / (fan_in as f32).sqrt();
-        let uniform = |shape: &[usize]| no_grad(|| Tensor::rand(dev, shape).mul_scalar(2.0 * k).add_scalar(-k));
-        Linear { weight: uniform(&[fan_in, fan_out]).set_requires_grad(true), bias: uniform(&[fan_out]).set_requires_grad(true) }
+        let uniform = |shape: &[usize]| {
+            no_grad(|| Tensor::rand(dev, shape).mul_scalar(2.0 * k).add_scalar(-k))
+        };
+        Linear {
+            weight: uniform(&[fan_in, fan_out]).set_requires_grad(true),
+            bias: uniform(&[fan_out]).set_requires_grad(true),
+        }
     }
 
     /// x [..., in] -> [..., out]
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let (fan_in, fan_out) = (self.weight.dim(0), self.weight.dim(1));
-        assert!(x.dim(-1) == fan_in, "Linear({fan_in} -> {fan_out}): input of shape {:?} has {} features", x.shape(), x.dim(-1));
+        assert!(
+            x.dim(-1) == fan_in,
+            "Linear({fan_in} -> {fan_out}): input of shape {:?} has {} features",
+            x.shape(),
+            x.dim(-1)
+        );
         if x.rank() == 2 {
             return x.matmul(&self.weight).add(&self.bias);
         }
@@ -32,6 +42,9 @@ impl Linear {
     }
 
     pub fn params(&self, prefix: &str) -> Vec<(String, Tensor)> {
-        vec![(format!("{prefix}weight"), self.weight.clone()), (format!("{prefix}bias"), self.bias.clone())]
+        vec![
+            (format!("{prefix}weight"), self.weight.clone()),
+            (format!("{prefix}bias"), self.bias.clone()),
+        ]
     }
 }

@@ -29,8 +29,14 @@ pub struct Mlp {
 impl Mlp {
     /// `dims` = [in, hidden..., out]; e.g. [2, 256, 256, 256, 2] has three hidden layers.
     pub fn new(dev: &Device, dims: &[usize], activation: Activation) -> Mlp {
-        assert!(dims.len() >= 2, "Mlp: dims {dims:?} need at least an input and an output size");
-        let layers = dims.windows(2).map(|w| Linear::new(dev, w[0], w[1])).collect();
+        assert!(
+            dims.len() >= 2,
+            "Mlp: dims {dims:?} need at least an input and an output size"
+        );
+        let layers = dims
+            .windows(2)
+            .map(|w| Linear::new(dev, w[0], w[1]))
+            .collect();
         Mlp { layers, activation }
     }
 
@@ -45,7 +51,11 @@ impl Mlp {
 
     /// Every parameter, named "layers.{i}.weight" / "layers.{i}.bias".
     pub fn params(&self) -> Vec<(String, Tensor)> {
-        self.layers.iter().enumerate().flat_map(|(i, l)| l.params(&format!("layers.{i}."))).collect()
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| l.params(&format!("layers.{i}.")))
+            .collect()
     }
 
     pub fn num_params(&self) -> usize {

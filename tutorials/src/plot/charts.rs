@@ -33,7 +33,14 @@ pub struct Line {
 impl Line {
     /// A solid line, 2 pixels wide, unlabelled.
     pub fn new(points: Vec<(f64, f64)>, color: RGBColor) -> Line {
-        Line { label: None, points, color, width: 2, style: LineStyle::Solid, alpha: 1.0 }
+        Line {
+            label: None,
+            points,
+            color,
+            width: 2,
+            style: LineStyle::Solid,
+            alpha: 1.0,
+        }
     }
     pub fn label(mut self, label: impl Into<String>) -> Line {
         self.label = Some(label.into());
@@ -70,8 +77,17 @@ pub struct LineChart {
 }
 
 impl LineChart {
-    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> LineChart {
-        LineChart { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), ..Default::default() }
+    pub fn new(
+        title: impl Into<String>,
+        x_label: impl Into<String>,
+        y_label: impl Into<String>,
+    ) -> LineChart {
+        LineChart {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            ..Default::default()
+        }
     }
     pub fn line(mut self, line: Line) -> LineChart {
         self.lines.push(line);
@@ -95,7 +111,12 @@ impl LineChart {
         self
     }
 
-    fn range(&self, fixed: Option<(f64, f64)>, log: bool, pick: impl Fn(&(f64, f64)) -> f64) -> (f64, f64) {
+    fn range(
+        &self,
+        fixed: Option<(f64, f64)>,
+        log: bool,
+        pick: impl Fn(&(f64, f64)) -> f64,
+    ) -> (f64, f64) {
         fixed.unwrap_or_else(|| {
             let values = self.lines.iter().flat_map(|l| l.points.iter().map(&pick));
             if log {
@@ -135,25 +156,34 @@ impl LineChart {
             let anno = match line.style {
                 LineStyle::Solid => chart.draw_series(LineSeries::new(pts, stroke))?,
                 LineStyle::Dashed => chart.draw_series(DashedLineSeries::new(pts, 8, 5, stroke))?,
-                LineStyle::Markers => {
-                    chart.draw_series(pts.map(|p| Circle::new(p, line.width + 1, color.filled())))?
-                }
+                LineStyle::Markers => chart
+                    .draw_series(pts.map(|p| Circle::new(p, line.width + 1, color.filled())))?,
                 LineStyle::LineMarkers => {
                     chart.draw_series(LineSeries::new(pts.clone(), stroke))?;
-                    chart.draw_series(pts.map(|p| Circle::new(p, line.width + 2, color.filled())))?
+                    chart
+                        .draw_series(pts.map(|p| Circle::new(p, line.width + 2, color.filled())))?
                 }
             };
             if let Some(label) = &line.label {
                 labelled = true;
                 let style = line.style;
-                anno.label(label.as_str()).legend(move |(x, y)| match style {
-                    LineStyle::Markers => Circle::new((x + 10, y), 4, color.filled()).into_dyn(),
-                    _ => PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)).into_dyn(),
-                });
+                anno.label(label.as_str())
+                    .legend(move |(x, y)| match style {
+                        LineStyle::Markers => {
+                            Circle::new((x + 10, y), 4, color.filled()).into_dyn()
+                        }
+                        _ => PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+                            .into_dyn(),
+                    });
             }
         }
         if labelled {
-            draw_legend(&mut chart, self.legend.clone().unwrap_or(SeriesLabelPosition::UpperLeft))?;
+            draw_legend(
+                &mut chart,
+                self.legend
+                    .clone()
+                    .unwrap_or(SeriesLabelPosition::UpperLeft),
+            )?;
         }
         Ok(())
     }
@@ -205,9 +235,19 @@ pub struct Histogram {
 
 impl Histogram {
     pub fn new(title: impl Into<String>, x_label: impl Into<String>, bins: usize) -> Histogram {
-        Histogram { title: title.into(), x_label: x_label.into(), bins, ..Default::default() }
+        Histogram {
+            title: title.into(),
+            x_label: x_label.into(),
+            bins,
+            ..Default::default()
+        }
     }
-    pub fn sample(mut self, label: impl Into<String>, values: Vec<f64>, color: RGBColor) -> Histogram {
+    pub fn sample(
+        mut self,
+        label: impl Into<String>,
+        values: Vec<f64>,
+        color: RGBColor,
+    ) -> Histogram {
         self.samples.push((label.into(), values, color));
         self
     }
@@ -243,17 +283,27 @@ impl Histogram {
 impl Panel for Histogram {
     fn draw(&self, area: &Area) -> PlotResult {
         assert!(self.bins > 0, "Histogram::draw: 0 bins");
-        let (lo, hi) = self.range.unwrap_or_else(|| padded_range(self.samples.iter().flat_map(|s| s.1.iter().copied())));
-        let heights: Vec<Vec<f64>> = self.samples.iter().map(|s| Histogram::densities(&s.1, lo, hi, self.bins)).collect();
+        let (lo, hi) = self
+            .range
+            .unwrap_or_else(|| padded_range(self.samples.iter().flat_map(|s| s.1.iter().copied())));
+        let heights: Vec<Vec<f64>> = self
+            .samples
+            .iter()
+            .map(|s| Histogram::densities(&s.1, lo, hi, self.bins))
+            .collect();
         let top = self.y_max.unwrap_or_else(|| {
             let bars = heights.iter().flatten().copied();
-            let curves = self.curves.iter().flat_map(|l| l.points.iter().map(|p| p.1));
+            let curves = self
+                .curves
+                .iter()
+                .flat_map(|l| l.points.iter().map(|p| p.1));
             1.1 * bars.chain(curves).fold(1e-12, f64::max)
         });
-        let mut chart = chart_builder(area, &self.title).build_cartesian_2d::<RangedCoordf64, RangedCoordf64>(
-            (lo..hi).into(),
-            (0.0..top).into(),
-        )?;
+        let mut chart = chart_builder(area, &self.title)
+            .build_cartesian_2d::<RangedCoordf64, RangedCoordf64>(
+                (lo..hi).into(),
+                (0.0..top).into(),
+            )?;
         chart
             .configure_mesh()
             .x_desc(self.x_label.as_str())
@@ -272,13 +322,16 @@ impl Panel for Histogram {
             chart
                 .draw_series(bars)?
                 .label(label.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.mix(0.45).filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.mix(0.45).filled())
+                });
         }
         for line in &self.curves {
             let stroke = line.color.mix(line.alpha).stroke_width(line.width);
             let anno = chart.draw_series(LineSeries::new(line.points.iter().copied(), stroke))?;
             if let Some(label) = &line.label {
-                anno.label(label.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], stroke));
+                anno.label(label.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], stroke));
             }
         }
         draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
@@ -286,7 +339,10 @@ impl Panel for Histogram {
 }
 
 /// The frame every chart shares: a title and room for the axis labels.
-pub(super) fn chart_builder<'a, 'b>(area: &'a Area<'b>, title: &str) -> ChartBuilder<'a, 'b, BitMapBackend<'b>> {
+pub(super) fn chart_builder<'a, 'b>(
+    area: &'a Area<'b>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, BitMapBackend<'b>> {
     let mut b = ChartBuilder::on(area);
     b.margin(12).x_label_area_size(48).y_label_area_size(62);
     if !title.is_empty() {

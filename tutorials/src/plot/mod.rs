@@ -47,7 +47,12 @@ static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 pub fn init_fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        for style in [FontStyle::Normal, FontStyle::Bold, FontStyle::Italic, FontStyle::Oblique] {
+        for style in [
+            FontStyle::Normal,
+            FontStyle::Bold,
+            FontStyle::Italic,
+            FontStyle::Oblique,
+        ] {
             if plotters::style::register_font(FONT, style, FONT_BYTES).is_err() {
                 panic!("plot: the embedded DejaVuSans.ttf is not a valid font");
             }
@@ -75,8 +80,14 @@ pub fn color(i: usize) -> RGBColor {
 
 /// Rows of a `[N, 2]` tensor read back with `to_vec()` as points `(x, y)`.
 pub fn pairs(flat: &[f32]) -> Vec<(f64, f64)> {
-    assert!(flat.len() % 2 == 0, "plot::pairs: {} values is not a list of 2-D points", flat.len());
-    flat.chunks_exact(2).map(|p| (p[0] as f64, p[1] as f64)).collect()
+    assert!(
+        flat.len() % 2 == 0,
+        "plot::pairs: {} values is not a list of 2-D points",
+        flat.len()
+    );
+    flat.chunks_exact(2)
+        .map(|p| (p[0] as f64, p[1] as f64))
+        .collect()
 }
 
 /// Draws one chart into a `width` x `height` PNG.
@@ -86,7 +97,8 @@ pub fn save_png(path: impl AsRef<Path>, size: (u32, u32), panel: &dyn Panel) -> 
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE)?;
     panel.draw(&root)?;
-    root.present().map_err(|e| format!("writing {}: {e}", path.display()))?;
+    root.present()
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
     Ok(())
 }
 
@@ -100,18 +112,30 @@ pub fn save_grid(
     panels: &[&dyn Panel],
 ) -> PlotResult {
     init_fonts();
-    assert!(cols > 0 && !panels.is_empty(), "plot::save_grid: {} panels in {cols} columns", panels.len());
+    assert!(
+        cols > 0 && !panels.is_empty(),
+        "plot::save_grid: {} panels in {cols} columns",
+        panels.len()
+    );
     let rows = panels.len().div_ceil(cols);
     let title_h = if title.is_empty() { 0 } else { 40 };
-    let size = (panel_size.0 * cols as u32, panel_size.1 * rows as u32 + title_h);
+    let size = (
+        panel_size.0 * cols as u32,
+        panel_size.1 * rows as u32 + title_h,
+    );
     let path = path.as_ref();
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE)?;
-    let body = if title.is_empty() { root.clone() } else { root.titled(title, (FONT, 26))? };
+    let body = if title.is_empty() {
+        root.clone()
+    } else {
+        root.titled(title, (FONT, 26))?
+    };
     for (area, panel) in body.split_evenly((rows, cols)).iter().zip(panels) {
         panel.draw(area)?;
     }
-    root.present().map_err(|e| format!("writing {}: {e}", path.display()))?;
+    root.present()
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
     Ok(())
 }
 
@@ -131,7 +155,8 @@ pub fn save_gif(
     for i in 0..frames {
         root.fill(&WHITE)?;
         draw(i, &root)?;
-        root.present().map_err(|e| format!("writing {}: {e}", path.display()))?;
+        root.present()
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     Ok(())
 }

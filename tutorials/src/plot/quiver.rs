@@ -24,8 +24,21 @@ pub struct Arrows {
 impl Arrows {
     /// 2 pixels wide, opaque, unlabelled. Panics if the two lists differ in length.
     pub fn new(starts: Vec<(f64, f64)>, vectors: Vec<(f64, f64)>, color: RGBColor) -> Arrows {
-        assert_eq!(starts.len(), vectors.len(), "Arrows::new: {} starts but {} vectors", starts.len(), vectors.len());
-        Arrows { label: None, starts, vectors, color, width: 2, alpha: 1.0 }
+        assert_eq!(
+            starts.len(),
+            vectors.len(),
+            "Arrows::new: {} starts but {} vectors",
+            starts.len(),
+            vectors.len()
+        );
+        Arrows {
+            label: None,
+            starts,
+            vectors,
+            color,
+            width: 2,
+            alpha: 1.0,
+        }
     }
     pub fn label(mut self, label: impl Into<String>) -> Arrows {
         self.label = Some(label.into());
@@ -58,7 +71,12 @@ pub struct Quiver<'a> {
 
 impl<'a> Quiver<'a> {
     pub fn new(title: impl Into<String>) -> Quiver<'a> {
-        Quiver { title: title.into(), x_label: "x1".into(), y_label: "x2".into(), ..Default::default() }
+        Quiver {
+            title: title.into(),
+            x_label: "x1".into(),
+            y_label: "x2".into(),
+            ..Default::default()
+        }
     }
     pub fn arrows(mut self, a: Arrows) -> Quiver<'a> {
         self.sets.push(a);
@@ -81,14 +99,20 @@ impl<'a> Quiver<'a> {
 
     /// The scale used when none is set (see [`Quiver`]).
     pub fn auto_scale(&self, x: (f64, f64), y: (f64, f64)) -> f64 {
-        let mut norms: Vec<f64> =
-            self.sets.iter().flat_map(|s| s.vectors.iter().map(|v| v.0.hypot(v.1))).filter(|n| n.is_finite()).collect();
+        let mut norms: Vec<f64> = self
+            .sets
+            .iter()
+            .flat_map(|s| s.vectors.iter().map(|v| v.0.hypot(v.1)))
+            .filter(|n| n.is_finite())
+            .collect();
         if norms.is_empty() {
             return 1.0;
         }
         norms.sort_by(|a, b| a.total_cmp(b));
         let p95 = norms[(norms.len() - 1) * 95 / 100].max(1e-12);
-        let per_side = (self.sets.first().map_or(1, |s| s.starts.len()) as f64).sqrt().max(1.0);
+        let per_side = (self.sets.first().map_or(1, |s| s.starts.len()) as f64)
+            .sqrt()
+            .max(1.0);
         let spacing = ((x.1 - x.0) / per_side).min((y.1 - y.0) / per_side);
         0.9 * spacing / p95
     }
@@ -96,12 +120,23 @@ impl<'a> Quiver<'a> {
 
 impl Panel for Quiver<'_> {
     fn draw(&self, area: &Area) -> PlotResult {
-        let fit = |pick: fn(&(f64, f64)) -> f64| padded_range(self.sets.iter().flat_map(|s| s.starts.iter().map(pick)));
-        let x = self.x_range.or(self.density.map(|d| d.x)).unwrap_or_else(|| fit(|p| p.0));
-        let y = self.y_range.or(self.density.map(|d| d.y)).unwrap_or_else(|| fit(|p| p.1));
+        let fit = |pick: fn(&(f64, f64)) -> f64| {
+            padded_range(self.sets.iter().flat_map(|s| s.starts.iter().map(pick)))
+        };
+        let x = self
+            .x_range
+            .or(self.density.map(|d| d.x))
+            .unwrap_or_else(|| fit(|p| p.0));
+        let y = self
+            .y_range
+            .or(self.density.map(|d| d.y))
+            .unwrap_or_else(|| fit(|p| p.1));
         let scale = self.scale.unwrap_or_else(|| self.auto_scale(x, y));
         let mut chart = chart_builder(area, &self.title)
-            .build_cartesian_2d::<RangedCoordf64, RangedCoordf64>((x.0..x.1).into(), (y.0..y.1).into())?;
+            .build_cartesian_2d::<RangedCoordf64, RangedCoordf64>(
+                (x.0..x.1).into(),
+                (y.0..y.1).into(),
+            )?;
         chart
             .configure_mesh()
             .x_desc(self.x_label.as_str())
@@ -136,7 +171,10 @@ impl Panel for Quiver<'_> {
                 let (ux, uy) = (dx / len, dy / len);
                 let (c, s) = (25f64.to_radians().cos(), 25f64.to_radians().sin());
                 let side = |sign: f64| {
-                    let (hx, hy) = (-(ux * c - sign * uy * s) * head, -(sign * ux * s + uy * c) * head);
+                    let (hx, hy) = (
+                        -(ux * c - sign * uy * s) * head,
+                        -(sign * ux * s + uy * c) * head,
+                    );
                     (tip.0 + hx / kx, tip.1 + hy / ky)
                 };
                 paths.push(PathElement::new(vec![side(1.0), tip, side(-1.0)], style));
@@ -145,7 +183,9 @@ impl Panel for Quiver<'_> {
             if let Some(label) = &set.label {
                 labelled = true;
                 let color = set.color;
-                anno.label(label.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
+                anno.label(label.as_str()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+                });
             }
         }
         if labelled {

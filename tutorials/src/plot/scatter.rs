@@ -33,7 +33,12 @@ impl DensityGrid {
     }
 
     pub fn new(x: (f64, f64), y: (f64, f64), n: usize, log_p: Vec<f32>) -> DensityGrid {
-        assert_eq!(log_p.len(), n * n, "DensityGrid::new: {} values for a {n} x {n} grid", log_p.len());
+        assert_eq!(
+            log_p.len(),
+            n * n,
+            "DensityGrid::new: {} values for a {n} x {n} grid",
+            log_p.len()
+        );
         DensityGrid { x, y, n, log_p }
     }
 
@@ -87,7 +92,13 @@ pub struct Points {
 impl Points {
     /// Radius 2, opacity 0.6, unlabelled.
     pub fn new(xy: Vec<(f64, f64)>, color: RGBColor) -> Points {
-        Points { label: None, xy, color, size: 2, alpha: 0.6 }
+        Points {
+            label: None,
+            xy,
+            color,
+            size: 2,
+            alpha: 0.6,
+        }
     }
     pub fn label(mut self, label: impl Into<String>) -> Points {
         self.label = Some(label.into());
@@ -118,7 +129,12 @@ pub struct Scatter<'a> {
 
 impl<'a> Scatter<'a> {
     pub fn new(title: impl Into<String>) -> Scatter<'a> {
-        Scatter { title: title.into(), x_label: "x1".into(), y_label: "x2".into(), ..Default::default() }
+        Scatter {
+            title: title.into(),
+            x_label: "x1".into(),
+            y_label: "x2".into(),
+            ..Default::default()
+        }
     }
     pub fn points(mut self, p: Points) -> Scatter<'a> {
         self.sets.push(p);
@@ -137,11 +153,22 @@ impl<'a> Scatter<'a> {
 
 impl Panel for Scatter<'_> {
     fn draw(&self, area: &Area) -> PlotResult {
-        let fit = |pick: fn(&(f64, f64)) -> f64| padded_range(self.sets.iter().flat_map(|s| s.xy.iter().map(pick)));
-        let x = self.x_range.or(self.density.map(|d| d.x)).unwrap_or_else(|| fit(|p| p.0));
-        let y = self.y_range.or(self.density.map(|d| d.y)).unwrap_or_else(|| fit(|p| p.1));
+        let fit = |pick: fn(&(f64, f64)) -> f64| {
+            padded_range(self.sets.iter().flat_map(|s| s.xy.iter().map(pick)))
+        };
+        let x = self
+            .x_range
+            .or(self.density.map(|d| d.x))
+            .unwrap_or_else(|| fit(|p| p.0));
+        let y = self
+            .y_range
+            .or(self.density.map(|d| d.y))
+            .unwrap_or_else(|| fit(|p| p.1));
         let mut chart = chart_builder(area, &self.title)
-            .build_cartesian_2d::<RangedCoordf64, RangedCoordf64>((x.0..x.1).into(), (y.0..y.1).into())?;
+            .build_cartesian_2d::<RangedCoordf64, RangedCoordf64>(
+                (x.0..x.1).into(),
+                (y.0..y.1).into(),
+            )?;
         chart
             .configure_mesh()
             .x_desc(self.x_label.as_str())
@@ -156,11 +183,13 @@ impl Panel for Scatter<'_> {
         let mut labelled = false;
         for set in &self.sets {
             let style = set.color.mix(set.alpha).filled();
-            let anno = chart.draw_series(set.xy.iter().map(|&p| Circle::new(p, set.size, style)))?;
+            let anno =
+                chart.draw_series(set.xy.iter().map(|&p| Circle::new(p, set.size, style)))?;
             if let Some(label) = &set.label {
                 labelled = true;
                 let color = set.color;
-                anno.label(label.as_str()).legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+                anno.label(label.as_str())
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
             }
         }
         if labelled {
@@ -178,19 +207,32 @@ pub(super) fn draw_density<'a>(
 ) -> PlotResult {
     let n = d.n;
     let max = d.log_p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let (dx, dy) = ((d.x.1 - d.x.0) / (n - 1) as f64, (d.y.1 - d.y.0) / (n - 1) as f64);
+    let (dx, dy) = (
+        (d.x.1 - d.x.0) / (n - 1) as f64,
+        (d.y.1 - d.y.0) / (n - 1) as f64,
+    );
     let cells = (0..n * n).map(|k| {
         let (i, j) = (k % n, k / n);
         let (cx, cy) = d.at(i, j);
         let p = ((d.log_p[k] - max) as f64).exp(); // in (0, 1]
         let c = RGBColor((255.0 - 180.0 * p) as u8, (255.0 - 120.0 * p) as u8, 255);
-        Rectangle::new([(cx - dx / 2.0, cy - dy / 2.0), (cx + dx / 2.0, cy + dy / 2.0)], c.filled())
+        Rectangle::new(
+            [
+                (cx - dx / 2.0, cy - dy / 2.0),
+                (cx + dx / 2.0, cy + dy / 2.0),
+            ],
+            c.filled(),
+        )
     });
     chart.draw_series(cells)?;
     let contour = RGBColor(40, 40, 90).mix(0.55).stroke_width(1);
     for k in 1..=6 {
         let level = max - 2.0 * k as f32 + 1.0;
-        chart.draw_series(d.contour(level).into_iter().map(|s| PathElement::new(s.to_vec(), contour)))?;
+        chart.draw_series(
+            d.contour(level)
+                .into_iter()
+                .map(|s| PathElement::new(s.to_vec(), contour)),
+        )?;
     }
     Ok(())
 }

@@ -49,7 +49,10 @@ struct Args {
 
 /// The function to learn, built from engine ops: f(x) = sin(3x) exp(-x^2/4) + x/2.
 fn target(x: &Tensor) -> Tensor {
-    x.mul_scalar(3.0).sin().mul(&x.square().mul_scalar(-0.25).exp()).add(&x.mul_scalar(0.5))
+    x.mul_scalar(3.0)
+        .sin()
+        .mul(&x.square().mul_scalar(-0.25).exp())
+        .add(&x.mul_scalar(0.5))
 }
 
 fn main() {
@@ -72,11 +75,20 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let named = mlp.params();
     let named: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let params: Vec<Tensor> = named.iter().map(|(_, t)| (*t).clone()).collect();
-    println!("model: MLP 1 -> {h} -> {h} -> {h} -> 1 (SiLU), {} parameters", mlp.num_params());
+    println!(
+        "model: MLP 1 -> {h} -> {h} -> {h} -> 1 (SiLU), {} parameters",
+        mlp.num_params()
+    );
     let mut opt = Adam::new(&params, args.lr);
-    let schedule = WarmupCosine { base_lr: args.lr, min_lr: args.lr * 0.05, warmup_steps: args.steps / 20, total_steps: args.steps };
+    let schedule = WarmupCosine {
+        base_lr: args.lr,
+        min_lr: args.lr * 0.05,
+        warmup_steps: args.steps / 20,
+        total_steps: args.steps,
+    };
 
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("creating {}: {e}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("creating {}: {e}", args.out.display()))?;
     let ckpt_path = args.out.join("checkpoint.safetensors");
     let mut start = 0;
     if args.resume {
@@ -91,7 +103,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     for step in start..args.steps {
         opt.set_lr(schedule.lr(step));
         // x ~ U[-2, 2), y = f(x): sampled on the GPU each step.
-        let x = Tensor::rand(&dev, &[args.batch, 1]).mul_scalar(4.0).add_scalar(-2.0);
+        let x = Tensor::rand(&dev, &[args.batch, 1])
+            .mul_scalar(4.0)
+            .add_scalar(-2.0);
         let y = target(&x);
         let loss = mlp.forward(&x).mse_loss(&y);
         loss.backward();
@@ -117,14 +131,29 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         let x = Tensor::linspace(&dev, -2.0, 2.0, n).reshape(&[n, 1]);
         (x.to_vec(), mlp.forward(&x).to_vec(), target(&x).to_vec())
     });
-    let mse: f64 = fit.iter().zip(&truth).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>() / n as f64;
+    let mse: f64 = fit
+        .iter()
+        .zip(&truth)
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum::<f64>()
+        / n as f64;
 
     println!();
-    println!("trained {trained} steps in {secs:.1} s: {:.1} steps/s ({:.2} ms per step)", trained as f64 / secs, 1e3 * secs / trained.max(1) as f64);
+    println!(
+        "trained {trained} steps in {secs:.1} s: {:.1} steps/s ({:.2} ms per step)",
+        trained as f64 / secs,
+        1e3 * secs / trained.max(1) as f64
+    );
     println!("last batch loss (MSE): {last_loss:.3e}");
     println!("MSE against f on a grid of {n} points in [-2, 2]: {mse:.2e}");
     println!("checkpoint: {}", ckpt_path.display());
-    let every = |v: &[f32]| xs.iter().zip(v).step_by(5).map(|(&a, &b)| (a, b)).collect::<Vec<_>>();
+    let every = |v: &[f32]| {
+        xs.iter()
+            .zip(v)
+            .step_by(5)
+            .map(|(&a, &b)| (a, b))
+            .collect::<Vec<_>>()
+    };
     let (t, f) = (every(&truth), every(&fit));
     println!("\n{}", plot(&[("f(x)", '.', &t), ("MLP", '*', &f)], 72, 18));
     Ok(())

@@ -13,7 +13,9 @@ use std::time::Instant;
 use clap::Parser;
 use engine::{Device, Tensor};
 use models::dynamics::{LinearOde, Ode};
-use models::simulate::{simulate, simulate_with_trajectory, time_grid, Euler, Heun, Rk4, Simulator};
+use models::simulate::{
+    simulate, simulate_with_trajectory, time_grid, Euler, Heun, Rk4, Simulator,
+};
 use tutorials::out::Output;
 use tutorials::plot::{color, Line, LineChart, LineStyle, Panel};
 
@@ -114,43 +116,90 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // x0 [N, 1] in [-2, 2].
     let x0 = Tensor::linspace(&dev, -2.0, 2.0, args.points).reshape(&[args.points, 1]);
     let exact = ode.exact(&x0, args.t_end).to_vec();
-    let solvers: [(&str, Box<dyn Simulator>, f64); 3] =
-        [("Euler", Box::new(Euler(ode)), 1.0), ("Heun", Box::new(Heun(ode)), 2.0), ("RK4", Box::new(Rk4(ode)), 4.0)];
+    let solvers: [(&str, Box<dyn Simulator>, f64); 3] = [
+        ("Euler", Box::new(Euler(ode)), 1.0),
+        ("Heun", Box::new(Heun(ode)), 2.0),
+        ("RK4", Box::new(Rk4(ode)), 4.0),
+    ];
     let mut chart = LineChart::new(
-        format!("Global error at t = {} for dx/dt = -{} x", args.t_end, args.theta),
+        format!(
+            "Global error at t = {} for dx/dt = -{} x",
+            args.t_end, args.theta
+        ),
         "step size h",
         "max |x_K - x0 e^(-θT)|",
     )
     .log_log()
     .legend_at(plotters::chart::SeriesLabelPosition::LowerRight);
-    println!("\nglobal error at t = {} (max over {} starts in [-2, 2]):", args.t_end, args.points);
-    println!("{:>6} {:>10} {:>12} {:>12} {:>12}", "steps", "h", "Euler", "Heun", "RK4");
-    let step_counts: Vec<usize> = (1..).map(|k| 1usize << k).take_while(|&k| k <= args.max_steps).collect();
+    println!(
+        "\nglobal error at t = {} (max over {} starts in [-2, 2]):",
+        args.t_end, args.points
+    );
+    println!(
+        "{:>6} {:>10} {:>12} {:>12} {:>12}",
+        "steps", "h", "Euler", "Heun", "RK4"
+    );
+    let step_counts: Vec<usize> = (1..)
+        .map(|k| 1usize << k)
+        .take_while(|&k| k <= args.max_steps)
+        .collect();
     let mut errors = vec![Vec::new(); 3];
     for &k in &step_counts {
         let ts = time_grid(&dev, 0.0, args.t_end, k);
         let h = (args.t_end / k as f32) as f64;
         for (s, (_, sim, _)) in solvers.iter().enumerate() {
             let x = simulate(&sim.as_ref(), &x0, &ts).to_vec();
-            let err = x.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            let err = x
+                .iter()
+                .zip(&exact)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
             errors[s].push((h, err as f64));
         }
         let e: Vec<f64> = errors.iter().map(|v| v.last().unwrap().1).collect();
-        println!("{k:>6} {h:>10.5} {:>12.3e} {:>12.3e} {:>12.3e}", e[0], e[1], e[2]);
+        println!(
+            "{k:>6} {h:>10.5} {:>12.3e} {:>12.3e} {:>12.3e}",
+            e[0], e[1], e[2]
+        );
     }
     println!("\nfitted slopes of log(error) against log(h) (f32 round-off floor ~1e-6 left out):");
     for (s, (name, _, order)) in solvers.iter().enumerate() {
         // Fit where the error is above f32 round-off and h is small enough to be asymptotic.
-        let fit: Vec<(f64, f64)> = errors[s].iter().copied().filter(|&(h, e)| e > 2e-6 && h <= 0.5).collect();
-        let slope = if fit.len() >= 2 { format!("{:.2}", fitted_slope(&fit)) } else { "n/a".into() };
+        let fit: Vec<(f64, f64)> = errors[s]
+            .iter()
+            .copied()
+            .filter(|&(h, e)| e > 2e-6 && h <= 0.5)
+            .collect();
+        let slope = if fit.len() >= 2 {
+            format!("{:.2}", fitted_slope(&fit))
+        } else {
+            "n/a".into()
+        };
         println!("  {name:<6} slope {slope} (theory {order})");
-        chart = chart.line(Line::new(errors[s].clone(), color(s)).style(LineStyle::LineMarkers).label(format!("{name} (slope {slope})")));
+        chart = chart.line(
+            Line::new(errors[s].clone(), color(s))
+                .style(LineStyle::LineMarkers)
+                .label(format!("{name} (slope {slope})")),
+        );
         // the reference slope through the middle point: C h^order
         let (hm, em) = errors[s][errors[s].len() / 3];
-        let reference: Vec<(f64, f64)> = errors[s].iter().map(|&(h, _)| (h, em * (h / hm).powf(*order))).collect();
-        chart = chart.line(Line::new(reference, color(s)).style(LineStyle::Dashed).width(1).alpha(0.6));
+        let reference: Vec<(f64, f64)> = errors[s]
+            .iter()
+            .map(|&(h, _)| (h, em * (h / hm).powf(*order)))
+            .collect();
+        chart = chart.line(
+            Line::new(reference, color(s))
+                .style(LineStyle::Dashed)
+                .width(1)
+                .alpha(0.6),
+        );
     }
-    chart = chart.line(Line::new(vec![], color(7)).style(LineStyle::Dashed).width(1).label("h^1, h^2, h^4 guides"));
+    chart = chart.line(
+        Line::new(vec![], color(7))
+            .style(LineStyle::Dashed)
+            .width(1)
+            .label("h^1, h^2, h^4 guides"),
+    );
     out.png("error_vs_step.png", (800, 600), &chart)?;
 
     // Trajectories with a coarse step against the exact flow, from x0 = 2.
@@ -165,7 +214,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     let mut traj = LineChart::new(
-        format!("dx/dt = -{} x from x0 = 2 with {coarse} steps (h = {})", args.theta, args.t_end / coarse as f32),
+        format!(
+            "dx/dt = -{} x from x0 = 2 with {coarse} steps (h = {})",
+            args.theta,
+            args.t_end / coarse as f32
+        ),
         "t",
         "x(t)",
     )
@@ -173,8 +226,16 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     .line(Line::new(fine, plotters::style::BLACK.into()).label("exact 2 e^(-θt)"));
     for (s, (name, sim, _)) in solvers.iter().enumerate() {
         let path = simulate_with_trajectory(&sim.as_ref(), &start, &ts, 1).to_vec(); // [1, K+1, 1]
-        let pts = times.iter().zip(&path).map(|(&t, &x)| (t, x as f64)).collect();
-        traj = traj.line(Line::new(pts, color(s)).style(LineStyle::LineMarkers).label(*name));
+        let pts = times
+            .iter()
+            .zip(&path)
+            .map(|(&t, &x)| (t, x as f64))
+            .collect();
+        traj = traj.line(
+            Line::new(pts, color(s))
+                .style(LineStyle::LineMarkers)
+                .label(*name),
+        );
     }
     out.png("trajectories.png", (800, 500), &traj)?;
 
@@ -204,7 +265,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut panels = Vec::new();
     for &t in &wanted {
         let s = ((t / dt).round() as usize).min(snaps - 1);
-        let mut chart = LineChart::new(format!("t = {:.2}", s as f64 * dt), "x1", "x2").x_range(-2.2, 2.2).y_range(-2.2, 2.2);
+        let mut chart = LineChart::new(format!("t = {:.2}", s as f64 * dt), "x1", "x2")
+            .x_range(-2.2, 2.2)
+            .y_range(-2.2, 2.2);
         for line in 0..2 * g {
             let pts = (0..per)
                 .map(|p| {
@@ -214,8 +277,15 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 .collect();
             chart = chart.line(Line::new(pts, color(line / g)).width(1));
         }
-        let stable = vec![(well, args.omega as f64 * well), (-well, -args.omega as f64 * well)];
-        chart = chart.line(Line::new(stable, color(3)).style(LineStyle::Markers).width(4));
+        let stable = vec![
+            (well, args.omega as f64 * well),
+            (-well, -args.omega as f64 * well),
+        ];
+        chart = chart.line(
+            Line::new(stable, color(3))
+                .style(LineStyle::Markers)
+                .width(4),
+        );
         panels.push(chart);
     }
     let refs: Vec<&dyn Panel> = panels.iter().map(|p| p as &dyn Panel).collect();
@@ -223,7 +293,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     out.grid("flow_grid.png", &title, 3, (420, 420), &refs)?;
     let last_spread = {
         let s = snaps - 1;
-        (0..n).map(|i| (data[(i * snaps + s) * 2] as f64).abs()).fold(0.0, f64::max)
+        (0..n)
+            .map(|i| (data[(i * snaps + s) * 2] as f64).abs())
+            .fold(0.0, f64::max)
     };
     println!("\nwarped grid: {n} points, {} RK4 steps to t = 3; at t = 3 the largest |x1| is {last_spread:.3} (stable points at x1 = ±{well:.3})", args.warp_steps);
 

@@ -19,7 +19,9 @@ use models::simulate::{simulate_with_trajectory, time_grid, EulerMaruyama, Simul
 use plotters::chart::SeriesLabelPosition;
 use plotters::style::BLACK;
 use tutorials::out::Output;
-use tutorials::plot::{color, pairs, DensityGrid, Histogram, Line, LineChart, LineStyle, Panel, Points, Scatter};
+use tutorials::plot::{
+    color, pairs, DensityGrid, Histogram, Line, LineChart, LineStyle, Panel, Points, Scatter,
+};
 use tutorials::progress::training_bar;
 
 #[derive(Parser)]
@@ -83,7 +85,11 @@ fn main() {
 /// Paths of particle `n` from a trajectory [N, S, 1] read back as `data`, against `times` [S].
 fn path(data: &[f32], n: usize, times: &[f64]) -> Vec<(f64, f64)> {
     let s = times.len();
-    times.iter().enumerate().map(|(i, &t)| (t, data[n * s + i] as f64)).collect()
+    times
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| (t, data[n * s + i] as f64))
+        .collect()
 }
 
 /// The variance over particles of the last snapshot of a trajectory [N, S, 1] read back as `data`.
@@ -100,7 +106,13 @@ fn starts(dev: &Device, n: usize) -> Tensor {
 
 /// Simulates `sim` from x0 [N, 1] over [0, t1] in `steps` steps, saving about 200 snapshots:
 /// (times [S], trajectory [N, S, 1] read back).
-fn run_1d(dev: &Device, sim: &impl Simulator, x0: &Tensor, t1: f32, steps: usize) -> (Vec<f64>, Vec<f32>) {
+fn run_1d(
+    dev: &Device,
+    sim: &impl Simulator,
+    x0: &Tensor,
+    t1: f32,
+    steps: usize,
+) -> (Vec<f64>, Vec<f32>) {
     let every = (steps / 200).max(1);
     let ts = time_grid(dev, 0.0, t1, steps);
     let traj = simulate_with_trajectory(sim, x0, &ts, every);
@@ -123,20 +135,37 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     // 1. Brownian motion, sigma = 1, t in [0, 5], 500 steps: 5 paths drawn, all measured.
     let bm_steps = args.steps / 2;
     let n = args.particles.max(5);
-    let (times, data) = run_1d(&dev, &EulerMaruyama(BrownianMotion { sigma: 1.0 }), &Tensor::zeros(&dev, &[n, 1]), 5.0, bm_steps);
+    let (times, data) = run_1d(
+        &dev,
+        &EulerMaruyama(BrownianMotion { sigma: 1.0 }),
+        &Tensor::zeros(&dev, &[n, 1]),
+        5.0,
+        bm_steps,
+    );
     let mut chart = LineChart::new("Brownian motion dX = σ dW, σ = 1: five paths", "t", "X_t")
         .legend_at(SeriesLabelPosition::UpperLeft);
     for p in 0..5 {
         let line = Line::new(path(&data, p, &times), color(p)).width(1);
         chart = chart.line(if p == 0 { line.label("paths") } else { line });
     }
-    let env = |sign: f64| times.iter().map(|&t| (t, sign * t.sqrt())).collect::<Vec<_>>();
+    let env = |sign: f64| {
+        times
+            .iter()
+            .map(|&t| (t, sign * t.sqrt()))
+            .collect::<Vec<_>>()
+    };
     chart = chart
-        .line(Line::new(env(1.0), BLACK).style(LineStyle::Dashed).label("±√t (one standard deviation)"))
+        .line(
+            Line::new(env(1.0), BLACK)
+                .style(LineStyle::Dashed)
+                .label("±√t (one standard deviation)"),
+        )
         .line(Line::new(env(-1.0), BLACK).style(LineStyle::Dashed));
     out.png("brownian.png", (800, 500), &chart)?;
     let var = final_variance(&data, n, times.len());
-    summary.push(format!("Brownian motion: Var[X_5] over {n} paths = {var:.3} (theory σ² t = 5)"));
+    summary.push(format!(
+        "Brownian motion: Var[X_5] over {n} paths = {var:.3} (theory σ² t = 5)"
+    ));
 
     // 2. Ornstein-Uhlenbeck as in lab 1: theta = 0.25, sigma in {0, 0.25, 0.5, 1}, 10 starts
     // in [-10, 10], T = 20.
@@ -144,7 +173,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut panels = Vec::new();
     for (k, &sigma) in [0.0f32, 0.25, 0.5, 1.0].iter().enumerate() {
         let ou = OrnsteinUhlenbeck { theta, sigma };
-        let (times, data) = run_1d(&dev, &EulerMaruyama(ou), &starts(&dev, 10), 20.0, args.steps);
+        let (times, data) = run_1d(
+            &dev,
+            &EulerMaruyama(ou),
+            &starts(&dev, 10),
+            20.0,
+            args.steps,
+        );
         let mut chart = LineChart::new(format!("σ = {sigma}"), "t", "X_t").y_range(-11.0, 11.0);
         for p in 0..10 {
             chart = chart.line(Line::new(path(&data, p, &times), color(k)).width(1));
@@ -152,7 +187,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         panels.push(chart);
     }
     let refs: Vec<&dyn Panel> = panels.iter().map(|p| p as &dyn Panel).collect();
-    out.grid("ou.png", "Ornstein-Uhlenbeck dX = -θ X dt + σ dW, θ = 0.25, 10 starts in [-10, 10]", 4, (380, 360), &refs)?;
+    out.grid(
+        "ou.png",
+        "Ornstein-Uhlenbeck dX = -θ X dt + σ dW, θ = 0.25, 10 starts in [-10, 10]",
+        4,
+        (380, 360),
+        &refs,
+    )?;
 
     // 3. Only D = sigma^2 / (2 theta) sets the stationary spread: a 3x3 grid over sigma
     // (rows) and D (columns), theta = sigma^2 / (2D), time rescaled to theta t in [0, 10].
@@ -162,14 +203,30 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         for &d in &[0.25f32, 1.0, 4.0] {
             let theta = sigma * sigma / (2.0 * d);
             let ou = OrnsteinUhlenbeck { theta, sigma };
-            let (times, data) = run_1d(&dev, &EulerMaruyama(ou), &starts(&dev, n), 10.0 / theta, args.steps);
+            let (times, data) = run_1d(
+                &dev,
+                &EulerMaruyama(ou),
+                &starts(&dev, n),
+                10.0 / theta,
+                args.steps,
+            );
             let rescaled: Vec<f64> = times.iter().map(|t| t * theta as f64).collect();
-            let mut chart = LineChart::new(format!("σ = {sigma}, D = {d} (θ = {theta})"), "θ t", "X_t").y_range(-11.0, 11.0);
+            let mut chart =
+                LineChart::new(format!("σ = {sigma}, D = {d} (θ = {theta})"), "θ t", "X_t")
+                    .y_range(-11.0, 11.0);
             for p in (0..n).step_by((n / 10).max(1)).take(10) {
-                chart = chart.line(Line::new(path(&data, p, &rescaled), color(p * 10 / n)).width(1));
+                chart =
+                    chart.line(Line::new(path(&data, p, &rescaled), color(p * 10 / n)).width(1));
             }
-            let band = |s: f64| rescaled.iter().map(|&t| (t, s * 2.0 * (d as f64).sqrt())).collect::<Vec<_>>();
-            chart = chart.line(Line::new(band(1.0), BLACK).style(LineStyle::Dashed)).line(Line::new(band(-1.0), BLACK).style(LineStyle::Dashed));
+            let band = |s: f64| {
+                rescaled
+                    .iter()
+                    .map(|&t| (t, s * 2.0 * (d as f64).sqrt()))
+                    .collect::<Vec<_>>()
+            };
+            chart = chart
+                .line(Line::new(band(1.0), BLACK).style(LineStyle::Dashed))
+                .line(Line::new(band(-1.0), BLACK).style(LineStyle::Dashed));
             panels.push(chart);
             table.push((sigma, d, theta, final_variance(&data, n, times.len())));
         }
@@ -177,9 +234,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let refs: Vec<&dyn Panel> = panels.iter().map(|p| p as &dyn Panel).collect();
     let title = "OU over σ (rows) and D = σ²/(2θ) (columns), time rescaled; dashed: ±2√D";
     out.grid("ou_grid.png", title, 3, (420, 340), &refs)?;
-    summary.push(format!("OU stationary variance at θt = 10 over {n} paths (theory D):"));
+    summary.push(format!(
+        "OU stationary variance at θt = 10 over {n} paths (theory D):"
+    ));
     for (sigma, d, theta, var) in &table {
-        summary.push(format!("  σ = {sigma:>4}, θ = {theta:>6.3}, D = {d:>4}: measured {var:.3}"));
+        summary.push(format!(
+            "  σ = {sigma:>4}, θ = {theta:>6.3}, D = {d:>4}: measured {var:.3}"
+        ));
     }
 
     // 4. OU is Langevin dynamics for a Gaussian target: theta = 0.25, sigma = 1 is Langevin
@@ -188,17 +249,50 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let d = sigma * sigma / (2.0 * theta);
     let x0 = starts(&dev, n);
     dev.manual_seed(args.seed + 1);
-    let (times, ou) = run_1d(&dev, &EulerMaruyama(OrnsteinUhlenbeck { theta, sigma }), &x0, 20.0, args.steps);
+    let (times, ou) = run_1d(
+        &dev,
+        &EulerMaruyama(OrnsteinUhlenbeck { theta, sigma }),
+        &x0,
+        20.0,
+        args.steps,
+    );
     dev.manual_seed(args.seed + 1);
     let target = Gaussian::isotropic(1, d.sqrt());
-    let (_, lv) = run_1d(&dev, &EulerMaruyama(Langevin { density: target, sigma }), &x0, 20.0, args.steps);
-    let max_diff = ou.iter().zip(&lv).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    let mut chart = LineChart::new("OU (θ = 0.25, σ = 1) and Langevin for N(0, 2), same noise", "t", "X_t")
-        .legend_at(SeriesLabelPosition::UpperRight);
+    let (_, lv) = run_1d(
+        &dev,
+        &EulerMaruyama(Langevin {
+            density: target,
+            sigma,
+        }),
+        &x0,
+        20.0,
+        args.steps,
+    );
+    let max_diff = ou
+        .iter()
+        .zip(&lv)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    let mut chart = LineChart::new(
+        "OU (θ = 0.25, σ = 1) and Langevin for N(0, 2), same noise",
+        "t",
+        "X_t",
+    )
+    .legend_at(SeriesLabelPosition::UpperRight);
     for p in (0..n).step_by((n / 5).max(1)).take(5) {
-        let a = Line::new(path(&ou, p, &times), color(0)).width(3).alpha(0.5);
-        let b = Line::new(path(&lv, p, &times), color(1)).width(1).style(LineStyle::Dashed);
-        chart = if p == 0 { chart.line(a.label("OU")).line(b.label("Langevin, N(0, σ²/(2θ))")) } else { chart.line(a).line(b) };
+        let a = Line::new(path(&ou, p, &times), color(0))
+            .width(3)
+            .alpha(0.5);
+        let b = Line::new(path(&lv, p, &times), color(1))
+            .width(1)
+            .style(LineStyle::Dashed);
+        chart = if p == 0 {
+            chart
+                .line(a.label("OU"))
+                .line(b.label("Langevin, N(0, σ²/(2θ))"))
+        } else {
+            chart.line(a).line(b)
+        };
     }
     out.png("ou_is_langevin.png", (800, 500), &chart)?;
     summary.push(format!(
@@ -217,7 +311,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let m = args.langevin_samples;
     dev.manual_seed(args.seed + 2);
     let mut x = Gaussian::isotropic(2, 20f32.sqrt()).sample(&dev, m); // [M, 2]
-    let sim = EulerMaruyama(Langevin { density: ClosedFormScore(&mixture), sigma: args.langevin_sigma });
+    let sim = EulerMaruyama(Langevin {
+        density: ClosedFormScore(&mixture),
+        sigma: args.langevin_sigma,
+    });
     let ts = time_grid(&dev, 0.0, args.langevin_t, args.steps).to_vec();
     let shown = [0, args.steps / 10, args.steps * 2 / 5, args.steps];
     let frame_every = (args.steps / args.gif_frames.max(1)).max(1);
@@ -239,20 +336,32 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     bar.finish_and_clear();
     let scatters: Vec<Scatter> = snaps
         .iter()
-        .map(|(t, xy)| Scatter::new(format!("t = {t:.2}")).over(&density).points(Points::new(pairs(xy), color(3)).alpha(0.5)))
+        .map(|(t, xy)| {
+            Scatter::new(format!("t = {t:.2}"))
+                .over(&density)
+                .points(Points::new(pairs(xy), color(3)).alpha(0.5))
+        })
         .collect();
     let refs: Vec<&dyn Panel> = scatters.iter().map(|p| p as &dyn Panel).collect();
-    let title = format!("Langevin dynamics, σ = {}, {m} particles from N(0, 20 I) to a mixture of 5 Gaussians", args.langevin_sigma);
+    let title = format!(
+        "Langevin dynamics, σ = {}, {m} particles from N(0, 20 I) to a mixture of 5 Gaussians",
+        args.langevin_sigma
+    );
     out.grid("langevin.png", &title, 4, (400, 400), &refs)?;
 
     // Marginal of x1: histogram against the mixture's own marginal sum_k w_k N(mu_k1, cov_k11).
     let marginal: Vec<(f64, f64)> = (0..=300)
         .map(|i| {
             let v = lim.0 + (lim.1 - lim.0) * i as f64 / 300.0;
-            let p = mixture.components().iter().zip(mixture.weights()).map(|(c, &w)| {
-                let (mu, var) = (c.mean()[0] as f64, c.cov()[0] as f64);
-                w as f64 * (-(v - mu).powi(2) / (2.0 * var)).exp() / (2.0 * std::f64::consts::PI * var).sqrt()
-            });
+            let p = mixture
+                .components()
+                .iter()
+                .zip(mixture.weights())
+                .map(|(c, &w)| {
+                    let (mu, var) = (c.mean()[0] as f64, c.cov()[0] as f64);
+                    w as f64 * (-(v - mu).powi(2) / (2.0 * var)).exp()
+                        / (2.0 * std::f64::consts::PI * var).sqrt()
+                });
             (v, p.sum())
         })
         .collect();
@@ -269,7 +378,13 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     let refs: Vec<&dyn Panel> = hists.iter().map(|p| p as &dyn Panel).collect();
-    out.grid("langevin_marginal.png", "Langevin dynamics: the marginal of x1 over time", 4, (400, 340), &refs)?;
+    out.grid(
+        "langevin_marginal.png",
+        "Langevin dynamics: the marginal of x1 over time",
+        4,
+        (400, 340),
+        &refs,
+    )?;
 
     out.gif("langevin.gif", (520, 520), 120, frames.len(), |i, area| {
         let (t, xy) = &frames[i];
@@ -281,7 +396,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     out.samples(&x)?;
     let modes = mixture.mode_of(&x);
-    let counts: Vec<usize> = (0..5).map(|k| modes.iter().filter(|&&j| j == k).count()).collect();
+    let counts: Vec<usize> = (0..5)
+        .map(|k| modes.iter().filter(|&&j| j == k).count())
+        .collect();
     let mean_logp = mixture.log_density(&x).mean_all().item();
     summary.push(format!(
         "Langevin: {m} particles at t = {}: per nearest mode {counts:?} (weights equal); mean log p = {mean_logp:.3}",

@@ -26,10 +26,15 @@ use models::train::{flow_matching_loss, TrainReport};
 use plotters::chart::SeriesLabelPosition;
 use tutorials::out::Output;
 use tutorials::plot::{color, pairs, Line, LineChart, Panel, Points, Scatter};
-use tutorials::toy::{arrow_grid, density_grid, quiver_panel, scatter_panel, smoothed, snapshot, train_with_bar, trajectory_chart};
+use tutorials::toy::{
+    arrow_grid, density_grid, quiver_panel, scatter_panel, smoothed, snapshot, train_with_bar,
+    trajectory_chart,
+};
 
 #[derive(Parser)]
-#[command(about = "Chapter 3: flow matching on 2-D data (Gaussian and linear paths), exact-field errors, likelihoods")]
+#[command(
+    about = "Chapter 3: flow matching on 2-D data (Gaussian and linear paths), exact-field errors, likelihoods"
+)]
 struct Args {
     /// Flow-matching steps on the mixture (lab 2: 5000).
     #[arg(long, default_value_t = 5000)]
@@ -106,7 +111,8 @@ struct ConditionalField<'a> {
 
 impl Ode for ConditionalField<'_> {
     fn drift(&self, x: &Tensor, t: f32) -> Tensor {
-        self.path.conditional_vector_field(x, self.z, &full_time(x.device(), x.dim(0), t))
+        self.path
+            .conditional_vector_field(x, self.z, &full_time(x.device(), x.dim(0), t))
     }
 }
 
@@ -118,7 +124,8 @@ struct ConditionalScore<'a> {
 
 impl Ode for ConditionalScore<'_> {
     fn drift(&self, x: &Tensor, t: f32) -> Tensor {
-        self.path.conditional_score(x, self.z, &full_time(x.device(), x.dim(0), t))
+        self.path
+            .conditional_score(x, self.z, &full_time(x.device(), x.dim(0), t))
     }
 }
 
@@ -128,7 +135,10 @@ type LinearRun<'a> = (&'a str, &'a str, &'a dyn Sampleable, Vec<usize>, usize);
 /// The mean distance of the rows of x [N, 2] (read back) to the point z.
 fn mean_distance(x: &[f32], z: (f32, f32)) -> f64 {
     let n = x.len() / 2;
-    x.chunks(2).map(|p| ((p[0] - z.0) as f64).hypot((p[1] - z.1) as f64)).sum::<f64>() / n as f64
+    x.chunks(2)
+        .map(|p| ((p[0] - z.0) as f64).hypot((p[1] - z.1) as f64))
+        .sum::<f64>()
+        / n as f64
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -146,36 +156,75 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let z = (8.0f32, 6.0f32);
     let clim = (-4.0, 12.0);
     let m = 500;
-    let mut path_chart = Scatter::new(format!("p_t(x | z), z = ({}, {})", z.0, z.1)).range(clim, clim);
+    let mut path_chart =
+        Scatter::new(format!("p_t(x | z), z = ({}, {})", z.0, z.1)).range(clim, clim);
     for (k, &t) in [0.0f32, 0.25, 0.5, 0.75, 1.0].iter().enumerate() {
         let zs = Tensor::from_vec(&dev, [z.0, z.1].repeat(m), &[m, 2]);
-        let x = path.sample_conditional_path(&zs, &full_time(&dev, m, t)).to_vec();
+        let x = path
+            .sample_conditional_path(&zs, &full_time(&dev, m, t))
+            .to_vec();
         let size = if t == 1.0 { 5 } else { 1 }; // t = 1: every point is z
-        path_chart = path_chart.points(Points::new(pairs(&x), color(k)).size(size).label(format!("t = {t}")));
+        path_chart = path_chart.points(
+            Points::new(pairs(&x), color(k))
+                .size(size)
+                .label(format!("t = {t}")),
+        );
     }
     let (starts, grid_pts) = arrow_grid(&dev, clim, 16);
     let kk = starts.len();
     let zk = Tensor::from_vec(&dev, [z.0, z.1].repeat(kk), &[kk, 2]);
-    let ugrid = path.conditional_vector_field(&grid_pts, &zk, &full_time(&dev, kk, 0.5)).to_vec();
+    let ugrid = path
+        .conditional_vector_field(&grid_pts, &zk, &full_time(&dev, kk, 0.5))
+        .to_vec();
     let cond_density = density_grid(&dev, clim, 60, |x| {
         // p_t(x | z) at t = 0.5: N(alpha z, beta^2 I)
         let (a, b) = (path.alpha(0.5), path.beta(0.5));
         Gaussian::spherical(vec![a * z.0, a * z.1], b).log_density(x)
     });
-    let field_chart = quiver_panel("u_t(x | z) at t = 0.5 over p_t(x | z)".into(), &starts, &[("", ugrid, 0)], &cond_density);
+    let field_chart = quiver_panel(
+        "u_t(x | z) at t = 0.5 over p_t(x | z)".into(),
+        &starts,
+        &[("", ugrid, 0)],
+        &cond_density,
+    );
     let n_paths = 40;
     let zs = Tensor::from_vec(&dev, [z.0, z.1].repeat(n_paths), &[n_paths, 2]);
     let x0 = Tensor::randn(&dev, &[n_paths, 2]);
     let ts = time_grid(&dev, 0.0, 1.0, 1000);
-    let cond = ConditionalField { path: &path, z: &zs };
+    let cond = ConditionalField {
+        path: &path,
+        z: &zs,
+    };
     let ode = simulate_with_trajectory(&Euler(&cond), &x0, &ts, 10).to_vec();
     let sigma = 1.0;
-    let sde_model = LangevinFlowSde { flow: &cond, score: ConditionalScore { path: &path, z: &zs }, sigma };
+    let sde_model = LangevinFlowSde {
+        flow: &cond,
+        score: ConditionalScore {
+            path: &path,
+            z: &zs,
+        },
+        sigma,
+    };
     let sde = simulate_with_trajectory(&EulerMaruyama(&sde_model), &x0, &ts, 10).to_vec();
     let last = ode.len() / (2 * n_paths) - 1;
-    let (d_ode, d_sde) = (mean_distance(&snapshot(&ode, n_paths, last), z), mean_distance(&snapshot(&sde, n_paths, last), z));
-    let ode_chart = trajectory_chart("conditional ODE dx = u_t(x | z) dt", &ode, n_paths, n_paths, clim);
-    let sde_chart = trajectory_chart(format!("conditional SDE, Langevin-corrected, σ = {sigma}"), &sde, n_paths, n_paths, clim);
+    let (d_ode, d_sde) = (
+        mean_distance(&snapshot(&ode, n_paths, last), z),
+        mean_distance(&snapshot(&sde, n_paths, last), z),
+    );
+    let ode_chart = trajectory_chart(
+        "conditional ODE dx = u_t(x | z) dt",
+        &ode,
+        n_paths,
+        n_paths,
+        clim,
+    );
+    let sde_chart = trajectory_chart(
+        format!("conditional SDE, Langevin-corrected, σ = {sigma}"),
+        &sde,
+        n_paths,
+        n_paths,
+        clim,
+    );
     let panels: [&dyn Panel; 4] = [&path_chart, &field_chart, &ode_chart, &sde_chart];
     let title = "The Gaussian conditional path x_t = t z + √(1-t) ε to one point z (lab 2)";
     out.grid("conditional_path.png", title, 2, (520, 500), &panels)?;
@@ -186,17 +235,35 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     // 2. Flow matching on the symmetric mixture with the Gaussian path.
     let field = MlpVectorField::new(&dev, 2, &models::fields::DEFAULT_HIDDEN);
-    println!("model: MLP [x, t] 3 -> 64 x 4 -> 2 (SiLU), {} parameters", field.num_params());
-    let rep = train_with_bar("mixture FM", &field.param_tensors(), args.lr, args.steps, |_| {
-        flow_matching_loss(&field, &path, &data.sample(&dev, args.batch))
-    });
-    summary.push(format!("mixture FM: {} steps at {:.1} steps/s, loss {:.3} -> {:.3}", args.steps, rep.steps_per_sec, rep.mean_first(50), rep.mean_last(100)));
+    println!(
+        "model: MLP [x, t] 3 -> 64 x 4 -> 2 (SiLU), {} parameters",
+        field.num_params()
+    );
+    let rep = train_with_bar(
+        "mixture FM",
+        &field.param_tensors(),
+        args.lr,
+        args.steps,
+        |_| flow_matching_loss(&field, &path, &data.sample(&dev, args.batch)),
+    );
+    summary.push(format!(
+        "mixture FM: {} steps at {:.1} steps/s, loss {:.3} -> {:.3}",
+        args.steps,
+        rep.steps_per_sec,
+        rep.mean_first(50),
+        rep.mean_last(100)
+    ));
     let mut reports: Vec<(&str, TrainReport)> = vec![("Gaussian path, mixture", rep)];
 
     let n = args.samples;
     let every = (args.sample_steps / 50).max(1);
     let t0 = Instant::now();
-    let traj = simulate_with_trajectory(&Euler(&field), &Tensor::randn(&dev, &[n, 2]), &time_grid(&dev, 0.0, 1.0, args.sample_steps), every);
+    let traj = simulate_with_trajectory(
+        &Euler(&field),
+        &Tensor::randn(&dev, &[n, 2]),
+        &time_grid(&dev, 0.0, 1.0, args.sample_steps),
+        every,
+    );
     let traj = traj.to_vec();
     let sample_secs = t0.elapsed().as_secs_f64();
     let s = traj.len() / (2 * n);
@@ -205,10 +272,22 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let data_density = density_grid(&dev, lim, 120, |x| data.log_density(x));
     let truth = data.sample(&dev, n).to_vec();
     let gt = scatter_panel("ground truth", &truth, 2, lim, Some(&data_density));
-    let gen = scatter_panel(format!("samples ({} Euler steps)", args.sample_steps), &samples, 3, lim, Some(&data_density));
+    let gen = scatter_panel(
+        format!("samples ({} Euler steps)", args.sample_steps),
+        &samples,
+        3,
+        lim,
+        Some(&data_density),
+    );
     let tr = trajectory_chart("trajectories (200 shown)", &traj, n, 200, lim);
     let panels: [&dyn Panel; 3] = [&gt, &gen, &tr];
-    out.grid("mixture.png", "Flow matching on the symmetric mixture (Gaussian path, lab 2)", 3, (480, 470), &panels)?;
+    out.grid(
+        "mixture.png",
+        "Flow matching on the symmetric mixture (Gaussian path, lab 2)",
+        3,
+        (480, 470),
+        &panels,
+    )?;
     let snaps: Vec<Scatter> = [0.0, 0.25, 0.5, 0.75, 1.0]
         .iter()
         .map(|&t: &f64| {
@@ -217,9 +296,18 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     let refs: Vec<&dyn Panel> = snaps.iter().map(|p| p as &dyn Panel).collect();
-    out.grid("mixture_marginals.png", "The learned flow's marginals p_t, from N(0, I) to the mixture", 5, (360, 350), &refs)?;
+    out.grid(
+        "mixture_marginals.png",
+        "The learned flow's marginals p_t, from N(0, I) to the mixture",
+        5,
+        (360, 350),
+        &refs,
+    )?;
     out.samples(&Tensor::from_vec(&dev, samples.clone(), &[n, 2]))?;
-    summary.push(format!("  sampled {n} points with {} Euler steps in {sample_secs:.1} s", args.sample_steps));
+    summary.push(format!(
+        "  sampled {n} points with {} Euler steps in {sample_secs:.1} s",
+        args.sample_steps
+    ));
 
     // The learned field against the exact marginal field, on points x ~ p_t.
     summary.push("  relative L2 error ||u_theta - u_t|| / ||u_t|| on 2000 points x ~ p_t:".into());
@@ -243,10 +331,23 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let quivers: Vec<_> = fields
         .iter()
         .zip(&densities)
-        .map(|((t, l, e), d)| quiver_panel(format!("t = {t}"), &starts, &[("exact u_t", e.clone(), 7), ("learned", l.clone(), 3)], d))
+        .map(|((t, l, e), d)| {
+            quiver_panel(
+                format!("t = {t}"),
+                &starts,
+                &[("exact u_t", e.clone(), 7), ("learned", l.clone(), 3)],
+                d,
+            )
+        })
         .collect();
     let refs: Vec<&dyn Panel> = quivers.iter().map(|p| p as &dyn Panel).collect();
-    out.grid("mixture_field.png", "Learned field (red) against the exact marginal field (grey) over p_t", 4, (440, 440), &refs)?;
+    out.grid(
+        "mixture_field.png",
+        "Learned field (red) against the exact marginal field (grey) over p_t",
+        4,
+        (440, 440),
+        &refs,
+    )?;
 
     // Sample quality: energy distance to fresh ground truth, beside the truth-vs-truth floor.
     let k = args.metric_points.min(n);
@@ -263,10 +364,24 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let held_out = data.sample(&dev, args.ll_points);
     let p0 = Gaussian::isotropic(2, 1.0);
     let t0 = Instant::now();
-    let ll = log_likelihood(&field, &p0, &held_out, args.ll_steps, Scheme::Rk4, Divergence::Exact).mean_all().item();
+    let ll = log_likelihood(
+        &field,
+        &p0,
+        &held_out,
+        args.ll_steps,
+        Scheme::Rk4,
+        Divergence::Exact,
+    )
+    .mean_all()
+    .item();
     let ll_secs = t0.elapsed().as_secs_f64();
-    let hutch = Divergence::Hutchinson { probes: 1, rademacher: true };
-    let ll_h = log_likelihood(&field, &p0, &held_out, args.ll_steps, Scheme::Rk4, hutch).mean_all().item();
+    let hutch = Divergence::Hutchinson {
+        probes: 1,
+        rademacher: true,
+    };
+    let ll_h = log_likelihood(&field, &p0, &held_out, args.ll_steps, Scheme::Rk4, hutch)
+        .mean_all()
+        .item();
     let ll_true = data.log_density(&held_out).mean_all().item();
     summary.push(format!(
         "  NLL of {} held-out points (nats/point, RK4 {} steps back to t = 0): flow {:.3} (exact divergence, {ll_secs:.1} s), \
@@ -279,8 +394,20 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let gauss = Gaussian::isotropic(2, 1.0);
     let circles = Circles::default();
     let runs: [LinearRun; 2] = [
-        ("checkerboard.png", "N(0, I) -> checkerboard", &gauss, vec![64; 4], args.checker_steps),
-        ("circles_to_checkerboard.png", "circles -> checkerboard", &circles, vec![100; 4], args.circles_steps),
+        (
+            "checkerboard.png",
+            "N(0, I) -> checkerboard",
+            &gauss,
+            vec![64; 4],
+            args.checker_steps,
+        ),
+        (
+            "circles_to_checkerboard.png",
+            "circles -> checkerboard",
+            &circles,
+            vec![100; 4],
+            args.circles_steps,
+        ),
     ];
     let llim = (-7.0, 7.0);
     for (file, name, source, hidden, steps) in runs {
@@ -291,16 +418,44 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         });
         let every = (args.linear_sample_steps / 50).max(1);
         let x0 = source.sample(&dev, n);
-        let traj = simulate_with_trajectory(&Euler(&net), &x0, &time_grid(&dev, 0.0, 1.0, args.linear_sample_steps), every).to_vec();
+        let traj = simulate_with_trajectory(
+            &Euler(&net),
+            &x0,
+            &time_grid(&dev, 0.0, 1.0, args.linear_sample_steps),
+            every,
+        )
+        .to_vec();
         let s = traj.len() / (2 * n);
         let out_pts = snapshot(&traj, n, s - 1);
         let src = scatter_panel("source p_init", &x0.to_vec(), 0, llim, None);
-        let gt = scatter_panel("target (checkerboard)", &checker.sample(&dev, n).to_vec(), 2, llim, None);
-        let gen = scatter_panel(format!("samples ({} Euler steps)", args.linear_sample_steps), &out_pts, 3, llim, None);
+        let gt = scatter_panel(
+            "target (checkerboard)",
+            &checker.sample(&dev, n).to_vec(),
+            2,
+            llim,
+            None,
+        );
+        let gen = scatter_panel(
+            format!("samples ({} Euler steps)", args.linear_sample_steps),
+            &out_pts,
+            3,
+            llim,
+            None,
+        );
         let tr = trajectory_chart("trajectories (200 shown)", &traj, n, 200, llim);
         let panels: [&dyn Panel; 4] = [&src, &gt, &gen, &tr];
-        let hs = hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join("x");
-        out.grid(file, &format!("Linear path {name} (MLP [{hs}], {steps} steps)"), 4, (420, 420), &panels)?;
+        let hs = hidden
+            .iter()
+            .map(|h| h.to_string())
+            .collect::<Vec<_>>()
+            .join("x");
+        out.grid(
+            file,
+            &format!("Linear path {name} (MLP [{hs}], {steps} steps)"),
+            4,
+            (420, 420),
+            &panels,
+        )?;
         let k = args.metric_points.min(n);
         let mine = Tensor::from_vec(&dev, out_pts[..2 * k].to_vec(), &[k, 2]);
         let (a, b) = (checker.sample(&dev, k), checker.sample(&dev, k));
@@ -312,11 +467,22 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             energy_distance(&mine, &a),
             energy_distance(&b, &a)
         ));
-        reports.push((if file.starts_with("checker") { "linear path, N(0, I) -> checkerboard" } else { "linear path, circles -> checkerboard" }, rep));
+        reports.push((
+            if file.starts_with("checker") {
+                "linear path, N(0, I) -> checkerboard"
+            } else {
+                "linear path, circles -> checkerboard"
+            },
+            rep,
+        ));
     }
 
-    let mut chart = LineChart::new("Flow-matching loss (mean over 25-step windows)", "step", "loss")
-        .legend_at(SeriesLabelPosition::UpperRight);
+    let mut chart = LineChart::new(
+        "Flow-matching loss (mean over 25-step windows)",
+        "step",
+        "loss",
+    )
+    .legend_at(SeriesLabelPosition::UpperRight);
     chart.log_y = true;
     for (i, (name, rep)) in reports.iter().enumerate() {
         chart = chart.line(Line::new(smoothed(&rep.losses, 25), color(i)).label(*name));

@@ -26,10 +26,15 @@ use models::train::{flow_matching_loss, score_matching_loss, ScoreWeighting};
 use plotters::chart::SeriesLabelPosition;
 use tutorials::out::Output;
 use tutorials::plot::{color, Line, LineChart, Panel};
-use tutorials::toy::{arrow_grid, density_grid, quiver_panel, scatter_panel, smoothed, snapshot, train_with_bar, trajectory_chart};
+use tutorials::toy::{
+    arrow_grid, density_grid, quiver_panel, scatter_panel, smoothed, snapshot, train_with_bar,
+    trajectory_chart,
+};
 
 #[derive(Parser)]
-#[command(about = "Chapter 4: denoising score matching, score <-> velocity, the Langevin-corrected flow SDE")]
+#[command(
+    about = "Chapter 4: denoising score matching, score <-> velocity, the Langevin-corrected flow SDE"
+)]
 struct Args {
     /// Denoising-score-matching steps (lab 2: 1000).
     #[arg(long, default_value_t = 1000)]
@@ -101,7 +106,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let marginal = MixtureMarginal::new(data.clone(), path.clone());
 
     // 1. Denoising score matching and, for comparison, flow matching, on the same data.
-    let weighting = if args.plain { ScoreWeighting::Plain } else { ScoreWeighting::BetaSquared };
+    let weighting = if args.plain {
+        ScoreWeighting::Plain
+    } else {
+        ScoreWeighting::BetaSquared
+    };
     let score = MlpVectorField::new(&dev, 2, &DEFAULT_HIDDEN);
     let dsm = train_with_bar("DSM", &score.param_tensors(), args.lr, args.steps, |_| {
         score_matching_loss(&score, &path, &data.sample(&dev, args.batch), weighting)
@@ -117,21 +126,44 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         dsm.mean_first(50),
         dsm.mean_last(100)
     ));
-    summary.push(format!("FM: {} steps at {:.1} steps/s, loss {:.3} -> {:.3}", args.fm_steps, fm.steps_per_sec, fm.mean_first(50), fm.mean_last(100)));
-    let chart = LineChart::new("Training losses (mean over 25-step windows)", "step", "loss")
-        .legend_at(SeriesLabelPosition::UpperRight)
-        .line(Line::new(smoothed(&dsm.losses, 25), color(0)).label(format!("DSM ({weighting:?})")))
-        .line(Line::new(smoothed(&fm.losses, 25), color(1)).label("flow matching"));
+    summary.push(format!(
+        "FM: {} steps at {:.1} steps/s, loss {:.3} -> {:.3}",
+        args.fm_steps,
+        fm.steps_per_sec,
+        fm.mean_first(50),
+        fm.mean_last(100)
+    ));
+    let chart = LineChart::new(
+        "Training losses (mean over 25-step windows)",
+        "step",
+        "loss",
+    )
+    .legend_at(SeriesLabelPosition::UpperRight)
+    .line(Line::new(smoothed(&dsm.losses, 25), color(0)).label(format!("DSM ({weighting:?})")))
+    .line(Line::new(smoothed(&fm.losses, 25), color(1)).label("flow matching"));
     out.png("losses.png", (800, 500), &chart)?;
 
     // 2. Learned scores against the exact marginal score: numbers on x ~ p_t, arrows on a grid.
-    let from_fm = ScoreFromVelocity { velocity: &flow, path: path.clone() };
-    summary.push("relative L2 error against the exact score grad log p_t on 2000 points x ~ p_t:".into());
-    summary.push(format!("  {:>5} {:>12} {:>12} {:>14}", "t", "DSM", "from FM", "DSM vs FM"));
+    let from_fm = ScoreFromVelocity {
+        velocity: &flow,
+        path: path.clone(),
+    };
+    summary.push(
+        "relative L2 error against the exact score grad log p_t on 2000 points x ~ p_t:".into(),
+    );
+    summary.push(format!(
+        "  {:>5} {:>12} {:>12} {:>14}",
+        "t", "DSM", "from FM", "DSM vs FM"
+    ));
     for &t in &[0.1f32, 0.25, 0.5, 0.75, 0.9] {
         let x = marginal.at(t).sample(&dev, 2000);
         let exact = marginal.score(&x, t);
-        let (s_dsm, s_fm) = no_grad(|| (score.forward(&x, &full_time(&dev, 2000, t)), from_fm.drift(&x, t)));
+        let (s_dsm, s_fm) = no_grad(|| {
+            (
+                score.forward(&x, &full_time(&dev, 2000, t)),
+                from_fm.drift(&x, t),
+            )
+        });
         summary.push(format!(
             "  {t:>5} {:>12.3} {:>12.3} {:>14.3}",
             relative_l2_error(&s_dsm, &exact),
@@ -143,37 +175,98 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let (starts, grid_pts) = arrow_grid(&dev, lim, 15);
     let kk = starts.len();
     let times = [0.2f32, 0.4, 0.6, 0.8];
-    let densities: Vec<_> = times.iter().map(|&t| density_grid(&dev, lim, 90, |x| marginal.log_density(x, t))).collect();
+    let densities: Vec<_> = times
+        .iter()
+        .map(|&t| density_grid(&dev, lim, 90, |x| marginal.log_density(x, t)))
+        .collect();
     let mut rows = (Vec::new(), Vec::new());
     for (&t, d) in times.iter().zip(&densities) {
         let exact = marginal.score(&grid_pts, t).to_vec();
-        let (s_dsm, s_fm) = no_grad(|| (score.forward(&grid_pts, &full_time(&dev, kk, t)).to_vec(), from_fm.drift(&grid_pts, t).to_vec()));
-        rows.0.push(quiver_panel(format!("DSM score, t = {t}"), &starts, &[("exact", exact.clone(), 7), ("DSM", s_dsm, 3)], d));
-        rows.1.push(quiver_panel(format!("score from FM, t = {t}"), &starts, &[("exact", exact, 7), ("from FM", s_fm, 2)], d));
+        let (s_dsm, s_fm) = no_grad(|| {
+            (
+                score.forward(&grid_pts, &full_time(&dev, kk, t)).to_vec(),
+                from_fm.drift(&grid_pts, t).to_vec(),
+            )
+        });
+        rows.0.push(quiver_panel(
+            format!("DSM score, t = {t}"),
+            &starts,
+            &[("exact", exact.clone(), 7), ("DSM", s_dsm, 3)],
+            d,
+        ));
+        rows.1.push(quiver_panel(
+            format!("score from FM, t = {t}"),
+            &starts,
+            &[("exact", exact, 7), ("from FM", s_fm, 2)],
+            d,
+        ));
     }
-    let refs: Vec<&dyn Panel> = rows.0.iter().chain(&rows.1).map(|p| p as &dyn Panel).collect();
+    let refs: Vec<&dyn Panel> = rows
+        .0
+        .iter()
+        .chain(&rows.1)
+        .map(|p| p as &dyn Panel)
+        .collect();
     let title = "Scores over p_t: denoising score matching (red, top) and converted from flow matching (green, bottom) against the exact score (grey)";
     out.grid("scores.png", title, 4, (440, 440), &refs)?;
 
     // 3. Sampling with the score model alone: its velocity by conversion, plus Langevin correction.
     let n = args.samples;
-    let sde = LangevinFlowSde { flow: VelocityFromScore { score: &score, path: path.clone() }, score: &score, sigma: args.sigma };
+    let sde = LangevinFlowSde {
+        flow: VelocityFromScore {
+            score: &score,
+            path: path.clone(),
+        },
+        score: &score,
+        sigma: args.sigma,
+    };
     let every = (args.sample_steps / 50).max(1);
     let ts = time_grid(&dev, 0.01, 1.0, args.sample_steps);
     let t0 = Instant::now();
-    let traj = simulate_with_trajectory(&EulerMaruyama(&sde), &Tensor::randn(&dev, &[n, 2]), &ts, every).to_vec();
+    let traj = simulate_with_trajectory(
+        &EulerMaruyama(&sde),
+        &Tensor::randn(&dev, &[n, 2]),
+        &ts,
+        every,
+    )
+    .to_vec();
     let sample_secs = t0.elapsed().as_secs_f64();
     let s = traj.len() / (2 * n);
     let samples = snapshot(&traj, n, s - 1);
     // the same SDE with the exact score, as a reference for what sigma and the step count allow
-    let exact_sde = LangevinFlowSde { flow: VelocityFromScore { score: ExactScore(&marginal), path: path.clone() }, score: ExactScore(&marginal), sigma: args.sigma };
-    let exact_samples = simulate_with_trajectory(&EulerMaruyama(&exact_sde), &Tensor::randn(&dev, &[n, 2]), &ts, args.sample_steps).to_vec();
+    let exact_sde = LangevinFlowSde {
+        flow: VelocityFromScore {
+            score: ExactScore(&marginal),
+            path: path.clone(),
+        },
+        score: ExactScore(&marginal),
+        sigma: args.sigma,
+    };
+    let exact_samples = simulate_with_trajectory(
+        &EulerMaruyama(&exact_sde),
+        &Tensor::randn(&dev, &[n, 2]),
+        &ts,
+        args.sample_steps,
+    )
+    .to_vec();
     let exact_samples = snapshot(&exact_samples, n, 1);
     let data_density = density_grid(&dev, lim, 120, |x| data.log_density(x));
     let truth = data.sample(&dev, n).to_vec();
     let gt = scatter_panel("ground truth", &truth, 2, lim, Some(&data_density));
-    let gen = scatter_panel(format!("learned score, σ = {}", args.sigma), &samples, 3, lim, Some(&data_density));
-    let ex = scatter_panel(format!("exact score, σ = {}", args.sigma), &exact_samples, 4, lim, Some(&data_density));
+    let gen = scatter_panel(
+        format!("learned score, σ = {}", args.sigma),
+        &samples,
+        3,
+        lim,
+        Some(&data_density),
+    );
+    let ex = scatter_panel(
+        format!("exact score, σ = {}", args.sigma),
+        &exact_samples,
+        4,
+        lim,
+        Some(&data_density),
+    );
     let tr = trajectory_chart("learned: trajectories (100 shown)", &traj, n, 100, lim);
     let panels: [&dyn Panel; 4] = [&gt, &gen, &ex, &tr];
     let title = format!("Langevin-corrected flow SDE from the score alone ({} Euler-Maruyama steps, t from 0.01 to 1)", args.sample_steps);
@@ -192,8 +285,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         energy_distance(&b, &a)
     ));
     let modes = data.mode_of(&mine);
-    let counts: Vec<usize> = (0..5).map(|k| modes.iter().filter(|&&j| j == k).count()).collect();
-    summary.push(format!("  samples per nearest mode {counts:?} (weights equal)"));
+    let counts: Vec<usize> = (0..5)
+        .map(|k| modes.iter().filter(|&&j| j == k).count())
+        .collect();
+    summary.push(format!(
+        "  samples per nearest mode {counts:?} (weights equal)"
+    ));
 
     println!("\nran in {:.1} s\n", clock.elapsed().as_secs_f64());
     for line in &summary {
