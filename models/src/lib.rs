@@ -11,11 +11,13 @@
 //! - [`datasets`]: labelled 2-D data of lab 2 (mixture, moons, circles, checkerboard);
 //!   [`marginal`]: the exact marginal path of a Gaussian mixture (field, score, density);
 //!   [`likelihood`]: log-likelihood under a flow (exact or Hutchinson divergence), energy distance.
+//! - [`data`]: MNIST / Fashion-MNIST from IDX files (gzip or raw), `find_data_dir` to locate them.
 //! - [`simulate`]: step schemes (`Euler`, `Heun`, `Rk4`, `EulerMaruyama`) and `simulate`
 //!   over a time grid, optionally keeping the trajectory.
 //! - [`density`]: `Density` (log density, score by autodiff) and `Sampleable`;
 //!   [`gaussian`] and [`mixture`] implement both. [`linalg`] holds their small matrix helpers.
 
+pub mod data;
 pub mod datasets;
 pub mod density;
 pub mod dynamics;
