@@ -34,6 +34,7 @@ pub const MATMUL: Shader = shader!("matmul");
 pub const RANDOM: Shader = shader!("random");
 pub const OPTIM: Shader = shader!("optim");
 pub const LOSS: Shader = shader!("loss");
+pub const ROOFLINE: Shader = shader!("roofline");
 
 /// What to run: a shader's entry point, specialised by override constants.
 #[derive(Clone, Debug)]

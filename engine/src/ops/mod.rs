@@ -8,5 +8,6 @@ mod loss;
 mod matmul;
 pub mod random;
 mod reduce;
+pub mod roofline;
 mod softmax;
 mod unary;

@@ -1,0 +1,62 @@
+//! Roofline ceilings of the adapter in use: peak FMA throughput of a register-resident WGSL
+//! loop (`Elements` = FLOPs, so criterion's "Gelem/s" is GFLOP/s) and device-to-device copy
+//! bandwidth (`Bytes` = read + written), as `copy_buffer_to_buffer` and as a vec4 copy kernel.
+//! Prints one plain `ceiling:` line first, for quoting. Run: `cargo bench -p benches --bench roofline`.
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use engine::ops::roofline::{copy_buffer, fma_flops, fma_loop, stream_copy};
+use engine::{Device, Tensor};
+
+/// Sizes per adapter: (FMA invocations, FMA iterations, f32 elements copied).
+fn sizes(dev: &Device) -> (usize, u32, usize) {
+    if dev.info().device_type == engine::wgpu::DeviceType::Cpu {
+        (1 << 16, 256, 1 << 24) // 1.07 GFLOP; 64 MiB
+    } else {
+        (1 << 22, 4096, 1 << 26) // 1.1 TFLOP; 256 MiB
+    }
+}
+
+/// Median seconds of `reps` single timed runs of `work`.
+fn median_secs(dev: &Device, reps: usize, mut work: impl FnMut()) -> f64 {
+    let mut t: Vec<f64> = (0..reps).map(|_| benches::time_gpu(dev, 1, &mut work).as_secs_f64()).collect();
+    t.sort_by(f64::total_cmp);
+    t[reps / 2]
+}
+
+fn roofline(c: &mut Criterion) {
+    let dev = benches::device();
+    let (n, iters, elems) = sizes(&dev);
+    let flops = fma_flops(n, iters);
+    let moved = 2 * 4 * elems as u64; // bytes read + written
+    let x = Tensor::from_slice(&dev, &vec![0.5; n], &[n]);
+    let src = Tensor::from_slice(&dev, &vec![1.0; elems], &[elems]);
+    let dst = Tensor::zeros(&dev, &[elems]);
+    // mul < 1 with add > 0: every lane converges to a finite value, no overflow or denormals.
+    let fma = || drop(std::hint::black_box(fma_loop(&x, iters, 0.999, 0.001)));
+    let copy = || copy_buffer(&src, &dst);
+    let stream = || drop(std::hint::black_box(stream_copy(&src)));
+
+    let gib = (1u64 << 30) as f64;
+    eprintln!(
+        "ceiling: fma {:.1} GFLOP/s, copy {:.2} GiB/s, stream copy {:.2} GiB/s (median of 5; {})",
+        flops as f64 / median_secs(&dev, 5, fma) / 1e9,
+        moved as f64 / median_secs(&dev, 5, copy) / gib,
+        moved as f64 / median_secs(&dev, 5, stream) / gib,
+        dev.describe()
+    );
+
+    let mut group = c.benchmark_group("roofline");
+    group.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_millis(500));
+    group.throughput(Throughput::Elements(flops));
+    group.bench_function(format!("fma {n} x {iters} iters"), |b| b.iter_custom(|k| benches::time_gpu(&dev, k, fma)));
+    group.throughput(Throughput::Bytes(moved));
+    let mib = 4 * elems >> 20;
+    group.bench_function(format!("copy_buffer {mib} MiB"), |b| b.iter_custom(|k| benches::time_gpu(&dev, k, copy)));
+    group.bench_function(format!("stream_copy {mib} MiB"), |b| b.iter_custom(|k| benches::time_gpu(&dev, k, stream)));
+    group.finish();
+}
+
+criterion_group!(benches, roofline);
+criterion_main!(benches);
