@@ -3,8 +3,8 @@
 //!
 //! cargo bench -p benches --bench elementwise
 
-use benches::{device, time_gpu};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use benches::{bench, device, Work};
+use criterion::{criterion_group, criterion_main, Criterion};
 use engine::Tensor;
 
 const SIZES: [usize; 5] = [1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24];
@@ -20,21 +20,14 @@ fn elementwise(c: &mut Criterion) {
         let row = Tensor::ones(&dev, &[ROW]);
         let f = 4u64; // bytes per f32
 
-        group.throughput(Throughput::Bytes(3 * f * n as u64));
-        group.bench_with_input(BenchmarkId::new("add_same", n), &n, |bch, _| {
-            bch.iter_custom(|iters| time_gpu(&dev, iters, || drop(a.add(&b))))
-        });
-        group.throughput(Throughput::Bytes(f * (2 * n + ROW) as u64));
-        group.bench_with_input(BenchmarkId::new("add_broadcast_row", n), &n, |bch, _| {
-            bch.iter_custom(|iters| time_gpu(&dev, iters, || drop(a.add(&row))))
-        });
-        group.throughput(Throughput::Bytes(2 * f * n as u64));
-        group.bench_with_input(BenchmarkId::new("exp", n), &n, |bch, _| {
-            bch.iter_custom(|iters| time_gpu(&dev, iters, || drop(a.exp())))
-        });
-        group.bench_with_input(BenchmarkId::new("silu", n), &n, |bch, _| {
-            bch.iter_custom(|iters| time_gpu(&dev, iters, || drop(a.silu())))
-        });
+        let g = "elementwise";
+        let same = Work::Bytes(3 * f * n as u64);
+        bench(&mut group, g, &dev, &format!("add_same/{n}"), same, || drop(a.add(&b)));
+        let bcast = Work::Bytes(f * (2 * n + ROW) as u64);
+        bench(&mut group, g, &dev, &format!("add_broadcast_row/{n}"), bcast, || drop(a.add(&row)));
+        let unary = Work::Bytes(2 * f * n as u64);
+        bench(&mut group, g, &dev, &format!("exp/{n}"), unary, || drop(a.exp()));
+        bench(&mut group, g, &dev, &format!("silu/{n}"), unary, || drop(a.silu()));
     }
     group.finish();
 }

@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use benches::Work;
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use engine::{Device, Tensor};
 
 /// One product: a ([batch,] rows, cols as stored) op b, with the transpose flags.
@@ -123,7 +124,10 @@ fn bench_matmul(c: &mut Criterion) {
     group
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500));
-    for case in CASES {
+    // 4096^3 (137 GFLOP) only where it takes well under a second: not on a CPU adapter.
+    let big = case("square 4096", 1, [4096, 4096], [4096, 4096], false, false);
+    let on_gpu = dev.info().device_type != engine::wgpu::DeviceType::Cpu;
+    for case in CASES.iter().chain(on_gpu.then_some(&big)) {
         let f = flops(case);
         // Large products: one iteration per sample, a short measurement budget.
         if f > 1 << 30 {
@@ -135,16 +139,10 @@ fn bench_matmul(c: &mut Criterion) {
                 .sampling_mode(SamplingMode::Auto)
                 .measurement_time(Duration::from_secs(3));
         }
-        group.throughput(Throughput::Elements(f));
         let a = operand(&dev, case.batch, case.a);
         let b = operand(&dev, case.batch, case.b);
-        group.bench_function(case.name, |bench| {
-            bench.iter_custom(|iters| {
-                benches::time_gpu(&dev, iters, || {
-                    std::hint::black_box(a.matmul_t(&b, case.trans_a, case.trans_b));
-                })
-            })
-        });
+        let work = || drop(std::hint::black_box(a.matmul_t(&b, case.trans_a, case.trans_b)));
+        benches::bench(&mut group, "matmul", &dev, case.name, Work::Flops(f), work);
     }
     group.finish();
 }

@@ -7,7 +7,8 @@
 //! Throughput is the step's matmul FLOPs (forward 2*B*sum(in*out), backward twice that), so
 //! criterion's Gelem/s reads as GFLOP/s of useful matmul work.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use benches::Work;
+use criterion::{criterion_group, criterion_main, Criterion};
 use engine::optim::{Adam, Optimizer};
 use engine::Tensor;
 use models::nn::{Activation, Mlp};
@@ -28,17 +29,13 @@ fn step_bench(c: &mut Criterion, name: &str, dims: &[usize], batch: usize) {
         * 3;
     let mut group = c.benchmark_group("mlp_step");
     group.sample_size(20);
-    group.throughput(Throughput::Elements(flops as u64));
-    group.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            benches::time_gpu(&dev, iters, || {
-                let loss = mlp.forward(&x).mse_loss(&y);
-                loss.backward();
-                opt.step();
-                opt.zero_grad();
-            })
-        })
-    });
+    let step = || {
+        let loss = mlp.forward(&x).mse_loss(&y);
+        loss.backward();
+        opt.step();
+        opt.zero_grad();
+    };
+    benches::bench(&mut group, "mlp_step", &dev, name, Work::Flops(flops as u64), step);
     group.finish();
     let s = dev.stats();
     eprintln!(

@@ -1,7 +1,8 @@
 //! randn: Philox 4x32-10 + Box-Muller on the GPU. Throughput counts the bytes written
 //! (4 per value), so criterion prints GB/s.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use benches::Work;
+use criterion::{criterion_group, criterion_main, Criterion};
 use engine::Tensor;
 
 fn randn(c: &mut Criterion) {
@@ -10,18 +11,9 @@ fn randn(c: &mut Criterion) {
     group.sample_size(10);
     for log2 in [16u32, 20, 24] {
         let n = 1usize << log2;
-        group.throughput(Throughput::Bytes(4 * n as u64));
-        group.bench_with_input(
-            BenchmarkId::from_parameter(format!("2^{log2}")),
-            &n,
-            |b, &n| {
-                b.iter_custom(|iters| {
-                    benches::time_gpu(&dev, iters, || {
-                        let _ = Tensor::randn(&dev, &[n]);
-                    })
-                })
-            },
-        );
+        let id = format!("2^{log2}");
+        let work = || drop(std::hint::black_box(Tensor::randn(&dev, &[n])));
+        benches::bench(&mut group, "randn", &dev, &id, Work::Bytes(4 * n as u64), work);
     }
     group.finish();
 }

@@ -3,8 +3,8 @@
 //!
 //! cargo bench -p benches --bench reduce
 
-use benches::{device, time_gpu};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use benches::{bench, device, Work};
+use criterion::{criterion_group, criterion_main, Criterion};
 use engine::Tensor;
 
 const SIZES: [usize; 5] = [1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24];
@@ -16,14 +16,11 @@ fn reduce(c: &mut Criterion) {
     for n in SIZES {
         let x = Tensor::ones(&dev, &[n / ROW, ROW]); // x is [n / ROW, ROW]
         let f = 4u64;
-        group.throughput(Throughput::Bytes(f * (n + n / ROW) as u64));
-        group.bench_with_input(BenchmarkId::new("sum_last_axis", n), &n, |bch, _| {
-            bch.iter_custom(|iters| time_gpu(&dev, iters, || drop(x.sum(&[-1], false))))
-        });
-        group.throughput(Throughput::Bytes(f * (n + 1) as u64));
-        group.bench_with_input(BenchmarkId::new("sum_all", n), &n, |bch, _| {
-            bch.iter_custom(|iters| time_gpu(&dev, iters, || drop(x.sum_all())))
-        });
+        let id = format!("sum_last_axis/{n}");
+        let work = || drop(x.sum(&[-1], false));
+        bench(&mut group, "reduce", &dev, &id, Work::Bytes(f * (n + n / ROW) as u64), work);
+        let id = format!("sum_all/{n}");
+        bench(&mut group, "reduce", &dev, &id, Work::Bytes(f * (n + 1) as u64), || drop(x.sum_all()));
     }
     group.finish();
 }

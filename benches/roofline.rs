@@ -7,27 +7,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use engine::ops::roofline::{copy_buffer, fma_flops, fma_loop, stream_copy};
-use engine::{Device, Tensor};
+use engine::Tensor;
 
-/// Sizes per adapter: (FMA invocations, FMA iterations, f32 elements copied).
-fn sizes(dev: &Device) -> (usize, u32, usize) {
-    if dev.info().device_type == engine::wgpu::DeviceType::Cpu {
-        (1 << 16, 256, 1 << 24) // 1.07 GFLOP; 64 MiB
-    } else {
-        (1 << 22, 4096, 1 << 26) // 1.1 TFLOP; 256 MiB
-    }
-}
-
-/// Median seconds of `reps` single timed runs of `work`.
-fn median_secs(dev: &Device, reps: usize, mut work: impl FnMut()) -> f64 {
-    let mut t: Vec<f64> = (0..reps).map(|_| benches::time_gpu(dev, 1, &mut work).as_secs_f64()).collect();
-    t.sort_by(f64::total_cmp);
-    t[reps / 2]
-}
 
 fn roofline(c: &mut Criterion) {
     let dev = benches::device();
-    let (n, iters, elems) = sizes(&dev);
+    let (n, iters, elems) = benches::probe_sizes(&dev);
     let flops = fma_flops(n, iters);
     let moved = 2 * 4 * elems as u64; // bytes read + written
     let x = Tensor::from_slice(&dev, &vec![0.5; n], &[n]);
@@ -38,12 +23,11 @@ fn roofline(c: &mut Criterion) {
     let copy = || copy_buffer(&src, &dst);
     let stream = || drop(std::hint::black_box(stream_copy(&src)));
 
-    let gib = (1u64 << 30) as f64;
     eprintln!(
-        "ceiling: fma {:.1} GFLOP/s, copy {:.2} GiB/s, stream copy {:.2} GiB/s (median of 5; {})",
-        flops as f64 / median_secs(&dev, 5, fma) / 1e9,
-        moved as f64 / median_secs(&dev, 5, copy) / gib,
-        moved as f64 / median_secs(&dev, 5, stream) / gib,
+        "ceiling: fma {:.1} GFLOP/s, copy {:.2} GB/s, stream copy {:.2} GB/s (median of 5; {})",
+        flops as f64 / benches::median_secs(&dev, 5, fma) / 1e9,
+        moved as f64 / benches::median_secs(&dev, 5, copy) / 1e9,
+        moved as f64 / benches::median_secs(&dev, 5, stream) / 1e9,
         dev.describe()
     );
 
