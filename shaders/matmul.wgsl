@@ -11,8 +11,9 @@
 // Split-K: with batch strides pointing at successive chunks of K and kc = K / Z, grid z
 // computes one chunk's partial product (the launcher then sums the Z partials).
 //
-// Two kernels: matmul_tiled reads and writes every operand as vec4s along its contiguous axis
-// and needs K % 4 == 0, N % 4 == 0, and M % 4 == 0 when TA; matmul_scalar takes any shape.
+// Three kernels: matmul_tiled reads and writes every operand as vec4s along its contiguous
+// axis and needs K % 4 == 0, N % 4 == 0, and M % 4 == 0 when TA; matmul_scalar takes any
+// shape; matmul_thin takes any shape and suits products with a thin side (M, N or K small).
 
 override TA: bool = false; // a holds op(A)^T: element (m, k) at k * M + m
 override TB: bool = false; // b holds op(B)^T: element (k, n) at n * K + k
@@ -90,6 +91,46 @@ fn matmul_scalar(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     store4(m0 + 3u, n0, acc3, base);
 }
 
+
+// ---- matmul_thin ----
+// For products with a thin side (M, N or K of at most THIN, see matmul.rs), where a 64-wide
+// tile of matmul_tiled or matmul_scalar would compute mostly padding: one invocation per
+// (row m, 4 columns n0..n0+3) of out walks all of K. Grid: x (and y past 65535 groups) over
+// the M * ceil(N / 4) invocations, z over the batch.
+@compute @workgroup_size(64)
+fn matmul_thin(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(workgroup_id) wg: vec3<u32>,
+) {
+    let M = p.m;
+    let N = p.n;
+    let K = p.k;
+    let quads = (N + 3u) / 4u;
+    let i = gid.x + gid.y * nwg.x * 64u;
+    if (i >= M * quads) { return; }
+    let m = i / quads;
+    let n0 = (i % quads) * 4u;
+    let ra = select(m * K, m, TA);
+    let sak = select(1u, M, TA);
+    let sbk = select(N, 1u, TB);
+    let sbn = select(1u, K, TB);
+    let cb0 = min(n0, N - 1u) * sbn;
+    let cb1 = min(n0 + 1u, N - 1u) * sbn;
+    let cb2 = min(n0 + 2u, N - 1u) * sbn;
+    let cb3 = min(n0 + 3u, N - 1u) * sbn;
+    var acc = vec4<f32>(0.0);
+    for (var r = 0u; r < p.r; r++) {
+        var ia = wg.z * p.a_bs + r * p.a_rs + ra;
+        var ib = wg.z * p.b_bs + r * p.b_rs;
+        for (var k = 0u; k < p.kc; k++) {
+            acc += a[ia] * vec4<f32>(b[ib + cb0], b[ib + cb1], b[ib + cb2], b[ib + cb3]);
+            ia += sak;
+            ib += sbk;
+        }
+    }
+    store4(m, n0, acc, wg.z * M * N);
+}
 
 // ---- matmul_tiled ----
 // 8x8 invocations; each computes a TxT tile of out (T = 8, or 16 when WIDE) held in named

@@ -181,8 +181,8 @@ fn check_grad(what: &str, sa: &[usize], sb: &[usize], ta: bool, tb: bool) {
 
 #[test]
 fn gradients_for_all_four_transposes() {
-    // 5x6x7: the scalar kernel; 8x12x16: the vec4 kernel.
-    for (m, n, k) in [(5, 6, 7), (8, 12, 16)] {
+    // 5x6x7: the thin kernel; 9x10x11: the scalar kernel; 12x12x16: the vec4 kernel.
+    for (m, n, k) in [(5, 6, 7), (9, 10, 11), (12, 12, 16)] {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let sa = if ta { [k, m] } else { [m, k] };
             let sb = if tb { [n, k] } else { [k, n] };
@@ -298,7 +298,8 @@ fn both_register_tiles_match_reference_for_all_transposes() {
 #[test]
 fn split_k_long_contractions_match_reference_for_all_transposes() {
     check_all_transposes(64, 64, 1000); // vec4 kernel, 5 chunks of 200
-    check_all_transposes(3, 2, 1001); // scalar kernel, 7 chunks of 143
+    check_all_transposes(3, 2, 1001); // thin kernel, 7 chunks of 143
+    check_all_transposes(20, 30, 1001); // scalar kernel, 7 chunks of 143
     check_forward(&[1024, 256], &[1024, 2], true, false); // a layer's dW: [1024,256]^T x [1024,2]
 }
 
@@ -306,4 +307,24 @@ fn split_k_long_contractions_match_reference_for_all_transposes() {
 fn split_k_gradients_match_finite_differences() {
     check_grad("split-K", &[4, 512], &[512, 3], false, false);
     check_grad("split-K transposed", &[512, 4], &[3, 512], true, true);
+}
+
+/// A thin side (M, N or K at most 8): the MLP's 2-wide input and output layers and their
+/// gradients run `matmul_thin`, one invocation per 4 outputs, across several workgroups.
+#[test]
+fn thin_products_match_reference_for_all_transposes() {
+    check_all_transposes(300, 2, 67); // thin N: a 2-wide output layer
+    check_all_transposes(2, 130, 70); // thin M
+    check_all_transposes(257, 131, 3); // thin K: a 3-wide input layer, 8.4k invocations
+    check_all_transposes(8, 8, 8); // every side at the threshold
+    check_forward(&[1024, 2], &[1024, 256], true, false); // first layer's dW, split-K
+    check_forward(&[3, 70, 5], &[3, 5, 9], false, false); // batched
+    check_forward(&[3, 70, 5], &[5, 9], false, false); // shared rhs
+}
+
+#[test]
+fn thin_gradients_match_finite_differences() {
+    check_grad("thin N", &[37, 9], &[9, 2], false, false);
+    check_grad("thin K transposed", &[3, 37], &[10, 3], true, true);
+    check_grad("thin batched", &[2, 6, 3], &[2, 3, 11], false, false);
 }

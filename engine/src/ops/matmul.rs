@@ -44,6 +44,9 @@ struct Launch {
     b_rs: usize,
 }
 
+/// Products with M, N or K at most this use `matmul_thin`.
+const THIN: usize = 8;
+
 fn u32_of(op: &str, what: &str, v: usize) -> u32 {
     u32::try_from(v).unwrap_or_else(|_| panic!("{op}: {what} {v} does not fit in 32 bits"))
 }
@@ -81,16 +84,24 @@ fn launch(
     let vec4 = l.k % 4 == 0 && l.n % 4 == 0 && (!trans_a || l.m % 4 == 0);
     // A 128-wide workgroup tile over an output 64 or fewer wide computes mostly padding.
     let wide = dev.0.matmul_wide_tiles && l.m > 64 && l.n > 64;
+    // A thin side (an MLP's 2-wide input or output layer, or its weight gradient) would leave
+    // most of a 64x64 tile idle: one invocation per 4 outputs instead.
+    let thin = l.m.min(l.n).min(l.k) <= THIN;
     // Output rows and cols per workgroup: 8x8 invocations of a 16x16, 8x8 or 4x4 tile.
-    let (kernel, tile) = if vec4 {
-        (
-            Kernel::new(MATMUL, "matmul_tiled").with("WIDE", wide as u32 as f64),
-            if wide { 128 } else { 64 },
-        )
+    let (kernel, groups) = if thin {
+        let [x, y, _] = crate::shape::grid_1d(l.m * l.n.div_ceil(4), 64);
+        (Kernel::new(MATMUL, "matmul_thin"), [x as usize, y as usize, l.batch])
     } else {
-        (Kernel::new(MATMUL, "matmul_scalar"), 32)
+        let (kernel, tile) = if vec4 {
+            (
+                Kernel::new(MATMUL, "matmul_tiled").with("WIDE", wide as u32 as f64),
+                if wide { 128 } else { 64 },
+            )
+        } else {
+            (Kernel::new(MATMUL, "matmul_scalar"), 32)
+        };
+        (kernel, [l.n.div_ceil(tile), l.m.div_ceil(tile), l.batch])
     };
-    let groups = [l.n.div_ceil(tile), l.m.div_ceil(tile), l.batch];
     let max = dev.limits().max_compute_workgroups_per_dimension as usize;
     assert!(
         groups.iter().all(|&g| g <= max),
@@ -102,7 +113,7 @@ fn launch(
     let kernel = kernel
         .with("TA", trans_a as u32 as f64)
         .with("TB", trans_b as u32 as f64);
-    if let Some(chunks) = split_k(l, groups[0] * groups[1], vec4) {
+    if let Some(chunks) = split_k(l, groups[0] * groups[1], vec4 && !thin) {
         return split_k_launch(
             dev, &kernel, a, b, trans_a, trans_b, l, params, chunks, groups, out_shape, op,
         );
