@@ -47,6 +47,18 @@ fn store4(row: u32, n0: u32, v: vec4<f32>, base: u32) {
     if (n0 + 3u < p.n) { out[o + 3u] = v.w; }
 }
 
+// Offsets of op(B)'s columns n0..n0+3 (clamped in range; columns past N are computed and
+// never stored), and the 4 values of op(B) at those columns from offset ib.
+fn b_cols(n0: u32) -> vec4<u32> {
+    let last = p.n - 1u;
+    let sbn = select(1u, p.k, TB);
+    return min(vec4<u32>(n0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last)) * sbn;
+}
+
+fn b_quad(ib: u32, cb: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(b[ib + cb.x], b[ib + cb.y], b[ib + cb.z], b[ib + cb.w]);
+}
+
 // Fallback for any shape: 8x8 invocations, each a 4x4 tile of out, scalar loads.
 @compute @workgroup_size(8, 8)
 fn matmul_scalar(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -58,15 +70,11 @@ fn matmul_scalar(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     let sam = select(K, 1u, TA);
     let sak = select(1u, M, TA);
     let sbk = select(N, 1u, TB);
-    let sbn = select(1u, K, TB);
     let ra0 = min(m0, M - 1u) * sam;
     let ra1 = min(m0 + 1u, M - 1u) * sam;
     let ra2 = min(m0 + 2u, M - 1u) * sam;
     let ra3 = min(m0 + 3u, M - 1u) * sam;
-    let cb0 = min(n0, N - 1u) * sbn;
-    let cb1 = min(n0 + 1u, N - 1u) * sbn;
-    let cb2 = min(n0 + 2u, N - 1u) * sbn;
-    let cb3 = min(n0 + 3u, N - 1u) * sbn;
+    let cb = b_cols(n0);
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
@@ -75,7 +83,7 @@ fn matmul_scalar(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         var ia = wg.z * p.a_bs + r * p.a_rs;
         var ib = wg.z * p.b_bs + r * p.b_rs;
         for (var k = 0u; k < p.kc; k++) {
-            let bk = vec4<f32>(b[ib + cb0], b[ib + cb1], b[ib + cb2], b[ib + cb3]);
+            let bk = b_quad(ib, cb);
             acc0 += a[ia + ra0] * bk;
             acc1 += a[ia + ra1] * bk;
             acc2 += a[ia + ra2] * bk;
@@ -114,17 +122,13 @@ fn matmul_thin(
     let ra = select(m * K, m, TA);
     let sak = select(1u, M, TA);
     let sbk = select(N, 1u, TB);
-    let sbn = select(1u, K, TB);
-    let cb0 = min(n0, N - 1u) * sbn;
-    let cb1 = min(n0 + 1u, N - 1u) * sbn;
-    let cb2 = min(n0 + 2u, N - 1u) * sbn;
-    let cb3 = min(n0 + 3u, N - 1u) * sbn;
+    let cb = b_cols(n0);
     var acc = vec4<f32>(0.0);
     for (var r = 0u; r < p.r; r++) {
         var ia = wg.z * p.a_bs + r * p.a_rs + ra;
         var ib = wg.z * p.b_bs + r * p.b_rs;
         for (var k = 0u; k < p.kc; k++) {
-            acc += a[ia] * vec4<f32>(b[ib + cb0], b[ib + cb1], b[ib + cb2], b[ib + cb3]);
+            acc += a[ia] * b_quad(ib, cb);
             ia += sak;
             ib += sbk;
         }
