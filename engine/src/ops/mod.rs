@@ -2,6 +2,7 @@
 //! name in `shaders/`, with every op's backward rule written beside its forward.
 
 mod binary;
+pub mod conv;
 mod fill;
 mod layout;
 mod loss;
@@ -11,3 +12,4 @@ mod reduce;
 pub mod roofline;
 mod softmax;
 mod unary;
+mod upsample;
