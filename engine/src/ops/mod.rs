@@ -6,6 +6,7 @@ mod fill;
 mod layout;
 mod loss;
 mod matmul;
+mod norm;
 pub mod random;
 mod reduce;
 pub mod roofline;

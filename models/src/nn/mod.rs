@@ -6,3 +6,6 @@ mod mlp;
 
 pub use linear::Linear;
 pub use mlp::{Activation, Mlp};
+mod norm;
+
+pub use norm::{BatchNorm2d, GroupNorm, NORM_EPS};
