@@ -143,3 +143,103 @@ fn batch_norm_training_output_is_normalised_per_channel_and_trains_gamma_beta() 
     let names: Vec<String> = bn.params("").into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["weight", "bias"]);
 }
+
+#[test]
+fn self_attention_keeps_the_shape_and_names_its_projections() {
+    let dev = device();
+    let block = models::nn::SelfAttention2d::new(&dev, 8, 2);
+    let x = Tensor::randn(&dev, &[3, 8, 5, 7]);
+    let y = block.forward(&x);
+    assert_eq!(y.shape(), [3, 8, 5, 7]);
+    let names: Vec<String> = block
+        .params("mid.attn.")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "mid.attn.q.weight",
+            "mid.attn.q.bias",
+            "mid.attn.k.weight",
+            "mid.attn.k.bias",
+            "mid.attn.v.weight",
+            "mid.attn.v.bias",
+            "mid.attn.out.weight",
+            "mid.attn.out.bias",
+        ]
+    );
+    // With the output projection zeroed the block is the identity (the residual path).
+    for (_, p) in block.out.params("") {
+        p.copy_from_slice(&vec![0.0; p.numel()]);
+    }
+    assert_close(
+        "residual",
+        &block.forward(&x).to_vec(),
+        &f64s(&x.to_vec()),
+        1e-6,
+    );
+}
+
+#[test]
+#[should_panic(
+    expected = "SelfAttention2d(8 channels): input must be [N, 8, H, W], got shape [2, 6, 3, 3]"
+)]
+fn self_attention_panics_on_the_wrong_channel_count() {
+    let dev = device();
+    models::nn::SelfAttention2d::new(&dev, 8, 2).forward(&Tensor::zeros(&dev, &[2, 6, 3, 3]));
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// Central differences in f32 on the GPU of L = sum(w * block(x)) against backward, for every
+/// element of x and of the q and v weights: x is [2, 4, 2, 3], 2 heads of D = 2.
+#[test]
+fn self_attention_gradients_match_finite_differences() {
+    let dev = device();
+    dev.manual_seed(3);
+    let block = models::nn::SelfAttention2d::new(&dev, 4, 2);
+    let shape = [2, 4, 2, 3];
+    let x0 = Tensor::randn(&dev, &shape).to_vec();
+    let w = Tensor::randn(&dev, &shape);
+    let loss = |x: &Tensor| block.forward(x).mul(&w).sum_all();
+    let x = Tensor::from_slice(&dev, &x0, &shape).set_requires_grad(true);
+    loss(&x).backward();
+    let h = 1e-2;
+    // Central difference of L at the block's input `input` along element i of `t`'s data
+    // (t is either that input or a weight).
+    let central = |t: &Tensor, input: &Tensor, i: usize| {
+        let data = t.to_vec();
+        let at = |v: f32| {
+            let mut d = data.clone();
+            d[i] = v;
+            t.copy_from_slice(&d);
+            engine::no_grad(|| loss(input).item())
+        };
+        let fd = (at(data[i] + h) - at(data[i] - h)) as f64 / (2.0 * h as f64);
+        t.copy_from_slice(&data);
+        fd
+    };
+    let xs = Tensor::from_slice(&dev, &x0, &shape); // a copy of x to perturb
+    let checks = [
+        ("x", &xs, &xs, x.grad().unwrap()),
+        (
+            "q.weight",
+            &block.q.weight,
+            &x,
+            block.q.weight.grad().unwrap(),
+        ),
+        (
+            "v.weight",
+            &block.v.weight,
+            &x,
+            block.v.weight.grad().unwrap(),
+        ),
+    ];
+    for (name, t, input, grad) in checks {
+        let fd: Vec<f64> = (0..t.numel()).map(|i| central(t, input, i)).collect();
+        assert_close(&format!("d/d {name}"), &grad.to_vec(), &fd, 1e-2);
+    }
+}

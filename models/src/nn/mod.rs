@@ -9,3 +9,6 @@ pub use mlp::{Activation, Mlp};
 mod norm;
 
 pub use norm::{BatchNorm2d, GroupNorm, NORM_EPS};
+mod attention;
+
+pub use attention::SelfAttention2d;
