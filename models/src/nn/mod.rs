@@ -8,3 +8,9 @@ mod mlp;
 pub use conv::Conv2d;
 pub use linear::Linear;
 pub use mlp::{Activation, Mlp};
+mod norm;
+
+pub use norm::{BatchNorm2d, GroupNorm, NORM_EPS};
+mod attention;
+
+pub use attention::SelfAttention2d;
