@@ -16,9 +16,11 @@
 //                 (n, q) computed in parallel (partial[z, co, r]) and summed by the launcher.
 //
 // Entry points:
-//   conv2d_pack        repacks the weight into the A operand of conv2d_gather.
-//   conv2d_gather      forward and grad-input (4 output channels x 4 output pixels each).
-//   conv2d_grad_weight partial weight gradients (4 output channels x 4 r each).
+//   conv2d_pack            repacks the weight into the A operand of the gathers.
+//   conv2d_gather_uniform  forward and grad-input with the packed weight in a uniform buffer
+//                          (up to 32 output channels x 4 output pixels each).
+//   conv2d_gather          the same for weights too large for a uniform buffer (4 x 4 each).
+//   conv2d_grad_weight     partial weight gradients (4 output channels x 4 r each).
 
 // Kernel height and width, the step between output pixels in the source (S forward, 1 for
 // grad-input) and the source's dilation (1 forward, S for grad-input). Overridable so loops over
@@ -35,14 +37,19 @@ override FLIP: bool = false;
 // ---- conv2d_pack ----
 // Forward (FLIP false): wt[(ci, kh, kw), co] = weight[co, ci, kh, kw], wt is [Cin*KH*KW, C4].
 // Grad-input (FLIP true): wt[(co, kh, kw), ci] = weight[co, ci, KH-1-kh, KW-1-kw],
-// wt is [Cout*KH*KW, C4]. C4 = the output side rounded up to 4; the padding columns are 0, so
-// conv2d_gather reads whole vec4s of output channels.
+// wt is [Cout*KH*KW, C4]. C4 = the output side rounded up to 4, or (conv2d_gather_uniform) a
+// chunk of c4 channels from c_begin; columns past the last channel are 0, so the gathers read
+// whole vec4s of output channels.
 
 struct PackParams {
     cin: u32,
     cout: u32,
-    c4: u32,    // row pitch of wt: Cout (forward) or Cin (grad-input) rounded up to 4
-    rows: u32,  // rows of wt: Cin*KH*KW (forward) or Cout*KH*KW (grad-input)
+    c4: u32,      // row pitch of wt: the channels packed, a multiple of 4
+    rows: u32,    // rows of wt: Cin*KH*KW (forward) or Cout*KH*KW (grad-input)
+    c_begin: u32, // first output channel packed (wt holds channels c_begin..c_begin+c4)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> pk_w: array<f32>;          // weight is [Cout, Cin, KH, KW]
@@ -54,7 +61,7 @@ fn conv2d_pack(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let i = gid.x + gid.y * nwg.x * 64u;
     if (i >= pk.rows * pk.c4) { return; }
     let row = i / pk.c4;
-    let col = i % pk.c4;
+    let col = pk.c_begin + i % pk.c4;
     let kk = row % (KH * KW);
     let a = row / (KH * KW);       // ci (forward) or co (grad-input)
     var v = 0.0;
@@ -81,12 +88,12 @@ fn conv2d_pack(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 struct GatherParams {
     src_c: u32,  // channels of src (summed over)
     out_c: u32,  // channels of out
-    c4: u32,     // row pitch of wt (out_c rounded up to 4)
+    c4: u32,     // row pitch of wt in floats (out_c rounded up to 4, or the uniform chunk)
     src_h: u32,
     src_w: u32,
     out_h: u32,
     out_w: u32,
-    _pad0: u32,
+    c_begin: u32, // conv2d_gather_uniform: the chunk's first channel (0 for conv2d_gather)
     pad_h: i32,  // may be negative for grad-input (padding P > KH-1)
     pad_w: i32,
     _pad1: u32,
@@ -285,4 +292,110 @@ fn conv2d_grad_weight(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
     store_r(z, co0, r0 + 1u, rr, acc_b);
     store_r(z, co0, r0 + 2u, rr, acc_c);
     store_r(z, co0, r0 + 3u, rr, acc_d);
+}
+
+// ---- conv2d_gather_uniform ----
+// conv2d_gather for a chunk of channels whose packed weight fits one uniform buffer (64 KiB,
+// the minimum every WebGPU adapter offers): u_wt[r * (CHUNK / 4) + j] = wt[r, 4j..4j+3] of the
+// chunk's channels. Every invocation of a workgroup computes the same 4*CV channels (from the
+// workgroup id) for its own 4 pixels, so the weight address is the same across the workgroup:
+// a uniform-buffer read the compiler can broadcast (CPU adapters load it once for all SIMD
+// lanes; GPUs serve it from the constant cache), while each pixel's src value is reused by all
+// 4*CV channels. Per kernel tap: 4 src loads and CV vec4 weight loads for 16*CV FMAs.
+// Grid: x over groups of 32 invocations x 4 pixels, y over the chunk's groups of 4*CV channels,
+// z over the batch. Accumulators: a<g><p>, channels 4g..4g+3 of pixel p.
+
+override CV: u32 = 8u; // vec4s of channels per invocation: 1, 2, 4 or 8
+
+// Bindings 0, 2, 3, 4 are conv2d_gather's (g_src, g_bias, g_out, gp); the weight chunk is a
+// uniform buffer at binding 1.
+@group(0) @binding(1) var<uniform> u_wt: array<vec4<f32>, 4096>;     // wt chunk is [src_c*KH*KW, chunk]
+
+// Channels c..c+3 (plus bias) of the 4 pixels q0..q0+3.
+fn store_quad(n: u32, c: u32, q0: u32, v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>) {
+    let b = bias4(c);
+    store_pixel(n, c, q0, v0 + b);
+    store_pixel(n, c, q0 + 1u, v1 + b);
+    store_pixel(n, c, q0 + 2u, v2 + b);
+    store_pixel(n, c, q0 + 3u, v3 + b);
+}
+
+@compute @workgroup_size(32)
+fn conv2d_gather_uniform(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let n = wg.z;
+    let q0 = (wg.x * 32u + lid.x) * 4u;
+    let npix = gp.out_h * gp.out_w;
+    if (q0 >= npix) { return; }
+    let g0 = wg.y * CV;                // first vec4 column of the chunk this workgroup computes
+    let c0 = gp.c_begin + g0 * 4u;     // its first channel
+    let qa = min(q0, npix - 1u);
+    let qb = min(q0 + 1u, npix - 1u);
+    let qc = min(q0 + 2u, npix - 1u);
+    let qd = min(q0 + 3u, npix - 1u);
+    let ha = i32((qa / gp.out_w) * STRIDE) - gp.pad_h;
+    let hb = i32((qb / gp.out_w) * STRIDE) - gp.pad_h;
+    let hc = i32((qc / gp.out_w) * STRIDE) - gp.pad_h;
+    let hd = i32((qd / gp.out_w) * STRIDE) - gp.pad_h;
+    let wa = i32((qa % gp.out_w) * STRIDE) - gp.pad_w;
+    let wb = i32((qb % gp.out_w) * STRIDE) - gp.pad_w;
+    let wc = i32((qc % gp.out_w) * STRIDE) - gp.pad_w;
+    let wd = i32((qd % gp.out_w) * STRIDE) - gp.pad_w;
+    var a00 = vec4<f32>(0.0); var a01 = vec4<f32>(0.0); var a02 = vec4<f32>(0.0); var a03 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0); var a12 = vec4<f32>(0.0); var a13 = vec4<f32>(0.0);
+    var a20 = vec4<f32>(0.0); var a21 = vec4<f32>(0.0); var a22 = vec4<f32>(0.0); var a23 = vec4<f32>(0.0);
+    var a30 = vec4<f32>(0.0); var a31 = vec4<f32>(0.0); var a32 = vec4<f32>(0.0); var a33 = vec4<f32>(0.0);
+    var a40 = vec4<f32>(0.0); var a41 = vec4<f32>(0.0); var a42 = vec4<f32>(0.0); var a43 = vec4<f32>(0.0);
+    var a50 = vec4<f32>(0.0); var a51 = vec4<f32>(0.0); var a52 = vec4<f32>(0.0); var a53 = vec4<f32>(0.0);
+    var a60 = vec4<f32>(0.0); var a61 = vec4<f32>(0.0); var a62 = vec4<f32>(0.0); var a63 = vec4<f32>(0.0);
+    var a70 = vec4<f32>(0.0); var a71 = vec4<f32>(0.0); var a72 = vec4<f32>(0.0); var a73 = vec4<f32>(0.0);
+    let plane_size = gp.src_h * gp.src_w;
+    var wi = g0;                       // u_wt index of (row r, column g0)
+    for (var a = 0u; a < gp.src_c; a++) {
+        let plane = (n * gp.src_c + a) * plane_size;
+        for (var kh = 0u; kh < KH; kh++) {
+            for (var kw = 0u; kw < KW; kw++) {
+                let dh = i32(kh);
+                let dw = i32(kw);
+                let x0 = gather(plane, ha + dh, wa + dw);
+                let x1 = gather(plane, hb + dh, wb + dw);
+                let x2 = gather(plane, hc + dh, wc + dw);
+                let x3 = gather(plane, hd + dh, wd + dw);
+                var w = u_wt[wi];
+                a00 += w * x0; a01 += w * x1; a02 += w * x2; a03 += w * x3;
+                if (CV > 1u) {
+                    w = u_wt[wi + 1u];
+                    a10 += w * x0; a11 += w * x1; a12 += w * x2; a13 += w * x3;
+                }
+                if (CV > 2u) {
+                    w = u_wt[wi + 2u];
+                    a20 += w * x0; a21 += w * x1; a22 += w * x2; a23 += w * x3;
+                    w = u_wt[wi + 3u];
+                    a30 += w * x0; a31 += w * x1; a32 += w * x2; a33 += w * x3;
+                }
+                if (CV > 4u) {
+                    w = u_wt[wi + 4u];
+                    a40 += w * x0; a41 += w * x1; a42 += w * x2; a43 += w * x3;
+                    w = u_wt[wi + 5u];
+                    a50 += w * x0; a51 += w * x1; a52 += w * x2; a53 += w * x3;
+                    w = u_wt[wi + 6u];
+                    a60 += w * x0; a61 += w * x1; a62 += w * x2; a63 += w * x3;
+                    w = u_wt[wi + 7u];
+                    a70 += w * x0; a71 += w * x1; a72 += w * x2; a73 += w * x3;
+                }
+                wi += gp.c4 / 4u;
+            }
+        }
+    }
+    store_quad(n, c0, q0, a00, a01, a02, a03);
+    if (CV > 1u) { store_quad(n, c0 + 4u, q0, a10, a11, a12, a13); }
+    if (CV > 2u) {
+        store_quad(n, c0 + 8u, q0, a20, a21, a22, a23);
+        store_quad(n, c0 + 12u, q0, a30, a31, a32, a33);
+    }
+    if (CV > 4u) {
+        store_quad(n, c0 + 16u, q0, a40, a41, a42, a43);
+        store_quad(n, c0 + 20u, q0, a50, a51, a52, a53);
+        store_quad(n, c0 + 24u, q0, a60, a61, a62, a63);
+        store_quad(n, c0 + 28u, q0, a70, a71, a72, a73);
+    }
 }

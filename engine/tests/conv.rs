@@ -260,6 +260,27 @@ fn conv_spanning_several_workgroups_in_every_grid_dimension_matches_reference() 
 }
 
 #[test]
+fn weights_split_over_several_uniform_buffers_match_reference() {
+    // R = 64*9 = 576 rows: 16 channels fill a 64 KiB uniform buffer, so 70 channels take 5
+    // chunks (the last one partial); grad-input packs 70*9 rows, 8 channels per chunk.
+    check_forward(conv(2, 64, 70, 6, 5, 3, 1, 1), true);
+    check_backward(conv(2, 64, 70, 6, 5, 3, 1, 1));
+}
+
+#[test]
+fn weights_too_large_for_a_uniform_buffer_match_reference() {
+    // R = 460*9 = 4140 rows: not even 4 channels fit 64 KiB, so the forward (and, with 460
+    // output channels, grad-input) run the storage-buffer kernel.
+    for c in [
+        conv(1, 460, 5, 4, 3, 3, 1, 1),
+        conv(1, 3, 460, 4, 3, 3, 2, 1),
+    ] {
+        check_forward(c, true);
+        check_backward(c);
+    }
+}
+
+#[test]
 fn unet_downsampling_shape_matches_reference() {
     // N = 2, 32 -> 64 channels, 16x16, 3x3, stride 2, padding 1: y is [2, 64, 8, 8].
     let c = conv(2, 32, 64, 16, 16, 3, 2, 1);

@@ -23,6 +23,10 @@ const TILE: usize = 4;
 const WG: usize = 8;
 /// conv2d_grad_weight aims for at least this many workgroups (so layers with few output
 /// channels still fill the device) with chunks of at least `MIN_CHUNK` pixels.
+/// Floats in conv2d_gather_uniform's uniform weight buffer (64 KiB, WebGPU's minimum
+/// `max_uniform_buffer_binding_size`), and its workgroup size (each invocation 4 pixels).
+const UNIFORM_FLOATS: usize = 16384;
+const UNIFORM_WG: usize = 32;
 const TARGET_GROUPS: usize = 256;
 const MIN_CHUNK: usize = 64;
 
@@ -34,9 +38,11 @@ struct PackParams {
     cout: u32,
     c4: u32,
     rows: u32,
+    c_begin: u32,
+    _pad: [u32; 3],
 }
 
-/// Mirrors `GatherParams` in conv.wgsl.
+/// Mirrors `GatherParams` in conv.wgsl (both gathers).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct GatherParams {
@@ -47,7 +53,7 @@ struct GatherParams {
     src_w: u32,
     out_h: u32,
     out_w: u32,
-    _pad0: u32,
+    c_begin: u32,
     pad_h: i32,
     pad_w: i32,
     _pad1: [u32; 2],
@@ -166,37 +172,41 @@ impl Geometry {
     }
 }
 
-/// The weight as conv2d_gather's A operand: [Cin*KH*KW, Cout4] for the forward, or flipped and
-/// transposed, [Cout*KH*KW, Cin4], for grad-input (`flip`). Cout4/Cin4 round up to 4 with zeros.
-fn pack_weight(weight: &Tensor, g: &Geometry, flip: bool) -> (Tensor, usize) {
-    let (rows, cols) = if flip {
-        (g.cout * g.kh * g.kw, g.cin)
-    } else {
-        (g.cin * g.kh * g.kw, g.cout)
-    };
-    let c4 = cols.div_ceil(4) * 4;
-    let out = Tensor::uninit(weight.device(), &[rows, c4], "conv2d (packed weight)");
+/// Writes the weight as the gathers' A operand into `out`: the channels c_begin..c_begin+c4 of
+/// [Cin*KH*KW, Cout] for the forward, or of the flipped and transposed [Cout*KH*KW, Cin] for
+/// grad-input (`flip`); channels past the last are 0.
+fn pack_weight(
+    weight: &Tensor,
+    g: &Geometry,
+    flip: bool,
+    c_begin: usize,
+    c4: usize,
+    out: &wgpu::Buffer,
+) {
+    let rows = if flip { g.cout } else { g.cin } * g.kh * g.kw;
     let params = PackParams {
         cin: u32_of("Cin", g.cin),
         cout: u32_of("Cout", g.cout),
         c4: u32_of("packed row", c4),
         rows: u32_of("packed rows", rows),
+        c_begin: u32_of("channel", c_begin),
+        _pad: [0; 3],
     };
     let kernel = g.kernel("conv2d_pack").with("FLIP", flip as u32 as f64);
     weight.device().0.dispatch(
         &kernel,
-        &[weight.buffer(), out.buffer()],
+        &[weight.buffer(), out],
         bytemuck::bytes_of(&params),
         grid_1d(rows * c4, 64),
     );
-    (out, c4)
 }
 
-/// One conv2d_gather launch: out [N, out_c, out_h, out_w] from src [N, src_c, src_h, src_w].
+/// One forward or grad-input launch: out [N, out_c, out_h, out_w] from src [N, src_c, src_h,
+/// src_w] and the weight, packed with `flip` (see `pack_weight`).
 struct Gather<'a> {
     src: &'a Tensor,
-    wt: &'a Tensor,
-    c4: usize,
+    weight: &'a Tensor,
+    flip: bool,
     bias: Option<&'a Tensor>,
     out_shape: [usize; 4],
     pad: isize,
@@ -204,44 +214,92 @@ struct Gather<'a> {
     dil: usize,
 }
 
+/// Vec4s of channels per invocation of conv2d_gather_uniform (1, 2, 4 or 8) whose packed weight
+/// for `rows` rows fits the uniform buffer, or None when even 4 channels do not.
+fn uniform_cv(out_c: usize, rows: usize) -> Option<usize> {
+    let groups = out_c.div_ceil(4).min(8);
+    let cv = [8, 4, 2, 1].into_iter().find(|&cv| cv <= groups)?;
+    [cv, 4, 2, 1]
+        .into_iter()
+        .filter(|&c| c <= cv)
+        .find(|&c| rows * 4 * c <= UNIFORM_FLOATS)
+}
+
 fn gather(g: &Geometry, l: Gather) -> Tensor {
     let dev = l.src.device();
     let [n, out_c, out_h, out_w] = l.out_shape;
     let s = l.src.shape();
+    let rows = s[1] * g.kh * g.kw;
     let out = Tensor::uninit(dev, &l.out_shape, "conv2d");
     let pad = i32::try_from(l.pad).expect("conv2d: padding does not fit in 32 bits");
-    let params = GatherParams {
+    let mut params = GatherParams {
         src_c: u32_of("channels", s[1]),
         out_c: u32_of("channels", out_c),
-        c4: u32_of("channels", l.c4),
+        c4: 0,
         src_h: u32_of("height", s[2]),
         src_w: u32_of("width", s[3]),
         out_h: u32_of("height", out_h),
         out_w: u32_of("width", out_w),
-        _pad0: 0,
+        c_begin: 0,
         pad_h: pad,
         pad_w: pad,
         _pad1: [0; 2],
     };
-    let kernel = g
-        .kernel("conv2d_gather")
-        .with("STRIDE", l.stride as f64)
-        .with("DIL", l.dil as f64)
-        .with("HAS_BIAS", l.bias.is_some() as u32 as f64);
-    // Without a bias the binding still needs a buffer: the packed weight stands in, unread.
-    let bias = l.bias.unwrap_or(l.wt);
-    let groups = [
-        (out_h * out_w).div_ceil(TILE * WG),
-        out_c.div_ceil(TILE * WG),
-        n,
-    ];
+    let uniform_ok = dev.limits().max_uniform_buffer_binding_size as usize >= 4 * UNIFORM_FLOATS;
+    let kernel = |entry| {
+        g.kernel(entry)
+            .with("STRIDE", l.stride as f64)
+            .with("DIL", l.dil as f64)
+            .with("HAS_BIAS", l.bias.is_some() as u32 as f64)
+    };
+    let npix = out_h * out_w;
+    if let Some(cv) = uniform_cv(out_c, rows).filter(|_| uniform_ok) {
+        // Chunks of channels whose packed weight fills at most one uniform buffer each.
+        let tile = 4 * cv;
+        let tiles = out_c.div_ceil(tile);
+        let per_chunk = (UNIFORM_FLOATS / (rows * tile)).min(tiles);
+        let kernel = kernel("conv2d_gather_uniform").with("CV", cv as f64);
+        for first in (0..tiles).step_by(per_chunk) {
+            let ntiles = per_chunk.min(tiles - first);
+            let wt = uniform_buffer(dev);
+            pack_weight(l.weight, g, l.flip, first * tile, ntiles * tile, &wt);
+            params.c_begin = u32_of("channel", first * tile);
+            params.c4 = u32_of("channels", ntiles * tile);
+            // Without a bias the binding still needs a buffer: src stands in, unread.
+            let bias = l.bias.unwrap_or(l.src);
+            let groups = [npix.div_ceil(4 * UNIFORM_WG), ntiles, n];
+            dev.0.dispatch(
+                &kernel,
+                &[l.src.buffer(), &wt, bias.buffer(), out.buffer()],
+                bytemuck::bytes_of(&params),
+                grid(dev, g, groups),
+            );
+        }
+        return out;
+    }
+    let c4 = out_c.div_ceil(4) * 4;
+    let wt = Tensor::uninit(dev, &[rows, c4], "conv2d (packed weight)");
+    pack_weight(l.weight, g, l.flip, 0, c4, wt.buffer());
+    params.c4 = u32_of("channels", c4);
+    let bias = l.bias.unwrap_or(&wt);
+    let groups = [npix.div_ceil(TILE * WG), out_c.div_ceil(TILE * WG), n];
     dev.0.dispatch(
-        &kernel,
-        &[l.src.buffer(), l.wt.buffer(), bias.buffer(), out.buffer()],
+        &kernel("conv2d_gather"),
+        &[l.src.buffer(), wt.buffer(), bias.buffer(), out.buffer()],
         bytemuck::bytes_of(&params),
         grid(dev, g, groups),
     );
     out
+}
+
+/// A buffer for conv2d_gather_uniform's `u_wt` (written by conv2d_pack as storage).
+fn uniform_buffer(dev: &crate::device::Device) -> wgpu::Buffer {
+    dev.0.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("conv2d (packed weight, uniform)"),
+        size: (4 * UNIFORM_FLOATS) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::UNIFORM,
+        mapped_at_creation: false,
+    })
 }
 
 /// The workgroup grid as u32s, checked against the device's limit (a clear panic instead of a
@@ -258,13 +316,12 @@ fn grid(dev: &crate::device::Device, g: &Geometry, groups: [usize; 3]) -> [u32; 
 
 /// y = conv2d(x, weight) + bias, recording nothing.
 fn forward(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> Tensor {
-    let (wt, c4) = pack_weight(weight, g, false);
     gather(
         g,
         Gather {
             src: x,
-            wt: &wt,
-            c4,
+            weight,
+            flip: false,
             bias,
             out_shape: [g.n, g.cout, g.oh, g.ow],
             pad: g.padding as isize,
@@ -276,13 +333,12 @@ fn forward(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> 
 
 /// dx [N, Cin, H, W] from dy [N, Cout, OH, OW]: the transposed convolution as a gather.
 fn grad_input(dy: &Tensor, weight: &Tensor, g: &Geometry) -> Tensor {
-    let (wt, c4) = pack_weight(weight, g, true);
     gather(
         g,
         Gather {
             src: dy,
-            wt: &wt,
-            c4,
+            weight,
+            flip: true,
             bias: None,
             out_shape: [g.n, g.cin, g.h, g.w],
             pad: g.kh as isize - 1 - g.padding as isize,
