@@ -20,7 +20,7 @@
 //   conv2d_gather_uniform  forward and grad-input with the packed weight in a uniform buffer
 //                          (up to 32 output channels x 4 output pixels each).
 //   conv2d_gather          the same for weights too large for a uniform buffer (4 x 4 each).
-//   conv2d_grad_weight     partial weight gradients (4 output channels x 4 r each).
+//   conv2d_grad_weight     partial weight gradients (8 output channels x 8 r each).
 
 // Kernel height and width, the step between output pixels in the source (S forward, 1 for
 // grad-input) and the source's dilation (1 forward, S for grad-input). Overridable so loops over
@@ -190,9 +190,9 @@ fn conv2d_gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 // ---- conv2d_grad_weight ----
 // partial[z, co, r] = sum over the pixels q of chunk z of dy[n, co, q] * xcol[n, r, q], where
 // chunk z = n * splits + s covers q in [s*chunk, (s+1)*chunk) of image n.
-// Grid: x over groups of 4 r (8 per workgroup), y over groups of 4 co (8 per workgroup), z over
-// the N*splits chunks. Each invocation accumulates 4 vec4s (one per r, over its 4 co): per
-// pixel, 4 loads of dy and 4 gathers of x for 16 FMAs.
+// Grid: x over groups of 8 r (8 per workgroup), y over groups of 8 co (8 per workgroup), z over
+// the N*splits chunks. Each invocation accumulates 16 vec4s (8 r x 2 groups of 4 co): per
+// pixel, 8 loads of dy and 8 gathers of x for 64 FMAs.
 
 struct GradWeightParams {
     cin: u32,
@@ -248,50 +248,74 @@ fn store_r(z: u32, co0: u32, r: u32, rr: u32, v: vec4<f32>) {
 @compute @workgroup_size(8, 8)
 fn conv2d_grad_weight(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let rr = gw.cin * KH * KW;
-    let r0 = (wg.x * 8u + lid.x) * 4u;
-    let co0 = (wg.y * 8u + lid.y) * 4u;
+    let r0 = (wg.x * 8u + lid.x) * 8u;
+    let co0 = (wg.y * 8u + lid.y) * 8u;
     if (r0 >= rr || co0 >= gw.cout) { return; }
     let z = wg.z;
     let n = z / gw.splits;
     let npix = gw.out_h * gw.out_w;
     let q_begin = (z % gw.splits) * gw.chunk;
     let q_end = min(q_begin + gw.chunk, npix);
-    let ta = tap_of(min(r0, rr - 1u));
-    let tb = tap_of(min(r0 + 1u, rr - 1u));
-    let tc = tap_of(min(r0 + 2u, rr - 1u));
-    let td = tap_of(min(r0 + 3u, rr - 1u));
-    // dy rows of channels co0..co0+3 (clamped; extra channels are never stored)
+    let last_r = rr - 1u;
+    let t0 = tap_of(min(r0, last_r));
+    let t1 = tap_of(min(r0 + 1u, last_r));
+    let t2 = tap_of(min(r0 + 2u, last_r));
+    let t3 = tap_of(min(r0 + 3u, last_r));
+    let t4 = tap_of(min(r0 + 4u, last_r));
+    let t5 = tap_of(min(r0 + 5u, last_r));
+    let t6 = tap_of(min(r0 + 6u, last_r));
+    let t7 = tap_of(min(r0 + 7u, last_r));
+    // dy rows of channels co0..co0+7 (clamped; extra channels are never stored)
     let last = gw.cout - 1u;
     let dy_img = n * gw.cout * npix;
     let d0 = dy_img + min(co0, last) * npix;
     let d1 = dy_img + min(co0 + 1u, last) * npix;
     let d2 = dy_img + min(co0 + 2u, last) * npix;
     let d3 = dy_img + min(co0 + 3u, last) * npix;
+    let d4 = dy_img + min(co0 + 4u, last) * npix;
+    let d5 = dy_img + min(co0 + 5u, last) * npix;
+    let d6 = dy_img + min(co0 + 6u, last) * npix;
+    let d7 = dy_img + min(co0 + 7u, last) * npix;
     let img = n * gw.cin * gw.h * gw.w;
-    var acc_a = vec4<f32>(0.0);
-    var acc_b = vec4<f32>(0.0);
-    var acc_c = vec4<f32>(0.0);
-    var acc_d = vec4<f32>(0.0);
+    // a<g><i>: channels co0+4g..co0+4g+3 of r0+i
+    var a00 = vec4<f32>(0.0); var a01 = vec4<f32>(0.0); var a02 = vec4<f32>(0.0); var a03 = vec4<f32>(0.0);
+    var a04 = vec4<f32>(0.0); var a05 = vec4<f32>(0.0); var a06 = vec4<f32>(0.0); var a07 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0); var a12 = vec4<f32>(0.0); var a13 = vec4<f32>(0.0);
+    var a14 = vec4<f32>(0.0); var a15 = vec4<f32>(0.0); var a16 = vec4<f32>(0.0); var a17 = vec4<f32>(0.0);
     var oh = q_begin / gw.out_w;
     var ow = q_begin % gw.out_w;
     for (var q = q_begin; q < q_end; q++) {
-        let g = vec4<f32>(gw_dy[d0 + q], gw_dy[d1 + q], gw_dy[d2 + q], gw_dy[d3 + q]);
+        let g0 = vec4<f32>(gw_dy[d0 + q], gw_dy[d1 + q], gw_dy[d2 + q], gw_dy[d3 + q]);
+        let g1 = vec4<f32>(gw_dy[d4 + q], gw_dy[d5 + q], gw_dy[d6 + q], gw_dy[d7 + q]);
         let sh = i32(oh * STRIDE);
         let sw = i32(ow * STRIDE);
-        acc_a += g * x_at(img, ta, sh, sw);
-        acc_b += g * x_at(img, tb, sh, sw);
-        acc_c += g * x_at(img, tc, sh, sw);
-        acc_d += g * x_at(img, td, sh, sw);
+        let x0 = x_at(img, t0, sh, sw);
+        let x1 = x_at(img, t1, sh, sw);
+        let x2 = x_at(img, t2, sh, sw);
+        let x3 = x_at(img, t3, sh, sw);
+        let x4 = x_at(img, t4, sh, sw);
+        let x5 = x_at(img, t5, sh, sw);
+        let x6 = x_at(img, t6, sh, sw);
+        let x7 = x_at(img, t7, sh, sw);
+        a00 += g0 * x0; a01 += g0 * x1; a02 += g0 * x2; a03 += g0 * x3;
+        a04 += g0 * x4; a05 += g0 * x5; a06 += g0 * x6; a07 += g0 * x7;
+        a10 += g1 * x0; a11 += g1 * x1; a12 += g1 * x2; a13 += g1 * x3;
+        a14 += g1 * x4; a15 += g1 * x5; a16 += g1 * x6; a17 += g1 * x7;
         ow++;
         if (ow == gw.out_w) {
             ow = 0u;
             oh++;
         }
     }
-    store_r(z, co0, r0, rr, acc_a);
-    store_r(z, co0, r0 + 1u, rr, acc_b);
-    store_r(z, co0, r0 + 2u, rr, acc_c);
-    store_r(z, co0, r0 + 3u, rr, acc_d);
+    store_r(z, co0, r0, rr, a00); store_r(z, co0, r0 + 1u, rr, a01);
+    store_r(z, co0, r0 + 2u, rr, a02); store_r(z, co0, r0 + 3u, rr, a03);
+    store_r(z, co0, r0 + 4u, rr, a04); store_r(z, co0, r0 + 5u, rr, a05);
+    store_r(z, co0, r0 + 6u, rr, a06); store_r(z, co0, r0 + 7u, rr, a07);
+    let c1 = co0 + 4u;
+    store_r(z, c1, r0, rr, a10); store_r(z, c1, r0 + 1u, rr, a11);
+    store_r(z, c1, r0 + 2u, rr, a12); store_r(z, c1, r0 + 3u, rr, a13);
+    store_r(z, c1, r0 + 4u, rr, a14); store_r(z, c1, r0 + 5u, rr, a15);
+    store_r(z, c1, r0 + 6u, rr, a16); store_r(z, c1, r0 + 7u, rr, a17);
 }
 
 // ---- conv2d_gather_uniform ----

@@ -21,6 +21,9 @@ use crate::tensor::Tensor;
 /// invocations per workgroup along each: a workgroup covers 32 pixels x 32 channels.
 const TILE: usize = 4;
 const WG: usize = 8;
+/// r values and output channels one invocation of conv2d_grad_weight computes (8 x 8 per
+/// workgroup, like conv2d_gather).
+const GW_TILE: usize = 8;
 /// conv2d_grad_weight aims for at least this many workgroups (so layers with few output
 /// channels still fill the device) with chunks of at least `MIN_CHUNK` pixels.
 /// Floats in conv2d_gather_uniform's uniform weight buffer (64 KiB, WebGPU's minimum
@@ -360,7 +363,7 @@ fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Tensor {
     let dev = x.device();
     let r = g.cin * g.kh * g.kw;
     let q = g.oh * g.ow;
-    let tiles = r.div_ceil(TILE * WG) * g.cout.div_ceil(TILE * WG);
+    let tiles = r.div_ceil(GW_TILE * WG) * g.cout.div_ceil(GW_TILE * WG);
     let splits = weight_splits(g, tiles);
     let chunk = q.div_ceil(splits);
     let splits = q.div_ceil(chunk);
@@ -383,7 +386,7 @@ fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Tensor {
     let kernel = g
         .kernel("conv2d_grad_weight")
         .with("STRIDE", g.stride as f64);
-    let groups = [r.div_ceil(TILE * WG), g.cout.div_ceil(TILE * WG), chunks];
+    let groups = [r.div_ceil(GW_TILE * WG), g.cout.div_ceil(GW_TILE * WG), chunks];
     dev.0.dispatch(
         &kernel,
         &[x.buffer(), dy.buffer(), partial.buffer()],
