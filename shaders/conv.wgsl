@@ -423,3 +423,122 @@ fn conv2d_gather_uniform(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
         store_quad(n, c0 + 28u, q0, a70, a71, a72, a73);
     }
 }
+
+// ---- conv2d_gather_rows ----
+// conv2d_gather_uniform for STRIDE = DIL = 1 (the forward of stride-1 convolutions and the
+// grad-input of all of them), with each invocation computing 8 pixels along one row,
+// ow0..ow0+7 of row oh, for 4*CV channels. Along a row the KW taps of a kernel row read the same
+// source values shifted by one, so per (channel, kernel row) it loads one window of 8 + KW - 1
+// values (KW <= 5) and reuses it for all KW taps: per kernel row, 8 + KW - 1 loads of src and
+// KW*CV vec4 weight reads (uniform, as above) for 32*KW*CV FMAs.
+// Grid: x over groups of 32 (row, 8-pixel segment) pairs, y over the chunk's groups of 4*CV
+// channels, z over the batch.
+
+// The 8 pixels' accumulators for one vec4 of channels: p<j> is pixel ow0+j.
+struct Acc8 {
+    p0: vec4<f32>, p1: vec4<f32>, p2: vec4<f32>, p3: vec4<f32>,
+    p4: vec4<f32>, p5: vec4<f32>, p6: vec4<f32>, p7: vec4<f32>,
+}
+
+// Pixels 0..3 read lo, 4..7 read hi (one source value each).
+fn fma8(acc: ptr<function, Acc8>, w: vec4<f32>, lo: vec4<f32>, hi: vec4<f32>) {
+    (*acc).p0 += w * lo.x; (*acc).p1 += w * lo.y; (*acc).p2 += w * lo.z; (*acc).p3 += w * lo.w;
+    (*acc).p4 += w * hi.x; (*acc).p5 += w * hi.y; (*acc).p6 += w * hi.z; (*acc).p7 += w * hi.w;
+}
+
+// The 4 values starting k places into the 8 values (a, b), k in 0..4.
+fn shift(a: vec4<f32>, b: vec4<f32>, k: u32) -> vec4<f32> {
+    switch (k) {
+        case 0u: { return a; }
+        case 1u: { return vec4<f32>(a.yzw, b.x); }
+        case 2u: { return vec4<f32>(a.zw, b.xy); }
+        case 3u: { return vec4<f32>(a.w, b.xyz); }
+        default: { return b; }
+    }
+}
+
+// src at column w of the row starting at `row` (valid: the row is inside src), 0 outside.
+fn row_at(row: u32, valid: bool, w: i32) -> f32 {
+    let ok = valid && w >= 0 && w < i32(gp.src_w);
+    return select(0.0, g_src[row + u32(select(0, w, ok))], ok);
+}
+
+// Channels c..c+3 (plus bias) of the 8 pixels of row oh from ow0, those inside out.
+fn store8(n: u32, c: u32, oh: u32, ow0: u32, a: Acc8) {
+    let b = bias4(c);
+    let q = oh * gp.out_w + ow0;
+    let m = gp.out_w - ow0; // pixels of the segment inside the row
+    store_pixel(n, c, q, a.p0 + b);
+    if (m > 1u) { store_pixel(n, c, q + 1u, a.p1 + b); }
+    if (m > 2u) { store_pixel(n, c, q + 2u, a.p2 + b); }
+    if (m > 3u) { store_pixel(n, c, q + 3u, a.p3 + b); }
+    if (m > 4u) { store_pixel(n, c, q + 4u, a.p4 + b); }
+    if (m > 5u) { store_pixel(n, c, q + 5u, a.p5 + b); }
+    if (m > 6u) { store_pixel(n, c, q + 6u, a.p6 + b); }
+    if (m > 7u) { store_pixel(n, c, q + 7u, a.p7 + b); }
+}
+
+@compute @workgroup_size(32)
+fn conv2d_gather_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let n = wg.z;
+    let segs = (gp.out_w + 7u) / 8u;   // 8-pixel segments per row
+    let i = wg.x * 32u + lid.x;
+    if (i >= gp.out_h * segs) { return; }
+    let oh = i / segs;
+    let ow0 = (i % segs) * 8u;
+    let g0 = wg.y * CV;
+    let c0 = gp.c_begin + g0 * 4u;
+    let w0 = i32(ow0) - gp.pad_w;      // source column of window value 0
+    var acc0 = Acc8(); var acc1 = Acc8(); var acc2 = Acc8(); var acc3 = Acc8();
+    var acc4 = Acc8(); var acc5 = Acc8(); var acc6 = Acc8(); var acc7 = Acc8();
+    let plane_size = gp.src_h * gp.src_w;
+    let c4v = gp.c4 / 4u;
+    var wi = g0;
+    for (var a = 0u; a < gp.src_c; a++) {
+        let plane = (n * gp.src_c + a) * plane_size;
+        for (var kh = 0u; kh < KH; kh++) {
+            let h = i32(oh + kh) - gp.pad_h;
+            let valid = h >= 0 && h < i32(gp.src_h);
+            let row = plane + u32(select(0, h, valid)) * gp.src_w;
+            // The window: src columns w0 .. w0 + 7 + KW - 1 as 12 values in x0, x1, x2.
+            let x0 = vec4<f32>(row_at(row, valid, w0), row_at(row, valid, w0 + 1),
+                               row_at(row, valid, w0 + 2), row_at(row, valid, w0 + 3));
+            let x1 = vec4<f32>(row_at(row, valid, w0 + 4), row_at(row, valid, w0 + 5),
+                               row_at(row, valid, w0 + 6), row_at(row, valid, w0 + 7));
+            var x2 = vec4<f32>(0.0);
+            if (KW > 1u) { x2.x = row_at(row, valid, w0 + 8); }
+            if (KW > 2u) { x2.y = row_at(row, valid, w0 + 9); }
+            if (KW > 3u) { x2.z = row_at(row, valid, w0 + 10); }
+            if (KW > 4u) { x2.w = row_at(row, valid, w0 + 11); }
+            for (var kw = 0u; kw < KW; kw++) {
+                let lo = shift(x0, x1, kw);
+                let hi = shift(x1, x2, kw);
+                fma8(&acc0, u_wt[wi], lo, hi);
+                if (CV > 1u) { fma8(&acc1, u_wt[wi + 1u], lo, hi); }
+                if (CV > 2u) {
+                    fma8(&acc2, u_wt[wi + 2u], lo, hi);
+                    fma8(&acc3, u_wt[wi + 3u], lo, hi);
+                }
+                if (CV > 4u) {
+                    fma8(&acc4, u_wt[wi + 4u], lo, hi);
+                    fma8(&acc5, u_wt[wi + 5u], lo, hi);
+                    fma8(&acc6, u_wt[wi + 6u], lo, hi);
+                    fma8(&acc7, u_wt[wi + 7u], lo, hi);
+                }
+                wi += c4v;
+            }
+        }
+    }
+    store8(n, c0, oh, ow0, acc0);
+    if (CV > 1u) { store8(n, c0 + 4u, oh, ow0, acc1); }
+    if (CV > 2u) {
+        store8(n, c0 + 8u, oh, ow0, acc2);
+        store8(n, c0 + 12u, oh, ow0, acc3);
+    }
+    if (CV > 4u) {
+        store8(n, c0 + 16u, oh, ow0, acc4);
+        store8(n, c0 + 20u, oh, ow0, acc5);
+        store8(n, c0 + 24u, oh, ow0, acc6);
+        store8(n, c0 + 28u, oh, ow0, acc7);
+    }
+}

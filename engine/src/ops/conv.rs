@@ -219,8 +219,8 @@ struct Gather<'a> {
 
 /// Vec4s of channels per invocation of conv2d_gather_uniform (1, 2, 4 or 8) whose packed weight
 /// for `rows` rows fits the uniform buffer, or None when even 4 channels do not.
-fn uniform_cv(out_c: usize, rows: usize) -> Option<usize> {
-    let groups = out_c.div_ceil(4).min(8);
+fn uniform_cv(out_c: usize, rows: usize, max_cv: usize) -> Option<usize> {
+    let groups = out_c.div_ceil(4).min(max_cv);
     let cv = [8, 4, 2, 1].into_iter().find(|&cv| cv <= groups)?;
     [cv, 4, 2, 1]
         .into_iter()
@@ -256,12 +256,24 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
             .with("HAS_BIAS", l.bias.is_some() as u32 as f64)
     };
     let npix = out_h * out_w;
-    if let Some(cv) = uniform_cv(out_c, rows).filter(|_| uniform_ok) {
+    // Up to 32 channels x 8 pixels of accumulators per invocation (256 floats) suit CPU
+    // adapters, whose invocations are SIMD lanes with no register file to overflow; GPUs get
+    // at most 8 channels (the matmul's tile choice, `DeviceOptions::matmul_wide_tiles`).
+    let max_cv = if dev.0.matmul_wide_tiles { 8 } else { 2 };
+    if let Some(cv) = uniform_cv(out_c, rows, max_cv).filter(|_| uniform_ok) {
         // Chunks of channels whose packed weight fills at most one uniform buffer each.
         let tile = 4 * cv;
         let tiles = out_c.div_ceil(tile);
         let per_chunk = (UNIFORM_FLOATS / (rows * tile)).min(tiles);
-        let kernel = kernel("conv2d_gather_uniform").with("CV", cv as f64);
+        // Stride-1 gathers with kernels up to 5 wide reuse each row of src across the taps.
+        let rows_kernel = l.stride == 1 && l.dil == 1 && g.kw <= 5;
+        let (entry, x_groups) = if rows_kernel {
+            let segments = out_h * out_w.div_ceil(8);
+            ("conv2d_gather_rows", segments.div_ceil(UNIFORM_WG))
+        } else {
+            ("conv2d_gather_uniform", npix.div_ceil(4 * UNIFORM_WG))
+        };
+        let kernel = kernel(entry).with("CV", cv as f64);
         for first in (0..tiles).step_by(per_chunk) {
             let ntiles = per_chunk.min(tiles - first);
             let wt = uniform_buffer(dev);
@@ -270,7 +282,7 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
             params.c4 = u32_of("channels", ntiles * tile);
             // Without a bias the binding still needs a buffer: src stands in, unread.
             let bias = l.bias.unwrap_or(l.src);
-            let groups = [npix.div_ceil(4 * UNIFORM_WG), ntiles, n];
+            let groups = [x_groups, ntiles, n];
             dev.0.dispatch(
                 &kernel,
                 &[l.src.buffer(), &wt, bias.buffer(), out.buffer()],
