@@ -542,3 +542,112 @@ fn conv2d_gather_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
         store8(n, c0 + 28u, oh, ow0, acc7);
     }
 }
+
+// ---- conv2d_grad_weight_uniform ----
+// partial[n, co0 + j, r] = sum_q dy[n, co0 + j, q] * xcol[n, r, q] for j < cc (at most 16), with
+// dy[n, co0..co0+cc, :] copied into a uniform buffer (cc * Q <= 16384 floats, Q % 4 == 0): every
+// invocation walks the same q, so the dy reads are the same across the workgroup (broadcast,
+// as the weights in conv2d_gather_uniform), while each invocation gathers x for its own r.
+// Per 4 pixels: 4 gathers of x and cc vec4 reads of dy for 4*cc FMAs.
+// Grid: x over groups of 32 r; one dispatch per (image n, chunk of cc channels).
+
+struct GradWeightUniformParams {
+    cin: u32,
+    cout: u32,
+    h: u32,
+    w: u32,
+    out_h: u32,
+    out_w: u32,
+    n: u32,     // the image
+    co0: u32,   // the chunk's first output channel
+    _pad1: u32,
+    _pad0: u32,
+    pad_h: i32,
+    pad_w: i32,
+}
+
+override GC: u32 = 16u; // the chunk's channels, cc (1..16)
+
+@group(0) @binding(1) var<uniform> gu_dy: array<vec4<f32>, 4096>;  // dy[n, co0..co0+cc, :] is [cc, Q]
+@group(0) @binding(3) var<uniform> gu: GradWeightUniformParams;
+
+fn gu_x(img: u32, t: Tap, oh: u32, ow: u32) -> f32 {
+    let h = i32(oh * STRIDE) + t.dh;
+    let w = i32(ow * STRIDE) + t.dw;
+    let ok = h >= 0 && w >= 0 && h < i32(gu.h) && w < i32(gu.w);
+    return select(0.0, gw_x[img + t.plane + u32(select(0, h * i32(gu.w) + w, ok))], ok);
+}
+
+fn gu_tap(r: u32) -> Tap {
+    let kk = r % (KH * KW);
+    return Tap((r / (KH * KW)) * gu.h * gu.w, i32(kk / KW) - gu.pad_h, i32(kk % KW) - gu.pad_w);
+}
+
+@compute @workgroup_size(32)
+fn conv2d_grad_weight_uniform(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let rr = gu.cin * KH * KW;
+    let r = wg.x * 32u + lid.x;
+    if (r >= rr) { return; }
+    let t = gu_tap(r);
+    let img = gu.n * gu.cin * gu.h * gu.w;
+    let q4 = gu.out_h * gu.out_w / 4u; // vec4s per channel row of dy
+    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0); var a9 = vec4<f32>(0.0); var a10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0);
+    var a12 = vec4<f32>(0.0); var a13 = vec4<f32>(0.0); var a14 = vec4<f32>(0.0); var a15 = vec4<f32>(0.0);
+    var oh = 0u;
+    var ow = 0u;
+    for (var i = 0u; i < q4; i++) {
+        // pixels 4i..4i+3 (OW % 4 == 0 is not needed: the row wraps between them)
+        var xv = vec4<f32>(0.0);
+        xv.x = gu_x(img, t, oh, ow);
+        ow++; if (ow == gu.out_w) { ow = 0u; oh++; }
+        xv.y = gu_x(img, t, oh, ow);
+        ow++; if (ow == gu.out_w) { ow = 0u; oh++; }
+        xv.z = gu_x(img, t, oh, ow);
+        ow++; if (ow == gu.out_w) { ow = 0u; oh++; }
+        xv.w = gu_x(img, t, oh, ow);
+        ow++; if (ow == gu.out_w) { ow = 0u; oh++; }
+        a0 += gu_dy[i] * xv;
+        if (GC > 1u) { a1 += gu_dy[q4 + i] * xv; }
+        if (GC > 2u) { a2 += gu_dy[2u * q4 + i] * xv; }
+        if (GC > 3u) { a3 += gu_dy[3u * q4 + i] * xv; }
+        if (GC > 4u) {
+            a4 += gu_dy[4u * q4 + i] * xv;
+            if (GC > 5u) { a5 += gu_dy[5u * q4 + i] * xv; }
+            if (GC > 6u) { a6 += gu_dy[6u * q4 + i] * xv; }
+            if (GC > 7u) { a7 += gu_dy[7u * q4 + i] * xv; }
+        }
+        if (GC > 8u) {
+            a8 += gu_dy[8u * q4 + i] * xv;
+            if (GC > 9u) { a9 += gu_dy[9u * q4 + i] * xv; }
+            if (GC > 10u) { a10 += gu_dy[10u * q4 + i] * xv; }
+            if (GC > 11u) { a11 += gu_dy[11u * q4 + i] * xv; }
+        }
+        if (GC > 12u) {
+            a12 += gu_dy[12u * q4 + i] * xv;
+            if (GC > 13u) { a13 += gu_dy[13u * q4 + i] * xv; }
+            if (GC > 14u) { a14 += gu_dy[14u * q4 + i] * xv; }
+            if (GC > 15u) { a15 += gu_dy[15u * q4 + i] * xv; }
+        }
+    }
+    // partial is [N, Cout, R]; row co0 + j of image n
+    let o = (gu.n * gu.cout + gu.co0) * rr + r;
+    let ones = vec4<f32>(1.0);
+    gw_out[o] = dot(a0, ones);
+    if (GC > 1u) { gw_out[o + rr] = dot(a1, ones); }
+    if (GC > 2u) { gw_out[o + 2u * rr] = dot(a2, ones); }
+    if (GC > 3u) { gw_out[o + 3u * rr] = dot(a3, ones); }
+    if (GC > 4u) { gw_out[o + 4u * rr] = dot(a4, ones); }
+    if (GC > 5u) { gw_out[o + 5u * rr] = dot(a5, ones); }
+    if (GC > 6u) { gw_out[o + 6u * rr] = dot(a6, ones); }
+    if (GC > 7u) { gw_out[o + 7u * rr] = dot(a7, ones); }
+    if (GC > 8u) { gw_out[o + 8u * rr] = dot(a8, ones); }
+    if (GC > 9u) { gw_out[o + 9u * rr] = dot(a9, ones); }
+    if (GC > 10u) { gw_out[o + 10u * rr] = dot(a10, ones); }
+    if (GC > 11u) { gw_out[o + 11u * rr] = dot(a11, ones); }
+    if (GC > 12u) { gw_out[o + 12u * rr] = dot(a12, ones); }
+    if (GC > 13u) { gw_out[o + 13u * rr] = dot(a13, ones); }
+    if (GC > 14u) { gw_out[o + 14u * rr] = dot(a14, ones); }
+    if (GC > 15u) { gw_out[o + 15u * rr] = dot(a15, ones); }
+}

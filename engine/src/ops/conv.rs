@@ -79,6 +79,23 @@ struct GradWeightParams {
     _pad: [u32; 2],
 }
 
+/// Mirrors `GradWeightUniformParams` in conv.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GradWeightUniformParams {
+    cin: u32,
+    cout: u32,
+    h: u32,
+    w: u32,
+    out_h: u32,
+    out_w: u32,
+    n: u32,
+    co0: u32,
+    _pad: [u32; 2],
+    pad_h: i32,
+    pad_w: i32,
+}
+
 /// The sizes of one convolution, checked.
 #[derive(Clone, Copy, Debug)]
 struct Geometry {
@@ -307,12 +324,15 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
     out
 }
 
-/// A buffer for conv2d_gather_uniform's `u_wt` (written by conv2d_pack as storage).
+/// A 64 KiB uniform buffer: conv2d_gather_uniform's weights (written by conv2d_pack as
+/// storage) or conv2d_grad_weight_uniform's rows of dy (copied in).
 fn uniform_buffer(dev: &crate::device::Device) -> wgpu::Buffer {
     dev.0.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("conv2d (packed weight, uniform)"),
         size: (4 * UNIFORM_FLOATS) as u64,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::UNIFORM,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::UNIFORM
+            | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     })
 }
@@ -370,8 +390,72 @@ fn weight_splits(g: &Geometry, tiles: usize) -> usize {
     want.min(q.div_ceil(MIN_CHUNK)).max(1)
 }
 
+/// Output channels per conv2d_grad_weight_uniform dispatch (its accumulators).
+const GU_CHANNELS: usize = 16;
+
+/// dW as conv2d_grad_weight_uniform computes it: dy copied, one image and up to 16 channels at
+/// a time, into uniform buffers; partial [N, Cout, R] summed over N. None when an image's rows
+/// of dy do not fit (Q > 4096) or do not split into vec4s (Q % 4 != 0).
+fn grad_weight_uniform(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tensor> {
+    let dev = x.device();
+    let (r, q) = (g.cin * g.kh * g.kw, g.oh * g.ow);
+    let uniform_ok = dev.limits().max_uniform_buffer_binding_size as usize >= 4 * UNIFORM_FLOATS;
+    let cc = (UNIFORM_FLOATS / q).min(GU_CHANNELS).min(g.cout);
+    if !uniform_ok || q % 4 != 0 || cc == 0 {
+        return None;
+    }
+    // One uniform buffer per (image, chunk of channels): all copies first, then the dispatches
+    // in one compute pass.
+    let chunks: Vec<(usize, usize)> = (0..g.n)
+        .flat_map(|n| (0..g.cout).step_by(cc).map(move |c| (n, c)))
+        .collect();
+    let bufs: Vec<wgpu::Buffer> = chunks.iter().map(|_| uniform_buffer(dev)).collect();
+    dev.0.encode(|enc| {
+        for (&(n, co0), buf) in chunks.iter().zip(&bufs) {
+            let len = cc.min(g.cout - co0) * q * 4;
+            enc.copy_buffer_to_buffer(dy.buffer(), ((n * g.cout + co0) * q * 4) as u64, buf, 0, len as u64);
+        }
+    });
+    let partial = Tensor::uninit(dev, &[g.n, g.cout, r], "conv2d backward (weight)");
+    let pad = i32::try_from(g.padding).expect("conv2d: padding does not fit in 32 bits");
+    for (&(n, co0), buf) in chunks.iter().zip(&bufs) {
+        let params = GradWeightUniformParams {
+            cin: u32_of("Cin", g.cin),
+            cout: u32_of("Cout", g.cout),
+            h: u32_of("H", g.h),
+            w: u32_of("W", g.w),
+            out_h: u32_of("OH", g.oh),
+            out_w: u32_of("OW", g.ow),
+            n: u32_of("N", n),
+            co0: u32_of("Cout", co0),
+            _pad: [0; 2],
+            pad_h: pad,
+            pad_w: pad,
+        };
+        let kernel = g
+            .kernel("conv2d_grad_weight_uniform")
+            .with("STRIDE", g.stride as f64)
+            .with("GC", cc.min(g.cout - co0) as f64);
+        dev.0.dispatch(
+            &kernel,
+            &[x.buffer(), buf, partial.buffer()],
+            bytemuck::bytes_of(&params),
+            grid(dev, g, [r.div_ceil(UNIFORM_WG), 1, 1]),
+        );
+    }
+    let shape = [g.cout, g.cin, g.kh, g.kw];
+    Some(if g.n == 1 {
+        partial.reshape(&shape)
+    } else {
+        partial.sum(&[0], false).reshape(&shape)
+    })
+}
+
 /// dW [Cout, Cin, KH, KW] from x and dy: per-chunk partial products, then their sum.
 fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Tensor {
+    if let Some(dw) = grad_weight_uniform(x, dy, g) {
+        return dw;
+    }
     let dev = x.device();
     let r = g.cin * g.kh * g.kw;
     let q = g.oh * g.ow;
