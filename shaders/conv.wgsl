@@ -446,6 +446,22 @@ fn fma8(acc: ptr<function, Acc8>, w: vec4<f32>, lo: vec4<f32>, hi: vec4<f32>) {
     (*acc).p4 += w * hi.x; (*acc).p5 += w * hi.y; (*acc).p6 += w * hi.z; (*acc).p7 += w * hi.w;
 }
 
+// All three taps of a 3-wide kernel row at once, weights w0, w1, w2 (taps kw = 0, 1, 2): pixel j
+// reads window values j, j+1, j+2 of (x0, x1, x2). Summing the taps before adding to the
+// accumulator touches each accumulator once per kernel row instead of once per tap (CPU
+// adapters keep the accumulators in memory: a load and a store per touch).
+fn row3(acc: ptr<function, Acc8>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>,
+        x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>) {
+    (*acc).p0 += w0 * x0.x + w1 * x0.y + w2 * x0.z;
+    (*acc).p1 += w0 * x0.y + w1 * x0.z + w2 * x0.w;
+    (*acc).p2 += w0 * x0.z + w1 * x0.w + w2 * x1.x;
+    (*acc).p3 += w0 * x0.w + w1 * x1.x + w2 * x1.y;
+    (*acc).p4 += w0 * x1.x + w1 * x1.y + w2 * x1.z;
+    (*acc).p5 += w0 * x1.y + w1 * x1.z + w2 * x1.w;
+    (*acc).p6 += w0 * x1.z + w1 * x1.w + w2 * x2.x;
+    (*acc).p7 += w0 * x1.w + w1 * x2.x + w2 * x2.y;
+}
+
 // The 4 values starting k places into the 8 values (a, b), k in 0..4.
 fn shift(a: vec4<f32>, b: vec4<f32>, k: u32) -> vec4<f32> {
     switch (k) {
@@ -510,6 +526,25 @@ fn conv2d_gather_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
             if (KW > 2u) { x2.y = row_at(row, valid, w0 + 9); }
             if (KW > 3u) { x2.z = row_at(row, valid, w0 + 10); }
             if (KW > 4u) { x2.w = row_at(row, valid, w0 + 11); }
+            if (KW == 3u) {
+                // u_wt rows (a, kh, 0), (a, kh, 1), (a, kh, 2) are wi, wi + c4v, wi + 2*c4v.
+                let s1 = wi + c4v;
+                let s2 = wi + 2u * c4v;
+                row3(&acc0, u_wt[wi], u_wt[s1], u_wt[s2], x0, x1, x2);
+                if (CV > 1u) { row3(&acc1, u_wt[wi + 1u], u_wt[s1 + 1u], u_wt[s2 + 1u], x0, x1, x2); }
+                if (CV > 2u) {
+                    row3(&acc2, u_wt[wi + 2u], u_wt[s1 + 2u], u_wt[s2 + 2u], x0, x1, x2);
+                    row3(&acc3, u_wt[wi + 3u], u_wt[s1 + 3u], u_wt[s2 + 3u], x0, x1, x2);
+                }
+                if (CV > 4u) {
+                    row3(&acc4, u_wt[wi + 4u], u_wt[s1 + 4u], u_wt[s2 + 4u], x0, x1, x2);
+                    row3(&acc5, u_wt[wi + 5u], u_wt[s1 + 5u], u_wt[s2 + 5u], x0, x1, x2);
+                    row3(&acc6, u_wt[wi + 6u], u_wt[s1 + 6u], u_wt[s2 + 6u], x0, x1, x2);
+                    row3(&acc7, u_wt[wi + 7u], u_wt[s1 + 7u], u_wt[s2 + 7u], x0, x1, x2);
+                }
+                wi += 3u * c4v;
+                continue;
+            }
             for (var kw = 0u; kw < KW; kw++) {
                 let lo = shift(x0, x1, kw);
                 let hi = shift(x1, x2, kw);

@@ -7,7 +7,7 @@
 //! edges and 70 channels x 380 pixels need several workgroups in every grid dimension.
 mod common;
 use common::*;
-use engine::Tensor;
+use engine::{Device, DeviceOptions, Tensor};
 
 /// One convolution's sizes.
 #[derive(Clone, Copy, Debug)]
@@ -136,7 +136,11 @@ fn tol(c: &Conv) -> f64 {
 
 /// GPU forward (with or without bias) against the reference, and the output shape.
 fn check_forward(c: Conv, bias: bool) {
-    let dev = device();
+    check_forward_on(&device(), c, bias);
+}
+
+fn check_forward_on(dev: &Device, c: Conv, bias: bool) {
+    let dev = dev.clone();
     let x = tensor(&dev, &c.x_shape(), 1);
     let w = tensor(&dev, &c.w_shape(), 2);
     let b = tensor(&dev, &[c.cout], 3);
@@ -155,7 +159,11 @@ fn check_forward(c: Conv, bias: bool) {
 
 /// GPU backward (dx, dW, db from a random dy) against the reference backward.
 fn check_backward(c: Conv) {
-    let dev = device();
+    check_backward_on(&device(), c);
+}
+
+fn check_backward_on(dev: &Device, c: Conv) {
+    let dev = dev.clone();
     let x = tensor(&dev, &c.x_shape(), 4).set_requires_grad(true);
     let w = tensor(&dev, &c.w_shape(), 5).set_requires_grad(true);
     let b = tensor(&dev, &[c.cout], 6).set_requires_grad(true);
@@ -277,6 +285,24 @@ fn weights_too_large_for_a_uniform_buffer_match_reference() {
     ] {
         check_forward(c, true);
         check_backward(c);
+    }
+}
+
+#[test]
+fn small_register_tiles_match_reference() {
+    // `matmul_wide_tiles: false` (the GPU default) caps the gathers at 8 channels per
+    // invocation; this machine's default (a CPU adapter) uses 32.
+    let opts = DeviceOptions {
+        matmul_wide_tiles: Some(false),
+        ..DeviceOptions::default()
+    };
+    let dev = Device::with_options(opts).expect("a wgpu adapter");
+    for c in [
+        conv(2, 5, 70, 9, 10, 3, 1, 1),
+        conv(2, 17, 33, 9, 10, 3, 2, 1),
+    ] {
+        check_forward_on(&dev, c, true);
+        check_backward_on(&dev, c);
     }
 }
 

@@ -413,7 +413,13 @@ fn grad_weight_uniform(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tensor> 
     dev.0.encode(|enc| {
         for (&(n, co0), buf) in chunks.iter().zip(&bufs) {
             let len = cc.min(g.cout - co0) * q * 4;
-            enc.copy_buffer_to_buffer(dy.buffer(), ((n * g.cout + co0) * q * 4) as u64, buf, 0, len as u64);
+            enc.copy_buffer_to_buffer(
+                dy.buffer(),
+                ((n * g.cout + co0) * q * 4) as u64,
+                buf,
+                0,
+                len as u64,
+            );
         }
     });
     let partial = Tensor::uninit(dev, &[g.n, g.cout, r], "conv2d backward (weight)");
@@ -482,7 +488,11 @@ fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Tensor {
     let kernel = g
         .kernel("conv2d_grad_weight")
         .with("STRIDE", g.stride as f64);
-    let groups = [r.div_ceil(GW_TILE * WG), g.cout.div_ceil(GW_TILE * WG), chunks];
+    let groups = [
+        r.div_ceil(GW_TILE * WG),
+        g.cout.div_ceil(GW_TILE * WG),
+        chunks,
+    ];
     dev.0.dispatch(
         &kernel,
         &[x.buffer(), dy.buffer(), partial.buffer()],
