@@ -618,6 +618,24 @@ fn gu_tap(r: u32) -> Tap {
     return Tap((r / (KH * KW)) * gu.h * gu.w, i32(kk / KW) - gu.pad_h, i32(kk % KW) - gu.pad_w);
 }
 
+// x at tap t of the 4 pixels from (oh, ow) on (the row wraps between them), advancing (oh, ow).
+fn gu_quad(img: u32, t: Tap, oh: ptr<function, u32>, ow: ptr<function, u32>) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j++) {
+        let x = gu_x(img, t, *oh, *ow);
+        v = vec4<f32>(v.yzw, x);
+        *ow += 1u;
+        if (*ow == gu.out_w) { *ow = 0u; *oh += 1u; }
+    }
+    return v;
+}
+
+// Channel j of the chunk: a += dy[j, vec4 i] * xa + dy[j, vec4 i+1] * xb (xb = 0 past the row).
+fn gu_add(a: ptr<function, vec4<f32>>, j: u32, q4: u32, i: u32, xa: vec4<f32>, xb: vec4<f32>) {
+    let at = j * q4 + i;
+    *a += gu_dy[at] * xa + gu_dy[min(at + 1u, 4095u)] * xb;
+}
+
 @compute @workgroup_size(32)
 fn conv2d_grad_weight_uniform(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let rr = gu.cin * KH * KW;
@@ -632,38 +650,33 @@ fn conv2d_grad_weight_uniform(@builtin(workgroup_id) wg: vec3<u32>, @builtin(loc
     var a12 = vec4<f32>(0.0); var a13 = vec4<f32>(0.0); var a14 = vec4<f32>(0.0); var a15 = vec4<f32>(0.0);
     var oh = 0u;
     var ow = 0u;
-    for (var i = 0u; i < q4; i++) {
-        // pixels 4i..4i+3 (OW % 4 == 0 is not needed: the row wraps between them)
-        var xv = vec4<f32>(0.0);
-        xv.x = gu_x(img, t, oh, ow);
-        ow++; if (ow == gu.out_w) { ow = 0u; oh++; }
-        xv.y = gu_x(img, t, oh, ow);
-        ow++; if (ow == gu.out_w) { ow = 0u; oh++; }
-        xv.z = gu_x(img, t, oh, ow);
-        ow++; if (ow == gu.out_w) { ow = 0u; oh++; }
-        xv.w = gu_x(img, t, oh, ow);
-        ow++; if (ow == gu.out_w) { ow = 0u; oh++; }
-        a0 += gu_dy[i] * xv;
-        if (GC > 1u) { a1 += gu_dy[q4 + i] * xv; }
-        if (GC > 2u) { a2 += gu_dy[2u * q4 + i] * xv; }
-        if (GC > 3u) { a3 += gu_dy[3u * q4 + i] * xv; }
+    // Two vec4s of pixels (8 pixels) per step, so each accumulator is touched once per 8
+    // products; an odd last vec4 pairs with zeros.
+    for (var i = 0u; i < q4; i += 2u) {
+        let xa = gu_quad(img, t, &oh, &ow);
+        var xb = vec4<f32>(0.0);
+        if (i + 1u < q4) { xb = gu_quad(img, t, &oh, &ow); }
+        gu_add(&a0, 0u, q4, i, xa, xb);
+        if (GC > 1u) { gu_add(&a1, 1u, q4, i, xa, xb); }
+        if (GC > 2u) { gu_add(&a2, 2u, q4, i, xa, xb); }
+        if (GC > 3u) { gu_add(&a3, 3u, q4, i, xa, xb); }
         if (GC > 4u) {
-            a4 += gu_dy[4u * q4 + i] * xv;
-            if (GC > 5u) { a5 += gu_dy[5u * q4 + i] * xv; }
-            if (GC > 6u) { a6 += gu_dy[6u * q4 + i] * xv; }
-            if (GC > 7u) { a7 += gu_dy[7u * q4 + i] * xv; }
+            gu_add(&a4, 4u, q4, i, xa, xb);
+            if (GC > 5u) { gu_add(&a5, 5u, q4, i, xa, xb); }
+            if (GC > 6u) { gu_add(&a6, 6u, q4, i, xa, xb); }
+            if (GC > 7u) { gu_add(&a7, 7u, q4, i, xa, xb); }
         }
         if (GC > 8u) {
-            a8 += gu_dy[8u * q4 + i] * xv;
-            if (GC > 9u) { a9 += gu_dy[9u * q4 + i] * xv; }
-            if (GC > 10u) { a10 += gu_dy[10u * q4 + i] * xv; }
-            if (GC > 11u) { a11 += gu_dy[11u * q4 + i] * xv; }
+            gu_add(&a8, 8u, q4, i, xa, xb);
+            if (GC > 9u) { gu_add(&a9, 9u, q4, i, xa, xb); }
+            if (GC > 10u) { gu_add(&a10, 10u, q4, i, xa, xb); }
+            if (GC > 11u) { gu_add(&a11, 11u, q4, i, xa, xb); }
         }
         if (GC > 12u) {
-            a12 += gu_dy[12u * q4 + i] * xv;
-            if (GC > 13u) { a13 += gu_dy[13u * q4 + i] * xv; }
-            if (GC > 14u) { a14 += gu_dy[14u * q4 + i] * xv; }
-            if (GC > 15u) { a15 += gu_dy[15u * q4 + i] * xv; }
+            gu_add(&a12, 12u, q4, i, xa, xb);
+            if (GC > 13u) { gu_add(&a13, 13u, q4, i, xa, xb); }
+            if (GC > 14u) { gu_add(&a14, 14u, q4, i, xa, xb); }
+            if (GC > 15u) { gu_add(&a15, 15u, q4, i, xa, xb); }
         }
     }
     // partial is [N, Cout, R]; row co0 + j of image n
