@@ -7,31 +7,26 @@
 //! The three passes, each one kernel over the tensors as they are (no im2col buffer):
 //!   forward      y[n, co, q] = sum_r weight[co, r] * xcol[n, r, q] + bias[co]   (conv2d_gather)
 //!   grad-input   dx = the same gather over dy with the kernel flipped and transposed  (conv2d_gather)
-//!   grad-weight  dW[co, r] = sum_(n, q) dy[n, co, q] * xcol[n, r, q], split in chunks (conv2d_grad_weight)
+//!   grad-weight  dW[co, r] = sum_(n, q) dy[n, co, q] * xcol[n, r, q], split in chunks
+//!                (ops/conv_grad_weight.rs, shaders/conv_grad_weight.wgsl)
 //!   grad-bias    db = sum of dy over N, OH, OW (the existing reduction)
 //! where xcol[n, (ci, kh, kw), (oh, ow)] = x[n, ci, oh*S - P + kh, ow*S - P + kw], 0 outside x.
 //! The weight is first repacked (conv2d_pack, a small copy) into [R, Cout rounded up to 4] so the
 //! gather reads 4 output channels with one vec4 load.
 
-use crate::kernels::{Kernel, CONV};
+use super::conv_grad_weight::grad_weight;
+use crate::kernels::{Kernel, Shader, CONV};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
 
 /// Output pixels (x) and channels (y) one invocation computes in conv2d_gather, and
 /// invocations per workgroup along each: a workgroup covers 32 pixels x 32 channels.
 const TILE: usize = 4;
-const WG: usize = 8;
-/// r values and output channels one invocation of conv2d_grad_weight computes (8 x 8 per
-/// workgroup, like conv2d_gather).
-const GW_TILE: usize = 8;
-/// conv2d_grad_weight aims for at least this many workgroups (so layers with few output
-/// channels still fill the device) with chunks of at least `MIN_CHUNK` pixels.
+pub(super) const WG: usize = 8;
 /// Floats in conv2d_gather_uniform's uniform weight buffer (64 KiB, WebGPU's minimum
 /// `max_uniform_buffer_binding_size`), and its workgroup size (each invocation 4 pixels).
-const UNIFORM_FLOATS: usize = 16384;
-const UNIFORM_WG: usize = 32;
-const TARGET_GROUPS: usize = 256;
-const MIN_CHUNK: usize = 64;
+pub(super) const UNIFORM_FLOATS: usize = 16384;
+pub(super) const UNIFORM_WG: usize = 32;
 
 /// Mirrors `PackParams` in conv.wgsl.
 #[repr(C)]
@@ -62,57 +57,23 @@ struct GatherParams {
     _pad1: [u32; 2],
 }
 
-/// Mirrors `GradWeightParams` in conv.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct GradWeightParams {
-    cin: u32,
-    cout: u32,
-    h: u32,
-    w: u32,
-    out_h: u32,
-    out_w: u32,
-    splits: u32,
-    chunk: u32,
-    pad_h: i32,
-    pad_w: i32,
-    _pad: [u32; 2],
-}
-
-/// Mirrors `GradWeightUniformParams` in conv.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct GradWeightUniformParams {
-    cin: u32,
-    cout: u32,
-    h: u32,
-    w: u32,
-    out_h: u32,
-    out_w: u32,
-    n: u32,
-    co0: u32,
-    _pad: [u32; 2],
-    pad_h: i32,
-    pad_w: i32,
-}
-
 /// The sizes of one convolution, checked.
 #[derive(Clone, Copy, Debug)]
-struct Geometry {
-    n: usize,
-    cin: usize,
-    cout: usize,
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    oh: usize,
-    ow: usize,
-    stride: usize,
-    padding: usize,
+pub(super) struct Geometry {
+    pub(super) n: usize,
+    pub(super) cin: usize,
+    pub(super) cout: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) kh: usize,
+    pub(super) kw: usize,
+    pub(super) oh: usize,
+    pub(super) ow: usize,
+    pub(super) stride: usize,
+    pub(super) padding: usize,
 }
 
-fn u32_of(what: &str, v: usize) -> u32 {
+pub(super) fn u32_of(what: &str, v: usize) -> u32 {
     u32::try_from(v).unwrap_or_else(|_| panic!("conv2d: {what} {v} does not fit in 32 bits"))
 }
 
@@ -186,7 +147,12 @@ impl Geometry {
     }
 
     fn kernel(&self, entry: &'static str) -> Kernel {
-        Kernel::new(CONV, entry)
+        self.kernel_in(CONV, entry)
+    }
+
+    /// `entry` of `shader` specialised to this kernel size.
+    pub(super) fn kernel_in(&self, shader: Shader, entry: &'static str) -> Kernel {
+        Kernel::new(shader, entry)
             .with("KH", self.kh as f64)
             .with("KW", self.kw as f64)
     }
@@ -326,7 +292,7 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
 
 /// A 64 KiB uniform buffer: conv2d_gather_uniform's weights (written by conv2d_pack as
 /// storage) or conv2d_grad_weight_uniform's rows of dy (copied in).
-fn uniform_buffer(dev: &crate::device::Device) -> wgpu::Buffer {
+pub(super) fn uniform_buffer(dev: &crate::device::Device) -> wgpu::Buffer {
     dev.0.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("conv2d (packed weight, uniform)"),
         size: (4 * UNIFORM_FLOATS) as u64,
@@ -339,7 +305,7 @@ fn uniform_buffer(dev: &crate::device::Device) -> wgpu::Buffer {
 
 /// The workgroup grid as u32s, checked against the device's limit (a clear panic instead of a
 /// wgpu validation error).
-fn grid(dev: &crate::device::Device, g: &Geometry, groups: [usize; 3]) -> [u32; 3] {
+pub(super) fn grid(dev: &crate::device::Device, g: &Geometry, groups: [usize; 3]) -> [u32; 3] {
     let max = dev.limits().max_compute_workgroups_per_dimension as usize;
     assert!(
         groups.iter().all(|&v| v <= max),
@@ -381,130 +347,6 @@ fn grad_input(dy: &Tensor, weight: &Tensor, g: &Geometry) -> Tensor {
             dil: g.stride,
         },
     )
-}
-
-/// How many chunks each image's Q output pixels are split into for the weight gradient.
-fn weight_splits(g: &Geometry, tiles: usize) -> usize {
-    let q = g.oh * g.ow;
-    let want = TARGET_GROUPS.div_ceil(tiles * g.n);
-    want.min(q.div_ceil(MIN_CHUNK)).max(1)
-}
-
-/// Output channels per conv2d_grad_weight_uniform dispatch (its accumulators).
-const GU_CHANNELS: usize = 16;
-
-/// dW as conv2d_grad_weight_uniform computes it: dy copied, one image and up to 16 channels at
-/// a time, into uniform buffers; partial [N, Cout, R] summed over N. None when an image's rows
-/// of dy do not fit (Q > 4096) or do not split into vec4s (Q % 4 != 0).
-fn grad_weight_uniform(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tensor> {
-    let dev = x.device();
-    let (r, q) = (g.cin * g.kh * g.kw, g.oh * g.ow);
-    let uniform_ok = dev.limits().max_uniform_buffer_binding_size as usize >= 4 * UNIFORM_FLOATS;
-    let cc = (UNIFORM_FLOATS / q).min(GU_CHANNELS).min(g.cout);
-    if !uniform_ok || q % 4 != 0 || cc == 0 {
-        return None;
-    }
-    // One uniform buffer per (image, chunk of channels): all copies first, then the dispatches
-    // in one compute pass.
-    let chunks: Vec<(usize, usize)> = (0..g.n)
-        .flat_map(|n| (0..g.cout).step_by(cc).map(move |c| (n, c)))
-        .collect();
-    let bufs: Vec<wgpu::Buffer> = chunks.iter().map(|_| uniform_buffer(dev)).collect();
-    dev.0.encode(|enc| {
-        for (&(n, co0), buf) in chunks.iter().zip(&bufs) {
-            let len = cc.min(g.cout - co0) * q * 4;
-            enc.copy_buffer_to_buffer(
-                dy.buffer(),
-                ((n * g.cout + co0) * q * 4) as u64,
-                buf,
-                0,
-                len as u64,
-            );
-        }
-    });
-    let partial = Tensor::uninit(dev, &[g.n, g.cout, r], "conv2d backward (weight)");
-    let pad = i32::try_from(g.padding).expect("conv2d: padding does not fit in 32 bits");
-    for (&(n, co0), buf) in chunks.iter().zip(&bufs) {
-        let params = GradWeightUniformParams {
-            cin: u32_of("Cin", g.cin),
-            cout: u32_of("Cout", g.cout),
-            h: u32_of("H", g.h),
-            w: u32_of("W", g.w),
-            out_h: u32_of("OH", g.oh),
-            out_w: u32_of("OW", g.ow),
-            n: u32_of("N", n),
-            co0: u32_of("Cout", co0),
-            _pad: [0; 2],
-            pad_h: pad,
-            pad_w: pad,
-        };
-        let kernel = g
-            .kernel("conv2d_grad_weight_uniform")
-            .with("STRIDE", g.stride as f64)
-            .with("GC", cc.min(g.cout - co0) as f64);
-        dev.0.dispatch(
-            &kernel,
-            &[x.buffer(), buf, partial.buffer()],
-            bytemuck::bytes_of(&params),
-            grid(dev, g, [r.div_ceil(UNIFORM_WG), 1, 1]),
-        );
-    }
-    let shape = [g.cout, g.cin, g.kh, g.kw];
-    Some(if g.n == 1 {
-        partial.reshape(&shape)
-    } else {
-        partial.sum(&[0], false).reshape(&shape)
-    })
-}
-
-/// dW [Cout, Cin, KH, KW] from x and dy: per-chunk partial products, then their sum.
-fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Tensor {
-    if let Some(dw) = grad_weight_uniform(x, dy, g) {
-        return dw;
-    }
-    let dev = x.device();
-    let r = g.cin * g.kh * g.kw;
-    let q = g.oh * g.ow;
-    let tiles = r.div_ceil(GW_TILE * WG) * g.cout.div_ceil(GW_TILE * WG);
-    let splits = weight_splits(g, tiles);
-    let chunk = q.div_ceil(splits);
-    let splits = q.div_ceil(chunk);
-    let chunks = g.n * splits;
-    let partial = Tensor::uninit(dev, &[chunks, g.cout, r], "conv2d backward (weight)");
-    let pad = i32::try_from(g.padding).expect("conv2d: padding does not fit in 32 bits");
-    let params = GradWeightParams {
-        cin: u32_of("Cin", g.cin),
-        cout: u32_of("Cout", g.cout),
-        h: u32_of("H", g.h),
-        w: u32_of("W", g.w),
-        out_h: u32_of("OH", g.oh),
-        out_w: u32_of("OW", g.ow),
-        splits: u32_of("splits", splits),
-        chunk: u32_of("chunk", chunk),
-        pad_h: pad,
-        pad_w: pad,
-        _pad: [0; 2],
-    };
-    let kernel = g
-        .kernel("conv2d_grad_weight")
-        .with("STRIDE", g.stride as f64);
-    let groups = [
-        r.div_ceil(GW_TILE * WG),
-        g.cout.div_ceil(GW_TILE * WG),
-        chunks,
-    ];
-    dev.0.dispatch(
-        &kernel,
-        &[x.buffer(), dy.buffer(), partial.buffer()],
-        bytemuck::bytes_of(&params),
-        grid(dev, g, groups),
-    );
-    let shape = [g.cout, g.cin, g.kh, g.kw];
-    if chunks == 1 {
-        partial.reshape(&shape)
-    } else {
-        partial.sum(&[0], false).reshape(&shape)
-    }
 }
 
 /// The gradient of conv2d with respect to its input x (of shape `x_shape`), from the output

@@ -3,6 +3,7 @@
 
 mod binary;
 pub mod conv;
+mod conv_grad_weight;
 mod fill;
 mod layout;
 mod loss;
