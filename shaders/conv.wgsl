@@ -204,27 +204,43 @@ override CV: u32 = 8u; // vec4s of channels per invocation: 1, 2, 4 or 8
 // uniform buffer at binding 1.
 @group(0) @binding(1) var<uniform> u_wt: array<vec4<f32>, 4096>;     // wt chunk is [src_c*KH*KW, chunk]
 
-// Channels c..c+3 (plus bias) of the 4 pixels q0..q0+3.
-fn store_quad(n: u32, c: u32, q0: u32, v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>) {
+// Channels c..c+3 (plus bias) of the first m of the 4 pixels q0 + dq*p.
+fn store_quad(n: u32, c: u32, q0: u32, dq: u32, m: u32, v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>) {
     let b = bias4(c);
     store_pixel(n, c, q0, v0 + b);
-    store_pixel(n, c, q0 + 1u, v1 + b);
-    store_pixel(n, c, q0 + 2u, v2 + b);
-    store_pixel(n, c, q0 + 3u, v3 + b);
+    if (m > 1u) { store_pixel(n, c, q0 + dq, v1 + b); }
+    if (m > 2u) { store_pixel(n, c, q0 + 2u * dq, v2 + b); }
+    if (m > 3u) { store_pixel(n, c, q0 + 3u * dq, v3 + b); }
 }
 
 @compute @workgroup_size(32)
 fn conv2d_gather_uniform(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let n = wg.z;
-    let q0 = (wg.x * 32u + lid.x) * 4u;
+    let i = wg.x * 32u + lid.x;
     let npix = gp.out_h * gp.out_w;
-    if (q0 >= npix) { return; }
+    // The 4 pixels q0 + dq*p, p < 4: consecutive (DIL = 1), or for DIL > 1 (the grad-input of a
+    // strided convolution) 4 pixels of one row DIL apart, which share the phase deciding which
+    // taps land on a pixel of dy: the tap loops below visit only those (1 in DIL*DIL).
+    var q0 = i * 4u;
+    var dq = 1u;
+    var m = npix - min(q0, npix);      // pixels to store
+    if (DIL > 1u) {
+        let groups = ((gp.out_w + DIL - 1u) / DIL + 3u) / 4u; // groups of 4 per row and phase
+        let oh = i / (DIL * groups);
+        let rem = i % (DIL * groups);
+        let ow0 = rem / groups + DIL * 4u * (rem % groups);
+        if (oh >= gp.out_h || ow0 >= gp.out_w) { return; }
+        q0 = oh * gp.out_w + ow0;
+        dq = DIL;
+        m = (gp.out_w - ow0 + DIL - 1u) / DIL;
+    } else if (q0 >= npix) { return; }
     let g0 = wg.y * CV;                // first vec4 column of the chunk this workgroup computes
     let c0 = gp.c_begin + g0 * 4u;     // its first channel
-    let qa = min(q0, npix - 1u);
-    let qb = min(q0 + 1u, npix - 1u);
-    let qc = min(q0 + 2u, npix - 1u);
-    let qd = min(q0 + 3u, npix - 1u);
+    // (clamped to the last stored pixel: extra pixels are computed and never stored)
+    let qa = q0;
+    let qb = q0 + dq * min(1u, m - 1u);
+    let qc = q0 + dq * min(2u, m - 1u);
+    let qd = q0 + dq * min(3u, m - 1u);
     let ha = i32((qa / gp.out_w) * STRIDE) - gp.pad_h;
     let hb = i32((qb / gp.out_w) * STRIDE) - gp.pad_h;
     let hc = i32((qc / gp.out_w) * STRIDE) - gp.pad_h;
@@ -233,6 +249,10 @@ fn conv2d_gather_uniform(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
     let wb = i32((qb % gp.out_w) * STRIDE) - gp.pad_w;
     let wc = i32((qc % gp.out_w) * STRIDE) - gp.pad_w;
     let wd = i32((qd % gp.out_w) * STRIDE) - gp.pad_w;
+    // First taps whose position is a multiple of DIL (0 when DIL = 1).
+    let dil = i32(DIL);
+    let kh0 = u32(((-ha) % dil + dil) % dil);
+    let kw0 = u32(((-wa) % dil + dil) % dil);
     var a00 = vec4<f32>(0.0); var a01 = vec4<f32>(0.0); var a02 = vec4<f32>(0.0); var a03 = vec4<f32>(0.0);
     var a10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0); var a12 = vec4<f32>(0.0); var a13 = vec4<f32>(0.0);
     var a20 = vec4<f32>(0.0); var a21 = vec4<f32>(0.0); var a22 = vec4<f32>(0.0); var a23 = vec4<f32>(0.0);
@@ -242,11 +262,12 @@ fn conv2d_gather_uniform(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
     var a60 = vec4<f32>(0.0); var a61 = vec4<f32>(0.0); var a62 = vec4<f32>(0.0); var a63 = vec4<f32>(0.0);
     var a70 = vec4<f32>(0.0); var a71 = vec4<f32>(0.0); var a72 = vec4<f32>(0.0); var a73 = vec4<f32>(0.0);
     let plane_size = gp.src_h * gp.src_w;
-    var wi = g0;                       // u_wt index of (row r, column g0)
+    let c4v = gp.c4 / 4u;
     for (var a = 0u; a < gp.src_c; a++) {
         let plane = (n * gp.src_c + a) * plane_size;
-        for (var kh = 0u; kh < KH; kh++) {
-            for (var kw = 0u; kw < KW; kw++) {
+        for (var kh = kh0; kh < KH; kh += DIL) {
+            for (var kw = kw0; kw < KW; kw += DIL) {
+                let wi = ((a * KH + kh) * KW + kw) * c4v + g0; // u_wt index of (row r, column g0)
                 let dh = i32(kh);
                 let dw = i32(kw);
                 let x0 = gather(plane, ha + dh, wa + dw);
@@ -275,21 +296,20 @@ fn conv2d_gather_uniform(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
                     w = u_wt[wi + 7u];
                     a70 += w * x0; a71 += w * x1; a72 += w * x2; a73 += w * x3;
                 }
-                wi += gp.c4 / 4u;
             }
         }
     }
-    store_quad(n, c0, q0, a00, a01, a02, a03);
-    if (CV > 1u) { store_quad(n, c0 + 4u, q0, a10, a11, a12, a13); }
+    store_quad(n, c0, q0, dq, m, a00, a01, a02, a03);
+    if (CV > 1u) { store_quad(n, c0 + 4u, q0, dq, m, a10, a11, a12, a13); }
     if (CV > 2u) {
-        store_quad(n, c0 + 8u, q0, a20, a21, a22, a23);
-        store_quad(n, c0 + 12u, q0, a30, a31, a32, a33);
+        store_quad(n, c0 + 8u, q0, dq, m, a20, a21, a22, a23);
+        store_quad(n, c0 + 12u, q0, dq, m, a30, a31, a32, a33);
     }
     if (CV > 4u) {
-        store_quad(n, c0 + 16u, q0, a40, a41, a42, a43);
-        store_quad(n, c0 + 20u, q0, a50, a51, a52, a53);
-        store_quad(n, c0 + 24u, q0, a60, a61, a62, a63);
-        store_quad(n, c0 + 28u, q0, a70, a71, a72, a73);
+        store_quad(n, c0 + 16u, q0, dq, m, a40, a41, a42, a43);
+        store_quad(n, c0 + 20u, q0, dq, m, a50, a51, a52, a53);
+        store_quad(n, c0 + 24u, q0, dq, m, a60, a61, a62, a63);
+        store_quad(n, c0 + 28u, q0, dq, m, a70, a71, a72, a73);
     }
 }
 

@@ -254,7 +254,14 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
             let segments = out_h * out_w.div_ceil(8);
             ("conv2d_gather_rows", segments.div_ceil(UNIFORM_WG))
         } else {
-            ("conv2d_gather_uniform", npix.div_ceil(4 * UNIFORM_WG))
+            // Pixels in groups of 4 along each row and column phase when dilated (see the
+            // kernel); otherwise 4 consecutive pixels.
+            let quads = if l.dil > 1 {
+                out_h * l.dil * out_w.div_ceil(l.dil).div_ceil(4)
+            } else {
+                npix.div_ceil(4)
+            };
+            ("conv2d_gather_uniform", quads.div_ceil(UNIFORM_WG))
         };
         let kernel = kernel(entry).with("CV", cv as f64);
         for first in (0..tiles).step_by(per_chunk) {
