@@ -72,14 +72,14 @@ fn grad_weight_uniform(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tensor> 
     let uniform_ok = dev.limits().max_uniform_buffer_binding_size as usize >= 4 * UNIFORM_FLOATS;
     // Stride 1 and 3-wide kernels over rows of a multiple of 4 pixels: one invocation per kernel
     // row (three r sharing one window of x), up to 8 channels per dispatch.
-    let rows_kernel = g.stride == 1 && g.kw == 3 && g.ow % 4 == 0;
+    let rows_kernel = g.stride == 1 && g.kw == 3 && g.ow.is_multiple_of(4);
     let max_cc = if rows_kernel {
         GR_CHANNELS
     } else {
         GU_CHANNELS
     };
     let cc = (UNIFORM_FLOATS / q).min(max_cc).min(g.cout);
-    if !uniform_ok || q % 4 != 0 || cc == 0 {
+    if !uniform_ok || !q.is_multiple_of(4) || cc == 0 {
         return None;
     }
     // One uniform buffer per (image, chunk of channels): all copies first, then the dispatches
