@@ -1,4 +1,4 @@
-// 2-D convolution as an implicit GEMM (no im2col buffer): forward, grad-input, grad-weight.
+// 2-D convolution as an implicit GEMM (no im2col buffer): forward and grad-input.
 // Launched by engine/src/ops/conv.rs.
 //
 // Legend: N = batch; Cin, Cout = channels of x and of y; H, W = x's height and width;
@@ -17,7 +17,8 @@
 // Entry points:
 //   conv2d_pack            repacks the weight into the A operand of the gathers.
 //   conv2d_gather_uniform  forward and grad-input with the packed weight in a uniform buffer
-//                          (up to 32 output channels x 4 output pixels each).
+//                          (up to 32 output channels x 4 output pixels each); for DIL > 1 the
+//                          4 pixels share a row and column phase and visit only live taps.
 //   conv2d_gather          the same for weights too large for a uniform buffer (4 x 4 each).
 //   conv2d_gather_rows     the uniform gather for stride 1: 8 pixels along a row, each
 //                          window of src reused across the kernel's taps.
@@ -29,7 +30,7 @@ override KH: u32 = 3u;
 override KW: u32 = 3u;
 override STRIDE: u32 = 1u;
 override DIL: u32 = 1u;
-// Whether conv2d_gather adds a bias (forward only).
+// Whether the gathers add a bias (forward only).
 override HAS_BIAS: bool = false;
 // conv2d_pack: false packs for the forward, true for grad-input (flipped, channels swapped).
 override FLIP: bool = false;
@@ -195,8 +196,9 @@ fn conv2d_gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 // a uniform-buffer read the compiler can broadcast (CPU adapters load it once for all SIMD
 // lanes; GPUs serve it from the constant cache), while each pixel's src value is reused by all
 // 4*CV channels. Per kernel tap: 4 src loads and CV vec4 weight loads for 16*CV FMAs.
-// Grid: x over groups of 32 invocations x 4 pixels, y over the chunk's groups of 4*CV channels,
-// z over the batch. Accumulators: a<g><p>, channels 4g..4g+3 of pixel p.
+// Grid: x over groups of 32 invocations x 4 pixels (consecutive; for DIL > 1 one row and column
+// phase, see below), y over the chunk's groups of 4*CV channels, z over the batch.
+// Accumulators: a<g><p>, channels 4g..4g+3 of pixel p.
 
 override CV: u32 = 8u; // vec4s of channels per invocation: 1, 2, 4 or 8
 

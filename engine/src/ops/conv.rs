@@ -4,15 +4,20 @@
 //! KH, KW = kernel size; S = stride; P = padding; R = Cin*KH*KW; Q = OH*OW.
 //!   x is [N, Cin, H, W], weight is [Cout, Cin, KH, KW], bias is [Cout], y is [N, Cout, OH, OW]
 //!   OH = (H + 2P - KH) / S + 1, OW = (W + 2P - KW) / S + 1
-//! The three passes, each one kernel over the tensors as they are (no im2col buffer):
-//!   forward      y[n, co, q] = sum_r weight[co, r] * xcol[n, r, q] + bias[co]   (conv2d_gather)
-//!   grad-input   dx = the same gather over dy with the kernel flipped and transposed  (conv2d_gather)
+//! The passes, each run on the tensors as they are (no im2col buffer):
+//!   forward      y[n, co, q] = sum_r weight[co, r] * xcol[n, r, q] + bias[co]    (a gather)
+//!   grad-input   dx = the same gather over dy with the kernel flipped and transposed, stride 1,
+//!                padding KH-1-P, and dy read as if dilated by S
 //!   grad-weight  dW[co, r] = sum_(n, q) dy[n, co, q] * xcol[n, r, q], split in chunks
 //!                (ops/conv_grad_weight.rs, shaders/conv_grad_weight.wgsl)
 //!   grad-bias    db = sum of dy over N, OH, OW (the existing reduction)
 //! where xcol[n, (ci, kh, kw), (oh, ow)] = x[n, ci, oh*S - P + kh, ow*S - P + kw], 0 outside x.
-//! The weight is first repacked (conv2d_pack, a small copy) into [R, Cout rounded up to 4] so the
-//! gather reads 4 output channels with one vec4 load.
+//! The weight is first repacked (conv2d_pack, a small copy) into [R, channels rounded up to 4],
+//! in chunks of channels that fit a 64 KiB uniform buffer each; the gathers read it there, with
+//! the same address across a workgroup (see conv.wgsl). The gathers:
+//!   conv2d_gather_rows     stride 1 (forward) or undilated (grad-input of stride-1 convs)
+//!   conv2d_gather_uniform  the rest (strided forward, grad-input of strided convs)
+//!   conv2d_gather          weights too large for a uniform buffer (storage-buffer weights)
 
 use super::conv_grad_weight::grad_weight;
 use crate::kernels::{Kernel, Shader, CONV};
