@@ -291,9 +291,9 @@ fn weights_too_large_for_a_uniform_buffer_match_reference() {
 #[test]
 fn weight_gradient_by_kernel_rows_matches_reference() {
     // Stride 1, 3x3, OW % 4 == 0: conv2d_grad_weight_rows. OW = 12 (a segment of 8 and a tail
-    // of 4), 20 (8, 8, 4) and 8; 11*3 = 33 kernel rows (2 workgroups); 19 channels in chunks of
-    // 8, 8, 3; paddings 1, 2, 0.
-    check_backward(conv(2, 11, 19, 9, 12, 3, 1, 1));
+    // of 4), 20 (8, 8, 4) and 8; 11*3 = 33 kernel rows (2 workgroups); 37 channels in chunks of
+    // 8, 8, 8, 8, 5; paddings 1, 2, 0.
+    check_backward(conv(2, 11, 37, 9, 12, 3, 1, 1));
     check_backward(conv(2, 3, 5, 10, 18, 3, 1, 2));
     check_backward(conv(1, 4, 9, 7, 10, 3, 1, 0));
 }
