@@ -4,6 +4,7 @@
 mod attention;
 mod binary;
 pub mod conv;
+mod conv_grad_weight;
 mod fill;
 mod layout;
 mod loss;
