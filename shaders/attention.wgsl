@@ -196,7 +196,14 @@ fn online_step(st: Query, s: vec4<f32>) -> Query {
 
 // acc <- a * acc + p_t v for value row vr, a = alpha for the group's first key (t = 0), else 1.
 fn accumulate(st: Query, t: u32, vr: Row) -> Row {
-    return axpby_row(select(1.0, st.alpha, t == 0u), st.acc, st.p[t], vr, DV4);
+    let pt = select(select(st.p.x, st.p.y, t == 1u), select(st.p.z, st.p.w, t == 3u), t > 1u);
+    return axpby_row(select(1.0, st.alpha, t == 0u), st.acc, pt, vr, DV4);
+}
+
+// c with component t replaced by x (a select, not a dynamically indexed store: those keep
+// the vector in memory on some compilers).
+fn put(c: vec4<f32>, t: u32, x: f32) -> vec4<f32> {
+    return select(c, vec4<f32>(x), vec4<u32>(t) == vec4<u32>(0u, 1u, 2u, 3u));
 }
 
 // Writes o_i = acc / l and lse_i = m + log(l) for query row i (if it exists).
@@ -244,14 +251,14 @@ fn attention_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         for (var t = 0u; t < 4u; t++) {
             if (j + t > last) { break; }
             let kr = load_k((kb + j + t) * D4);
-            c0[t] = dot_row(s0.q, kr, D4) * pf.scale;
-            if (ROWS > 1u) { c1[t] = dot_row(s1.q, kr, D4) * pf.scale; }
-            if (ROWS > 2u) { c2[t] = dot_row(s2.q, kr, D4) * pf.scale; }
-            if (ROWS > 3u) { c3[t] = dot_row(s3.q, kr, D4) * pf.scale; }
-            if (ROWS > 4u) { c4[t] = dot_row(s4.q, kr, D4) * pf.scale; }
-            if (ROWS > 5u) { c5[t] = dot_row(s5.q, kr, D4) * pf.scale; }
-            if (ROWS > 6u) { c6[t] = dot_row(s6.q, kr, D4) * pf.scale; }
-            if (ROWS > 7u) { c7[t] = dot_row(s7.q, kr, D4) * pf.scale; }
+            c0 = put(c0, t, dot_row(s0.q, kr, D4) * pf.scale);
+            if (ROWS > 1u) { c1 = put(c1, t, dot_row(s1.q, kr, D4) * pf.scale); }
+            if (ROWS > 2u) { c2 = put(c2, t, dot_row(s2.q, kr, D4) * pf.scale); }
+            if (ROWS > 3u) { c3 = put(c3, t, dot_row(s3.q, kr, D4) * pf.scale); }
+            if (ROWS > 4u) { c4 = put(c4, t, dot_row(s4.q, kr, D4) * pf.scale); }
+            if (ROWS > 5u) { c5 = put(c5, t, dot_row(s5.q, kr, D4) * pf.scale); }
+            if (ROWS > 6u) { c6 = put(c6, t, dot_row(s6.q, kr, D4) * pf.scale); }
+            if (ROWS > 7u) { c7 = put(c7, t, dot_row(s7.q, kr, D4) * pf.scale); }
         }
         s0 = online_step(s0, c0);
         if (ROWS > 1u) { s1 = online_step(s1, c1); }
