@@ -169,10 +169,10 @@ fn gradients_match_the_composed_path_at_every_rows_per_invocation() {
 }
 
 #[test]
-#[should_panic(expected = "attention: 9 rows per invocation, the kernels hold 1 to 8")]
+#[should_panic(expected = "attention: 17 rows per invocation, the kernels hold 1 to 16")]
 fn panics_on_too_many_rows_per_invocation() {
     let q = zeros(&[1, 2, 4]);
-    attention_with_rows(&q, &q, &q, 9);
+    attention_with_rows(&q, &q, &q, 17);
 }
 
 #[test]

@@ -81,18 +81,18 @@ fn check(q: &Tensor, k: &Tensor, v: &Tensor) -> Dims {
 
 /// Rows per invocation. On CPU adapters each invocation is a SIMD lane and every storage
 /// load a loop over the lanes (BENCHMARKS.md: the loads dominate), so each loaded key row is
-/// reused by 8 query rows (or each query row by 8 key rows); GPUs keep one row per
+/// reused by 16 query rows (or each query row by 16 key rows); GPUs keep one row per
 /// invocation, whose state already fills their register file at D = 64.
 pub fn rows_per_invocation(t: &Tensor) -> usize {
     if t.device().info().device_type == wgpu::DeviceType::Cpu {
-        8
+        16
     } else {
         1
     }
 }
 
 /// Most rows per invocation the kernels hold (`ROWS` in attention.wgsl).
-pub const MAX_ROWS: usize = 8;
+pub const MAX_ROWS: usize = 16;
 
 /// One launch of kernel `entry` over `rows` rows per batch item, `per` rows per invocation:
 /// binds `buffers`, returns nothing (the outputs are among the buffers).
