@@ -115,9 +115,10 @@ pub fn ceilings(dev: &Device) -> Ceilings {
     })
 }
 
-/// `cargo test --all-targets` runs each bench once with `--test`: skip the extra timing then.
-fn test_mode() -> bool {
-    std::env::args().any(|a| a == "--test")
+/// True when the bench runs under `cargo test --all-targets` (criterion's test mode: each
+/// bench once). `cargo bench` passes `--bench`; `cargo test` does not.
+pub fn test_mode() -> bool {
+    !std::env::args().any(|a| a == "--bench")
 }
 
 /// Criterion options that take a value (so that value is not a benchmark filter).
