@@ -6,3 +6,8 @@ mod mlp;
 
 pub use linear::Linear;
 pub use mlp::{Activation, Mlp};
+mod fourier;
+pub mod unet;
+
+pub use fourier::FourierEncoder;
+pub use unet::{NormKind, UNet, UNetConfig};
