@@ -22,12 +22,25 @@ fn elementwise(c: &mut Criterion) {
 
         let g = "elementwise";
         let same = Work::Bytes(3 * f * n as u64);
-        bench(&mut group, g, &dev, &format!("add_same/{n}"), same, || drop(a.add(&b)));
+        bench(&mut group, g, &dev, &format!("add_same/{n}"), same, || {
+            drop(a.add(&b))
+        });
         let bcast = Work::Bytes(f * (2 * n + ROW) as u64);
-        bench(&mut group, g, &dev, &format!("add_broadcast_row/{n}"), bcast, || drop(a.add(&row)));
+        bench(
+            &mut group,
+            g,
+            &dev,
+            &format!("add_broadcast_row/{n}"),
+            bcast,
+            || drop(a.add(&row)),
+        );
         let unary = Work::Bytes(2 * f * n as u64);
-        bench(&mut group, g, &dev, &format!("exp/{n}"), unary, || drop(a.exp()));
-        bench(&mut group, g, &dev, &format!("silu/{n}"), unary, || drop(a.silu()));
+        bench(&mut group, g, &dev, &format!("exp/{n}"), unary, || {
+            drop(a.exp())
+        });
+        bench(&mut group, g, &dev, &format!("silu/{n}"), unary, || {
+            drop(a.silu())
+        });
     }
     group.finish();
 }

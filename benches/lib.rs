@@ -122,9 +122,21 @@ fn test_mode() -> bool {
 
 /// Criterion options that take a value (so that value is not a benchmark filter).
 const VALUED: &[&str] = &[
-    "--warm-up-time", "--measurement-time", "--sample-size", "--save-baseline", "--baseline",
-    "--load-baseline", "--output-format", "--plotting-backend", "--color", "--noise-threshold",
-    "--confidence-level", "--significance-level", "--nresamples", "--profile-time", "--format",
+    "--warm-up-time",
+    "--measurement-time",
+    "--sample-size",
+    "--save-baseline",
+    "--baseline",
+    "--load-baseline",
+    "--output-format",
+    "--plotting-backend",
+    "--color",
+    "--noise-threshold",
+    "--confidence-level",
+    "--significance-level",
+    "--nresamples",
+    "--profile-time",
+    "--format",
 ];
 
 /// Whether the command line's benchmark filter (criterion's positional argument, a regular
@@ -165,16 +177,24 @@ pub fn bench(
             Work::Flops(f) => {
                 let g = f as f64 / secs / 1e9;
                 let pct = 100.0 * g / ceil.fma_gflops;
-                format!("{g:.2} GFLOP/s = {pct:.0}% of the FMA ceiling ({:.1} GFLOP/s)", ceil.fma_gflops)
+                format!(
+                    "{g:.2} GFLOP/s = {pct:.0}% of the FMA ceiling ({:.1} GFLOP/s)",
+                    ceil.fma_gflops
+                )
             }
             Work::Bytes(b) => {
                 let g = b as f64 / secs / 1e9;
                 let pct = 100.0 * g / ceil.copy_gbs;
-                format!("{g:.2} GB/s = {pct:.0}% of the copy ceiling ({:.2} GB/s)", ceil.copy_gbs)
+                format!(
+                    "{g:.2} GB/s = {pct:.0}% of the copy ceiling ({:.2} GB/s)",
+                    ceil.copy_gbs
+                )
             }
         };
         eprintln!("roof: {full}: {:.3} ms, {line}", secs * 1e3);
     }
     group.throughput(amount.throughput());
-    group.bench_function(id, |b| b.iter_custom(|iters| time_gpu(dev, iters, &mut work)));
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| time_gpu(dev, iters, &mut work))
+    });
 }

@@ -141,7 +141,13 @@ fn bench_matmul(c: &mut Criterion) {
         }
         let a = operand(&dev, case.batch, case.a);
         let b = operand(&dev, case.batch, case.b);
-        let work = || drop(std::hint::black_box(a.matmul_t(&b, case.trans_a, case.trans_b)));
+        let work = || {
+            drop(std::hint::black_box(a.matmul_t(
+                &b,
+                case.trans_a,
+                case.trans_b,
+            )))
+        };
         benches::bench(&mut group, "matmul", &dev, case.name, Work::Flops(f), work);
     }
     group.finish();

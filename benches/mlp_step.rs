@@ -35,7 +35,14 @@ fn step_bench(c: &mut Criterion, name: &str, dims: &[usize], batch: usize) {
         opt.step();
         opt.zero_grad();
     };
-    benches::bench(&mut group, "mlp_step", &dev, name, Work::Flops(flops as u64), step);
+    benches::bench(
+        &mut group,
+        "mlp_step",
+        &dev,
+        name,
+        Work::Flops(flops as u64),
+        step,
+    );
     group.finish();
     let s = dev.stats();
     eprintln!(

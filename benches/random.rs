@@ -13,7 +13,14 @@ fn randn(c: &mut Criterion) {
         let n = 1usize << log2;
         let id = format!("2^{log2}");
         let work = || drop(std::hint::black_box(Tensor::randn(&dev, &[n])));
-        benches::bench(&mut group, "randn", &dev, &id, Work::Bytes(4 * n as u64), work);
+        benches::bench(
+            &mut group,
+            "randn",
+            &dev,
+            &id,
+            Work::Bytes(4 * n as u64),
+            work,
+        );
     }
     group.finish();
 }

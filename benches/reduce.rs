@@ -18,9 +18,23 @@ fn reduce(c: &mut Criterion) {
         let f = 4u64;
         let id = format!("sum_last_axis/{n}");
         let work = || drop(x.sum(&[-1], false));
-        bench(&mut group, "reduce", &dev, &id, Work::Bytes(f * (n + n / ROW) as u64), work);
+        bench(
+            &mut group,
+            "reduce",
+            &dev,
+            &id,
+            Work::Bytes(f * (n + n / ROW) as u64),
+            work,
+        );
         let id = format!("sum_all/{n}");
-        bench(&mut group, "reduce", &dev, &id, Work::Bytes(f * (n + 1) as u64), || drop(x.sum_all()));
+        bench(
+            &mut group,
+            "reduce",
+            &dev,
+            &id,
+            Work::Bytes(f * (n + 1) as u64),
+            || drop(x.sum_all()),
+        );
     }
     group.finish();
 }

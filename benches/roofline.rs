@@ -9,7 +9,6 @@ use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throug
 use engine::ops::roofline::{copy_buffer, fma_flops, fma_loop, stream_copy};
 use engine::Tensor;
 
-
 fn roofline(c: &mut Criterion) {
     let dev = benches::device();
     let (n, iters, elems) = benches::probe_sizes(&dev);
@@ -32,13 +31,22 @@ fn roofline(c: &mut Criterion) {
     );
 
     let mut group = c.benchmark_group("roofline");
-    group.sample_size(10).sampling_mode(SamplingMode::Flat).warm_up_time(Duration::from_millis(500));
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500));
     group.throughput(Throughput::Elements(flops));
-    group.bench_function(format!("fma {n} x {iters} iters"), |b| b.iter_custom(|k| benches::time_gpu(&dev, k, fma)));
+    group.bench_function(format!("fma {n} x {iters} iters"), |b| {
+        b.iter_custom(|k| benches::time_gpu(&dev, k, fma))
+    });
     group.throughput(Throughput::Bytes(moved));
     let mib = 4 * elems >> 20;
-    group.bench_function(format!("copy_buffer {mib} MiB"), |b| b.iter_custom(|k| benches::time_gpu(&dev, k, copy)));
-    group.bench_function(format!("stream_copy {mib} MiB"), |b| b.iter_custom(|k| benches::time_gpu(&dev, k, stream)));
+    group.bench_function(format!("copy_buffer {mib} MiB"), |b| {
+        b.iter_custom(|k| benches::time_gpu(&dev, k, copy))
+    });
+    group.bench_function(format!("stream_copy {mib} MiB"), |b| {
+        b.iter_custom(|k| benches::time_gpu(&dev, k, stream))
+    });
     group.finish();
 }
 

@@ -30,7 +30,13 @@ fn fma_loop_matches_cpu_recurrence_over_several_workgroups() {
     let x = uniform(n, -1.0, 1.0, 3);
     for iters in [0u32, 1, 5] {
         let got = fma_loop(&Tensor::from_slice(&dev, &x, &[n]), iters, 0.75, 0.5).to_vec();
-        assert_close(&format!("fma_loop iters {iters}"), &got, &fma_reference(&x, iters, 0.75, 0.5), 1e-4, 1e-5);
+        assert_close(
+            &format!("fma_loop iters {iters}"),
+            &got,
+            &fma_reference(&x, iters, 0.75, 0.5),
+            1e-4,
+            1e-5,
+        );
     }
 }
 

@@ -52,13 +52,19 @@ fn sample() -> (Vec<u8>, Vec<u8>) {
 
 /// Writes the test split's two files into `dir`, gzipped or raw.
 fn write_split(dir: &Path, images: &[u8], labels: &[u8], gz: bool) {
-    let (ext, f): (&str, fn(&[u8]) -> Vec<u8>) = if gz { (".gz", gzip) } else { ("", |b| b.to_vec()) };
+    let (ext, f): (&str, fn(&[u8]) -> Vec<u8>) = if gz {
+        (".gz", gzip)
+    } else {
+        ("", |b| b.to_vec())
+    };
     std::fs::write(dir.join(format!("t10k-images-idx3-ubyte{ext}")), f(images)).unwrap();
     std::fs::write(dir.join(format!("t10k-labels-idx1-ubyte{ext}")), f(labels)).unwrap();
 }
 
 fn load_err(dir: &Path) -> String {
-    load(dir, Split::Test).expect_err("malformed data must be rejected").to_string()
+    load(dir, Split::Test)
+        .expect_err("malformed data must be rejected")
+        .to_string()
 }
 
 fn assert_has(msg: &str, parts: &[&str]) {
@@ -73,7 +79,16 @@ fn raw_files_read_back_exactly() {
     let (px, lb) = sample();
     write_split(&dir, &images_idx(3, 28, 28, &px), &labels_idx(&lb), false);
     let m = load(&dir, Split::Test).unwrap();
-    assert_eq!(m, Mnist { images: px.clone(), labels: lb, n: 3, rows: 28, cols: 28 });
+    assert_eq!(
+        m,
+        Mnist {
+            images: px.clone(),
+            labels: lb,
+            n: 3,
+            rows: 28,
+            cols: 28
+        }
+    );
     assert_eq!(m.image(2), &px[2 * 784..]);
 }
 
@@ -83,7 +98,12 @@ fn gzip_files_read_back_exactly_and_win_over_raw() {
     let (px, lb) = sample();
     write_split(&dir, &images_idx(3, 28, 28, &px), &labels_idx(&lb), true);
     // Raw files of different content beside them: the .gz ones must be the ones read.
-    write_split(&dir, &images_idx(1, 28, 28, &[0; 784]), &labels_idx(&[1]), false);
+    write_split(
+        &dir,
+        &images_idx(1, 28, 28, &[0; 784]),
+        &labels_idx(&[1]),
+        false,
+    );
     let m = load(&dir, Split::Test).unwrap();
     assert_eq!((m.n, m.rows, m.cols), (3, 28, 28));
     assert_eq!(m.images, px);
@@ -95,27 +115,61 @@ fn gzip_files_read_back_exactly_and_win_over_raw() {
 fn missing_labels_file_names_it_and_how_to_get_it() {
     let dir = temp_dir("missing");
     let (px, _) = sample();
-    std::fs::write(dir.join("t10k-images-idx3-ubyte"), images_idx(3, 28, 28, &px)).unwrap();
+    std::fs::write(
+        dir.join("t10k-images-idx3-ubyte"),
+        images_idx(3, 28, 28, &px),
+    )
+    .unwrap();
     let msg = load_err(&dir);
-    assert_has(&msg, &["missing file", "t10k-labels-idx1-ubyte.gz", "apt-get install dataset-fashion-mnist", "download"]);
+    assert_has(
+        &msg,
+        &[
+            "missing file",
+            "t10k-labels-idx1-ubyte.gz",
+            "apt-get install dataset-fashion-mnist",
+            "download",
+        ],
+    );
     assert_has(&msg, &[&dir.display().to_string()]);
 }
 
 #[test]
 fn labels_file_given_as_images_reports_bad_magic_found_and_expected() {
     let dir = temp_dir("magic");
-    write_split(&dir, &labels_idx(&[1, 2, 3]), &labels_idx(&[1, 2, 3]), false);
+    write_split(
+        &dir,
+        &labels_idx(&[1, 2, 3]),
+        &labels_idx(&[1, 2, 3]),
+        false,
+    );
     let msg = load_err(&dir);
-    assert_has(&msg, &["t10k-images-idx3-ubyte", "bad magic number 0x00000801, expected 0x00000803"]);
+    assert_has(
+        &msg,
+        &[
+            "t10k-images-idx3-ubyte",
+            "bad magic number 0x00000801, expected 0x00000803",
+        ],
+    );
 }
 
 #[test]
 fn gzip_data_without_gz_suffix_says_so() {
     let dir = temp_dir("gzsuffix");
     let (px, lb) = sample();
-    std::fs::write(dir.join("t10k-images-idx3-ubyte"), gzip(&images_idx(3, 28, 28, &px))).unwrap();
+    std::fs::write(
+        dir.join("t10k-images-idx3-ubyte"),
+        gzip(&images_idx(3, 28, 28, &px)),
+    )
+    .unwrap();
     std::fs::write(dir.join("t10k-labels-idx1-ubyte"), labels_idx(&lb)).unwrap();
-    assert_has(&load_err(&dir), &["t10k-images-idx3-ubyte", "bad magic number 0x1f8b", "gzip-compressed"]);
+    assert_has(
+        &load_err(&dir),
+        &[
+            "t10k-images-idx3-ubyte",
+            "bad magic number 0x1f8b",
+            "gzip-compressed",
+        ],
+    );
 }
 
 #[test]
@@ -123,18 +177,43 @@ fn truncated_images_payload_reports_expected_and_actual_bytes() {
     let dir = temp_dir("trunc");
     let (px, lb) = sample();
     // Header promises 3 images (16 + 2352 = 2368 bytes); only 2000 pixel bytes follow.
-    write_split(&dir, &images_idx(3, 28, 28, &px[..2000]), &labels_idx(&lb), true);
+    write_split(
+        &dir,
+        &images_idx(3, 28, 28, &px[..2000]),
+        &labels_idx(&lb),
+        true,
+    );
     let msg = load_err(&dir);
-    assert_has(&msg, &["t10k-images-idx3-ubyte.gz", "truncated payload", "expected 2368 bytes", "found 2016"]);
+    assert_has(
+        &msg,
+        &[
+            "t10k-images-idx3-ubyte.gz",
+            "truncated payload",
+            "expected 2368 bytes",
+            "found 2016",
+        ],
+    );
 }
 
 #[test]
 fn truncated_header_is_reported() {
     let dir = temp_dir("trunchead");
     let (px, _) = sample();
-    std::fs::write(dir.join("t10k-images-idx3-ubyte"), images_idx(3, 28, 28, &px)).unwrap();
+    std::fs::write(
+        dir.join("t10k-images-idx3-ubyte"),
+        images_idx(3, 28, 28, &px),
+    )
+    .unwrap();
     std::fs::write(dir.join("t10k-labels-idx1-ubyte"), [0u8, 0, 8, 1, 0, 0]).unwrap();
-    assert_has(&load_err(&dir), &["t10k-labels-idx1-ubyte", "truncated header", "expected 8 bytes", "found 6"]);
+    assert_has(
+        &load_err(&dir),
+        &[
+            "t10k-labels-idx1-ubyte",
+            "truncated header",
+            "expected 8 bytes",
+            "found 6",
+        ],
+    );
 }
 
 #[test]
@@ -144,24 +223,54 @@ fn extra_bytes_after_the_payload_are_reported() {
     let mut labels = labels_idx(&lb);
     labels.extend([0, 0]);
     write_split(&dir, &images_idx(3, 28, 28, &px), &labels, false);
-    assert_has(&load_err(&dir), &["t10k-labels-idx1-ubyte", "2 bytes after the data", "promises 11 bytes", "found 13"]);
+    assert_has(
+        &load_err(&dir),
+        &[
+            "t10k-labels-idx1-ubyte",
+            "2 bytes after the data",
+            "promises 11 bytes",
+            "found 13",
+        ],
+    );
 }
 
 #[test]
 fn images_and_labels_count_mismatch_names_both_files() {
     let dir = temp_dir("count");
     let (px, _) = sample();
-    write_split(&dir, &images_idx(3, 28, 28, &px), &labels_idx(&[1, 2]), false);
+    write_split(
+        &dir,
+        &images_idx(3, 28, 28, &px),
+        &labels_idx(&[1, 2]),
+        false,
+    );
     let msg = load_err(&dir);
-    assert_has(&msg, &["count mismatch", "t10k-images-idx3-ubyte", "3 images", "t10k-labels-idx1-ubyte", "2 labels"]);
+    assert_has(
+        &msg,
+        &[
+            "count mismatch",
+            "t10k-images-idx3-ubyte",
+            "3 images",
+            "t10k-labels-idx1-ubyte",
+            "2 labels",
+        ],
+    );
 }
 
 #[test]
 fn label_above_nine_is_rejected_with_its_index() {
     let dir = temp_dir("label");
     let (px, _) = sample();
-    write_split(&dir, &images_idx(3, 28, 28, &px), &labels_idx(&[1, 12, 3]), false);
-    assert_has(&load_err(&dir), &["t10k-labels-idx1-ubyte", "label 12 at index 1", "0..=9"]);
+    write_split(
+        &dir,
+        &images_idx(3, 28, 28, &px),
+        &labels_idx(&[1, 12, 3]),
+        false,
+    );
+    assert_has(
+        &load_err(&dir),
+        &["t10k-labels-idx1-ubyte", "label 12 at index 1", "0..=9"],
+    );
 }
 
 #[test]
@@ -173,10 +282,22 @@ fn corrupt_gzip_stream_is_reported() {
     let p = dir.join("t10k-images-idx3-ubyte.gz");
     let bytes = std::fs::read(&p).unwrap();
     std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
-    assert_has(&load_err(&dir), &["t10k-images-idx3-ubyte.gz", "gzip stream fails to decompress"]);
+    assert_has(
+        &load_err(&dir),
+        &[
+            "t10k-images-idx3-ubyte.gz",
+            "gzip stream fails to decompress",
+        ],
+    );
     // Not gzip at all behind a .gz name.
     std::fs::write(&p, images_idx(3, 28, 28, &px)).unwrap();
-    assert_has(&load_err(&dir), &["t10k-images-idx3-ubyte.gz", "gzip stream fails to decompress"]);
+    assert_has(
+        &load_err(&dir),
+        &[
+            "t10k-images-idx3-ubyte.gz",
+            "gzip stream fails to decompress",
+        ],
+    );
 }
 
 #[test]
@@ -190,12 +311,39 @@ fn find_data_dir_takes_an_explicit_folder_holding_the_files() {
 #[test]
 fn find_data_dir_rejects_a_bad_explicit_folder_and_says_how_to_get_the_data() {
     let empty = temp_dir("find-empty");
-    let msg = find_data_dir(Some(&empty), Dataset::FashionMnist).unwrap_err().to_string();
-    assert_has(&msg, &["Fashion-MNIST data not found", &empty.display().to_string(), "holds none of the four files"]);
-    assert_has(&msg, &["apt-get install dataset-fashion-mnist", "t10k-labels-idx1-ubyte.gz", "FASHION_MNIST_DIR", "--data"]);
+    let msg = find_data_dir(Some(&empty), Dataset::FashionMnist)
+        .unwrap_err()
+        .to_string();
+    assert_has(
+        &msg,
+        &[
+            "Fashion-MNIST data not found",
+            &empty.display().to_string(),
+            "holds none of the four files",
+        ],
+    );
+    assert_has(
+        &msg,
+        &[
+            "apt-get install dataset-fashion-mnist",
+            "t10k-labels-idx1-ubyte.gz",
+            "FASHION_MNIST_DIR",
+            "--data",
+        ],
+    );
     let nowhere = empty.join("nope");
-    let msg = find_data_dir(Some(&nowhere), Dataset::Mnist).unwrap_err().to_string();
-    assert_has(&msg, &["MNIST data not found", "nope (--data): not a folder", "MNIST_DIR", "download"]);
+    let msg = find_data_dir(Some(&nowhere), Dataset::Mnist)
+        .unwrap_err()
+        .to_string();
+    assert_has(
+        &msg,
+        &[
+            "MNIST data not found",
+            "nope (--data): not a folder",
+            "MNIST_DIR",
+            "download",
+        ],
+    );
 }
 
 #[test]
@@ -209,7 +357,11 @@ fn bilinear_resize_matches_half_pixel_reference() {
         assert!((v - want).abs() < 1e-6, "pixel {k}: {v} vs {want}");
     }
     let img: Vec<f32> = (0..28 * 28).map(|k| (k % 97) as f32).collect();
-    assert_eq!(resize_bilinear(&img, 28, 28, 28, 28), img, "same size must be the identity");
+    assert_eq!(
+        resize_bilinear(&img, 28, 28, 28, 28),
+        img,
+        "same size must be the identity"
+    );
 }
 
 #[test]
@@ -217,7 +369,13 @@ fn to_f32_scales_to_minus_one_one_and_resizes_to_32() {
     let (mut px, lb) = sample();
     px[784..2 * 784].fill(255); // image 1 all ink
     px[2 * 784..].fill(0); // image 2 all background
-    let m = Mnist { images: px.clone(), labels: lb, n: 3, rows: 28, cols: 28 };
+    let m = Mnist {
+        images: px.clone(),
+        labels: lb,
+        n: 3,
+        rows: 28,
+        cols: 28,
+    };
     let same = m.to_f32(0..3, 28);
     assert_eq!(same.len(), 3 * 784);
     for (v, &p) in same.iter().zip(&px) {
@@ -225,15 +383,28 @@ fn to_f32_scales_to_minus_one_one_and_resizes_to_32() {
     }
     let big = m.to_f32(1..3, 32); // [2, 1, 32, 32]
     assert_eq!(big.len(), 2 * 1024);
-    assert!(big[..1024].iter().all(|&v| (v - 1.0).abs() < 1e-6), "constant ink stays 1");
-    assert!(big[1024..].iter().all(|&v| (v + 1.0).abs() < 1e-6), "constant background stays -1");
+    assert!(
+        big[..1024].iter().all(|&v| (v - 1.0).abs() < 1e-6),
+        "constant ink stays 1"
+    );
+    assert!(
+        big[1024..].iter().all(|&v| (v + 1.0).abs() < 1e-6),
+        "constant background stays -1"
+    );
 }
 
 #[test]
 fn to_tensor_uploads_n_1_s_s() {
-    let dev = engine::Device::new().expect("tests need a wgpu adapter: install mesa-vulkan-drivers");
+    let dev =
+        engine::Device::new().expect("tests need a wgpu adapter: install mesa-vulkan-drivers");
     let (px, lb) = sample();
-    let m = Mnist { images: px, labels: lb, n: 3, rows: 28, cols: 28 };
+    let m = Mnist {
+        images: px,
+        labels: lb,
+        n: 3,
+        rows: 28,
+        cols: 28,
+    };
     let t = m.to_tensor(&dev, 1..3, 32);
     assert_eq!(t.shape(), &[2, 1, 32, 32]);
     assert_eq!(t.to_vec(), m.to_f32(1..3, 32));
@@ -258,7 +429,10 @@ fn real_mnist_test_split_has_10000_images_and_the_published_class_counts() {
     let m = load(&dir, Split::Test).unwrap();
     assert_eq!((m.n, m.rows, m.cols), (10_000, 28, 28));
     assert_eq!(m.images.len(), 10_000 * 784);
-    assert_eq!(m.class_counts(), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    assert_eq!(
+        m.class_counts(),
+        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    );
 }
 
 #[test]
@@ -269,5 +443,8 @@ fn real_mnist_train_split_has_60000_images_and_the_published_class_counts() {
     };
     let m = load(&dir, Split::Train).unwrap();
     assert_eq!((m.n, m.rows, m.cols), (60_000, 28, 28));
-    assert_eq!(m.class_counts(), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+    assert_eq!(
+        m.class_counts(),
+        [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    );
 }

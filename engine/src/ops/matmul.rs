@@ -90,7 +90,10 @@ fn launch(
     // Output rows and cols per workgroup: 8x8 invocations of a 16x16, 8x8 or 4x4 tile.
     let (kernel, groups) = if thin {
         let [x, y, _] = crate::shape::grid_1d(l.m * l.n.div_ceil(4), 64);
-        (Kernel::new(MATMUL, "matmul_thin"), [x as usize, y as usize, l.batch])
+        (
+            Kernel::new(MATMUL, "matmul_thin"),
+            [x as usize, y as usize, l.batch],
+        )
     } else {
         let (kernel, tile) = if vec4 {
             (

@@ -29,12 +29,26 @@ pub fn fma_flops(n: usize, iters: u32) -> u64 {
 /// 4 lanes), runs `iters` steps of `a = fma(a, mul, add)` on every lane and writes the lanes' sum.
 /// x and the result are [n]. `iters` is a pipeline constant: each value compiles once.
 pub fn fma_loop(x: &Tensor, iters: u32, mul: f32, add: f32) -> Tensor {
-    assert!(x.shape().len() == 1, "fma_loop: input must be 1-D, got {:?}", x.shape());
+    assert!(
+        x.shape().len() == 1,
+        "fma_loop: input must be 1-D, got {:?}",
+        x.shape()
+    );
     let n = x.numel();
     let out = Tensor::uninit(x.device(), &[n], "fma_loop");
-    let params = Params { n: n as u32, _pad: 0, mul, add };
+    let params = Params {
+        n: n as u32,
+        _pad: 0,
+        mul,
+        add,
+    };
     let k = Kernel::new(ROOFLINE, "fma_loop").with("ITERS", iters as f64);
-    x.device().0.dispatch(&k, &[x.buffer(), out.buffer()], bytemuck::bytes_of(&params), grid_1d(n, 256));
+    x.device().0.dispatch(
+        &k,
+        &[x.buffer(), out.buffer()],
+        bytemuck::bytes_of(&params),
+        grid_1d(n, 256),
+    );
     out
 }
 
@@ -49,7 +63,9 @@ pub fn copy_buffer(src: &Tensor, dst: &Tensor) {
     );
     let bytes = 4 * src.numel() as u64;
     if bytes > 0 {
-        src.device().0.encode(|enc| enc.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, bytes));
+        src.device()
+            .0
+            .encode(|enc| enc.copy_buffer_to_buffer(src.buffer(), 0, dst.buffer(), 0, bytes));
     }
 }
 
@@ -57,9 +73,18 @@ pub fn copy_buffer(src: &Tensor, dst: &Tensor) {
 /// `src`'s element count must be a multiple of 4.
 pub fn stream_copy(src: &Tensor) -> Tensor {
     let n = src.numel();
-    assert!(n % 4 == 0, "stream_copy: {n} elements (shape {:?}) is not a multiple of 4", src.shape());
+    assert!(
+        n % 4 == 0,
+        "stream_copy: {n} elements (shape {:?}) is not a multiple of 4",
+        src.shape()
+    );
     let out = Tensor::uninit(src.device(), src.shape(), "stream_copy");
-    let params = Params { n: (n / 4) as u32, _pad: 0, mul: 0.0, add: 0.0 };
+    let params = Params {
+        n: (n / 4) as u32,
+        _pad: 0,
+        mul: 0.0,
+        add: 0.0,
+    };
     src.device().0.dispatch(
         &Kernel::new(ROOFLINE, "stream_copy"),
         &[src.buffer(), out.buffer()],

@@ -110,7 +110,10 @@ const ALL_FILES: [&str; 4] = [
 #[derive(Debug)]
 pub enum DataError {
     /// `find_data_dir` found no folder; `looked` lists each place and why it was rejected.
-    NotFound { dataset: Dataset, looked: Vec<String> },
+    NotFound {
+        dataset: Dataset,
+        looked: Vec<String>,
+    },
     /// Neither `name.gz` nor `name` exists in `dir`.
     MissingFile { dir: PathBuf, name: String },
     /// The file exists but could not be read.
@@ -118,16 +121,38 @@ pub enum DataError {
     /// A `.gz` file whose gzip stream fails to decompress.
     Gzip { path: PathBuf, source: io::Error },
     /// The first four bytes are not the expected magic number.
-    BadMagic { path: PathBuf, found: u32, expected: u32 },
+    BadMagic {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
     /// Fewer bytes than the header promises (`part` is "header" or "payload"); byte counts are
     /// of the decompressed file.
-    Truncated { path: PathBuf, part: &'static str, expected: usize, actual: usize },
+    Truncated {
+        path: PathBuf,
+        part: &'static str,
+        expected: usize,
+        actual: usize,
+    },
     /// More bytes than the header promises.
-    TrailingBytes { path: PathBuf, expected: usize, actual: usize },
+    TrailingBytes {
+        path: PathBuf,
+        expected: usize,
+        actual: usize,
+    },
     /// The images file and the labels file disagree on the item count.
-    CountMismatch { images: PathBuf, n_images: usize, labels: PathBuf, n_labels: usize },
+    CountMismatch {
+        images: PathBuf,
+        n_images: usize,
+        labels: PathBuf,
+        n_labels: usize,
+    },
     /// A label outside 0..=9.
-    BadLabel { path: PathBuf, index: usize, label: u8 },
+    BadLabel {
+        path: PathBuf,
+        index: usize,
+        label: u8,
+    },
 }
 
 impl fmt::Display for DataError {
@@ -218,12 +243,27 @@ pub fn load(dir: &Path, split: Split) -> Result<Mnist, DataError> {
     let (ldims, labels) = read_idx(&labels_path, LABELS_MAGIC)?;
     let (n, rows, cols) = (dims[0], dims[1], dims[2]);
     if ldims[0] != n {
-        return Err(DataError::CountMismatch { images: images_path, n_images: n, labels: labels_path, n_labels: ldims[0] });
+        return Err(DataError::CountMismatch {
+            images: images_path,
+            n_images: n,
+            labels: labels_path,
+            n_labels: ldims[0],
+        });
     }
     if let Some(index) = labels.iter().position(|&l| l > 9) {
-        return Err(DataError::BadLabel { path: labels_path, index, label: labels[index] });
+        return Err(DataError::BadLabel {
+            path: labels_path,
+            index,
+            label: labels[index],
+        });
     }
-    Ok(Mnist { images, labels, n, rows, cols })
+    Ok(Mnist {
+        images,
+        labels,
+        n,
+        rows,
+        cols,
+    })
 }
 
 /// Finds the folder of `dataset`. Places, in order:
@@ -241,23 +281,34 @@ pub fn load(dir: &Path, split: Split) -> Result<Mnist, DataError> {
 pub fn find_data_dir(explicit: Option<&Path>, dataset: Dataset) -> Result<PathBuf, DataError> {
     let mut looked = Vec::new();
     if let Some(dir) = explicit {
-        return check_dir(dir, "--data", &mut looked).ok_or(DataError::NotFound { dataset, looked });
+        return check_dir(dir, "--data", &mut looked)
+            .ok_or(DataError::NotFound { dataset, looked });
     }
     let var = dataset.env_var();
     match std::env::var_os(var).filter(|v| !v.is_empty()) {
         Some(v) => {
             let dir = PathBuf::from(v);
-            return check_dir(&dir, &format!("${var}"), &mut looked).ok_or(DataError::NotFound { dataset, looked });
+            return check_dir(&dir, &format!("${var}"), &mut looked)
+                .ok_or(DataError::NotFound { dataset, looked });
         }
         None => looked.push(format!("${var} (not set)")),
     }
-    let rel = Path::new("..").join("shared").join("data").join(dataset.dir_name());
+    let rel = Path::new("..")
+        .join("shared")
+        .join("data")
+        .join(dataset.dir_name());
     let mut places = vec![(rel.clone(), "relative to the current directory".to_string())];
     if let Some(root) = Path::new(env!("CARGO_MANIFEST_DIR")).parent() {
-        places.push((root.join(&rel), "relative to the workspace root".to_string()));
+        places.push((
+            root.join(&rel),
+            "relative to the workspace root".to_string(),
+        ));
     }
     if dataset == Dataset::FashionMnist {
-        places.push((PathBuf::from("/usr/share/datasets/fashion-mnist"), "Debian's dataset-fashion-mnist".to_string()));
+        places.push((
+            PathBuf::from("/usr/share/datasets/fashion-mnist"),
+            "Debian's dataset-fashion-mnist".to_string(),
+        ));
     }
     for (dir, what) in places {
         if let Some(found) = check_dir(&dir, &what, &mut looked) {
@@ -271,7 +322,10 @@ pub fn find_data_dir(explicit: Option<&Path>, dataset: Dataset) -> Result<PathBu
 fn check_dir(dir: &Path, what: &str, looked: &mut Vec<String>) -> Option<PathBuf> {
     let why = if !dir.is_dir() {
         "not a folder"
-    } else if ALL_FILES.iter().any(|gz| dir.join(gz).is_file() || dir.join(&gz[..gz.len() - 3]).is_file()) {
+    } else if ALL_FILES
+        .iter()
+        .any(|gz| dir.join(gz).is_file() || dir.join(&gz[..gz.len() - 3]).is_file())
+    {
         return Some(dir.to_path_buf());
     } else {
         "holds none of the four files"
@@ -290,17 +344,26 @@ fn pick_file(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
     if raw.is_file() {
         return Ok(raw);
     }
-    Err(DataError::MissingFile { dir: dir.to_path_buf(), name: name.to_string() })
+    Err(DataError::MissingFile {
+        dir: dir.to_path_buf(),
+        name: name.to_string(),
+    })
 }
 
 /// The whole file, decompressed when its name ends in `.gz`.
 fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+    let raw = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::with_capacity(raw.len() * 4);
         MultiGzDecoder::new(&raw[..])
             .read_to_end(&mut out)
-            .map_err(|source| DataError::Gzip { path: path.to_path_buf(), source })?;
+            .map_err(|source| DataError::Gzip {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(out)
     } else {
         Ok(raw)
@@ -313,12 +376,21 @@ fn read_idx(path: &Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>), DataError>
     let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     let ndim = (magic & 0xff) as usize;
     let header = 4 + 4 * ndim;
-    let truncated = |part, expected| DataError::Truncated { path: path.to_path_buf(), part, expected, actual: bytes.len() };
+    let truncated = |part, expected| DataError::Truncated {
+        path: path.to_path_buf(),
+        part,
+        expected,
+        actual: bytes.len(),
+    };
     if bytes.len() < 4 {
         return Err(truncated("header", header));
     }
     if be(0) != magic {
-        return Err(DataError::BadMagic { path: path.to_path_buf(), found: be(0), expected: magic });
+        return Err(DataError::BadMagic {
+            path: path.to_path_buf(),
+            found: be(0),
+            expected: magic,
+        });
     }
     if bytes.len() < header {
         return Err(truncated("header", header));
@@ -332,7 +404,11 @@ fn read_idx(path: &Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>), DataError>
         return Err(truncated("payload", expected));
     }
     if bytes.len() > expected {
-        return Err(DataError::TrailingBytes { path: path.to_path_buf(), expected, actual: bytes.len() });
+        return Err(DataError::TrailingBytes {
+            path: path.to_path_buf(),
+            expected,
+            actual: bytes.len(),
+        });
     }
     let mut bytes = bytes;
     bytes.drain(..header);
@@ -358,7 +434,11 @@ impl Mnist {
         assert!(size > 0, "Mnist::to_f32: output size 0");
         let mut out = Vec::with_capacity(range.len() * size * size);
         for i in range {
-            let img: Vec<f32> = self.image(i).iter().map(|&p| p as f32 / 255.0 * 2.0 - 1.0).collect();
+            let img: Vec<f32> = self
+                .image(i)
+                .iter()
+                .map(|&p| p as f32 / 255.0 * 2.0 - 1.0)
+                .collect();
             out.extend(resize_bilinear(&img, self.rows, self.cols, size, size));
         }
         out
@@ -385,12 +465,17 @@ impl Mnist {
 /// enlarging): output pixel y samples the source at (y + 0.5) * h / oh - 0.5, clamped to
 /// [0, h - 1], and likewise along x. Same size in and out is the identity.
 pub fn resize_bilinear(src: &[f32], h: usize, w: usize, oh: usize, ow: usize) -> Vec<f32> {
-    assert!(src.len() == h * w && h > 0 && w > 0, "resize_bilinear: {} values for a [{h}, {w}] image", src.len());
+    assert!(
+        src.len() == h * w && h > 0 && w > 0,
+        "resize_bilinear: {} values for a [{h}, {w}] image",
+        src.len()
+    );
     // (lower index, upper index, weight of the upper) for each output coordinate.
     let taps = |n_in: usize, n_out: usize| -> Vec<(usize, usize, f32)> {
         (0..n_out)
             .map(|o| {
-                let s = ((o as f32 + 0.5) * n_in as f32 / n_out as f32 - 0.5).clamp(0.0, (n_in - 1) as f32);
+                let s = ((o as f32 + 0.5) * n_in as f32 / n_out as f32 - 0.5)
+                    .clamp(0.0, (n_in - 1) as f32);
                 let lo = s.floor() as usize;
                 (lo, (lo + 1).min(n_in - 1), s - lo as f32)
             })
