@@ -35,6 +35,9 @@ pub const RANDOM: Shader = shader!("random");
 pub const OPTIM: Shader = shader!("optim");
 pub const LOSS: Shader = shader!("loss");
 pub const ROOFLINE: Shader = shader!("roofline");
+pub const CONV: Shader = shader!("conv");
+pub const UPSAMPLE: Shader = shader!("upsample");
+pub const ATTENTION: Shader = shader!("attention");
 
 /// What to run: a shader's entry point, specialised by override constants.
 #[derive(Clone, Debug)]
