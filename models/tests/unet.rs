@@ -328,3 +328,19 @@ fn forward_rejects_a_label_beyond_the_null_label() {
         &[11],
     );
 }
+
+/// Channels [2, 4], one layer, one 4 x 4 image; each 3x3 conv costs 2 * Cout * pixels * Cin * 9:
+/// init 1 -> 2 (16 px) 576, final 2 -> 1 576, encoder's two 2 -> 2 convs 2 * 1152 and its
+/// stride-2 2 -> 4 (4 px) 576, decoder's 4 -> 2 (16 px) 2304 and two 2 -> 2 2304, midcoder's
+/// two 4 -> 4 (4 px) 2 * 1152 = 2304: 10,944 in all.
+#[test]
+fn conv_flops_of_a_tiny_unet_match_the_hand_count() {
+    let dev = device();
+    let cfg = UNetConfig {
+        channels: vec![2, 4],
+        ..tiny(NormKind::Group)
+    };
+    let unet = UNet::new(&dev, &cfg);
+    assert_eq!(unet.conv_flops(1, 4, 4), 10_944);
+    assert_eq!(unet.conv_flops(3, 4, 4), 3 * 10_944);
+}

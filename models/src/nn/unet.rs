@@ -222,6 +222,25 @@ impl UNet {
         prefixed("buffers.", b)
     }
 
+    /// Multiply-add FLOPs (2 per multiply-add) of all the convolutions of one forward pass of
+    /// a batch of `n` images of `h` x `w`; a training step's convolutions cost about 3 times
+    /// this (forward, gradient of the input, gradient of the weight).
+    pub fn conv_flops(&self, n: usize, h: usize, w: usize) -> u64 {
+        let c = &self.config.channels;
+        // A 3x3 conv from cin to cout channels with an output of px pixels.
+        let conv = |cin: usize, cout: usize, px: usize| (2 * n * cout * px * cin * 9) as u64;
+        let px = |level: usize| (h >> level) * (w >> level);
+        let stack =
+            |ch: usize, level: usize| 2 * self.config.layers as u64 * conv(ch, ch, px(level));
+        let k = c.len() - 1;
+        let mut f = conv(1, c[0], px(0)) + conv(c[0], 1, px(0)); // init and final convs
+        for i in 0..k {
+            f += stack(c[i], i) + conv(c[i], c[i + 1], px(i + 1)); // encoder i
+            f += conv(c[i + 1], c[i], px(i)) + stack(c[i], i); // decoder i
+        }
+        f + stack(c[k], k) // midcoder
+    }
+
     /// The number of trained scalars.
     pub fn num_params(&self) -> usize {
         self.params().iter().map(|(_, t)| t.numel()).sum()
