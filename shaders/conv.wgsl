@@ -1,4 +1,4 @@
-// 2-D convolution as an implicit GEMM (no im2col buffer): forward, grad-input, grad-weight.
+// 2-D convolution as an implicit GEMM (no im2col buffer): forward and grad-input.
 // Launched by engine/src/ops/conv.rs.
 //
 // Legend: N = batch; Cin, Cout = channels of x and of y; H, W = x's height and width;
@@ -12,13 +12,16 @@
 //                 over the (oh, ow) with oh*S - P + kh = ih, ow*S - P + kw = iw: the same gather
 //                 run on dy with the kernel flipped, stride 1, padding KH-1-P, and dy "dilated"
 //                 by S (a position h reads dy only when h % S == 0, at row h / S).
-//   grad-weight:  dweight[co, r] = sum_(n, q) dy[n, co, q] * xcol[n, r, q], split over chunks of
-//                 (n, q) computed in parallel (partial[z, co, r]) and summed by the launcher.
+//   grad-weight:  in conv_grad_weight.wgsl.
 //
 // Entry points:
-//   conv2d_pack        repacks the weight into the A operand of conv2d_gather.
-//   conv2d_gather      forward and grad-input (4 output channels x 4 output pixels each).
-//   conv2d_grad_weight partial weight gradients (4 output channels x 4 r each).
+//   conv2d_pack            repacks the weight into the A operand of the gathers.
+//   conv2d_gather_uniform  forward and grad-input with the packed weight in a uniform buffer
+//                          (up to 32 output channels x 4 output pixels each); for DIL > 1 the
+//                          4 pixels share a row and column phase and visit only live taps.
+//   conv2d_gather          the same for weights too large for a uniform buffer (4 x 4 each).
+//   conv2d_gather_rows     the uniform gather for stride 1: 8 pixels along a row, each
+//                          window of src reused across the kernel's taps.
 
 // Kernel height and width, the step between output pixels in the source (S forward, 1 for
 // grad-input) and the source's dilation (1 forward, S for grad-input). Overridable so loops over
@@ -27,7 +30,7 @@ override KH: u32 = 3u;
 override KW: u32 = 3u;
 override STRIDE: u32 = 1u;
 override DIL: u32 = 1u;
-// Whether conv2d_gather adds a bias (forward only).
+// Whether the gathers add a bias (forward only).
 override HAS_BIAS: bool = false;
 // conv2d_pack: false packs for the forward, true for grad-input (flipped, channels swapped).
 override FLIP: bool = false;
@@ -35,14 +38,19 @@ override FLIP: bool = false;
 // ---- conv2d_pack ----
 // Forward (FLIP false): wt[(ci, kh, kw), co] = weight[co, ci, kh, kw], wt is [Cin*KH*KW, C4].
 // Grad-input (FLIP true): wt[(co, kh, kw), ci] = weight[co, ci, KH-1-kh, KW-1-kw],
-// wt is [Cout*KH*KW, C4]. C4 = the output side rounded up to 4; the padding columns are 0, so
-// conv2d_gather reads whole vec4s of output channels.
+// wt is [Cout*KH*KW, C4]. C4 = the output side rounded up to 4, or (conv2d_gather_uniform) a
+// chunk of c4 channels from c_begin; columns past the last channel are 0, so the gathers read
+// whole vec4s of output channels.
 
 struct PackParams {
     cin: u32,
     cout: u32,
-    c4: u32,    // row pitch of wt: Cout (forward) or Cin (grad-input) rounded up to 4
-    rows: u32,  // rows of wt: Cin*KH*KW (forward) or Cout*KH*KW (grad-input)
+    c4: u32,      // row pitch of wt: the channels packed, a multiple of 4
+    rows: u32,    // rows of wt: Cin*KH*KW (forward) or Cout*KH*KW (grad-input)
+    c_begin: u32, // first output channel packed (wt holds channels c_begin..c_begin+c4)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> pk_w: array<f32>;          // weight is [Cout, Cin, KH, KW]
@@ -54,7 +62,7 @@ fn conv2d_pack(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let i = gid.x + gid.y * nwg.x * 64u;
     if (i >= pk.rows * pk.c4) { return; }
     let row = i / pk.c4;
-    let col = i % pk.c4;
+    let col = pk.c_begin + i % pk.c4;
     let kk = row % (KH * KW);
     let a = row / (KH * KW);       // ci (forward) or co (grad-input)
     var v = 0.0;
@@ -81,12 +89,12 @@ fn conv2d_pack(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 struct GatherParams {
     src_c: u32,  // channels of src (summed over)
     out_c: u32,  // channels of out
-    c4: u32,     // row pitch of wt (out_c rounded up to 4)
+    c4: u32,     // row pitch of wt in floats (out_c rounded up to 4, or the uniform chunk)
     src_h: u32,
     src_w: u32,
     out_h: u32,
     out_w: u32,
-    _pad0: u32,
+    c_begin: u32, // conv2d_gather_uniform: the chunk's first channel (0 for conv2d_gather)
     pad_h: i32,  // may be negative for grad-input (padding P > KH-1)
     pad_w: i32,
     _pad1: u32,
@@ -180,109 +188,283 @@ fn conv2d_gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     store_pixel(n, c0, q0 + 3u, acc_d + bv);
 }
 
-// ---- conv2d_grad_weight ----
-// partial[z, co, r] = sum over the pixels q of chunk z of dy[n, co, q] * xcol[n, r, q], where
-// chunk z = n * splits + s covers q in [s*chunk, (s+1)*chunk) of image n.
-// Grid: x over groups of 4 r (8 per workgroup), y over groups of 4 co (8 per workgroup), z over
-// the N*splits chunks. Each invocation accumulates 4 vec4s (one per r, over its 4 co): per
-// pixel, 4 loads of dy and 4 gathers of x for 16 FMAs.
+// ---- conv2d_gather_uniform ----
+// conv2d_gather for a chunk of channels whose packed weight fits one uniform buffer (64 KiB,
+// the minimum every WebGPU adapter offers): u_wt[r * (CHUNK / 4) + j] = wt[r, 4j..4j+3] of the
+// chunk's channels. Every invocation of a workgroup computes the same 4*CV channels (from the
+// workgroup id) for its own 4 pixels, so the weight address is the same across the workgroup:
+// a uniform-buffer read the compiler can broadcast (CPU adapters load it once for all SIMD
+// lanes; GPUs serve it from the constant cache), while each pixel's src value is reused by all
+// 4*CV channels. Per kernel tap: 4 src loads and CV vec4 weight loads for 16*CV FMAs.
+// Grid: x over groups of 32 invocations x 4 pixels (consecutive; for DIL > 1 one row and column
+// phase, see below), y over the chunk's groups of 4*CV channels, z over the batch.
+// Accumulators: a<g><p>, channels 4g..4g+3 of pixel p.
 
-struct GradWeightParams {
-    cin: u32,
-    cout: u32,
-    h: u32,
-    w: u32,
-    out_h: u32,
-    out_w: u32,
-    splits: u32, // chunks per image
-    chunk: u32,  // pixels per chunk
-    pad_h: i32,
-    pad_w: i32,
-    _pad0: u32,
-    _pad1: u32,
+override CV: u32 = 8u; // vec4s of channels per invocation: 1, 2, 4 or 8
+
+// Bindings 0, 2, 3, 4 are conv2d_gather's (g_src, g_bias, g_out, gp); the weight chunk is a
+// uniform buffer at binding 1.
+@group(0) @binding(1) var<uniform> u_wt: array<vec4<f32>, 4096>;     // wt chunk is [src_c*KH*KW, chunk]
+
+// Channels c..c+3 (plus bias) of the first m of the 4 pixels q0 + dq*p.
+fn store_quad(n: u32, c: u32, q0: u32, dq: u32, m: u32, v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>) {
+    let b = bias4(c);
+    store_pixel(n, c, q0, v0 + b);
+    if (m > 1u) { store_pixel(n, c, q0 + dq, v1 + b); }
+    if (m > 2u) { store_pixel(n, c, q0 + 2u * dq, v2 + b); }
+    if (m > 3u) { store_pixel(n, c, q0 + 3u * dq, v3 + b); }
 }
 
-@group(0) @binding(0) var<storage, read> gw_x: array<f32>;          // x is [N, Cin, H, W]
-@group(0) @binding(1) var<storage, read> gw_dy: array<f32>;         // dy is [N, Cout, OH, OW]
-@group(0) @binding(2) var<storage, read_write> gw_out: array<f32>;  // partial is [N*splits, Cout, R]
-@group(0) @binding(3) var<uniform> gw: GradWeightParams;
-
-// Offset of r's channel plane in image n's x, and r's tap offsets (kh - P, kw - P).
-struct Tap {
-    plane: u32,
-    dh: i32,
-    dw: i32,
-}
-
-fn tap_of(r: u32) -> Tap {
-    let ci = r / (KH * KW);
-    let kk = r % (KH * KW);
-    return Tap(ci * gw.h * gw.w, i32(kk / KW) - gw.pad_h, i32(kk % KW) - gw.pad_w);
-}
-
-// x at tap t of output pixel (oh, ow) of the image starting at `img`, 0 in the padding.
-fn x_at(img: u32, t: Tap, oh: i32, ow: i32) -> f32 {
-    let h = oh + t.dh;
-    let w = ow + t.dw;
-    let ok = h >= 0 && w >= 0 && h < i32(gw.h) && w < i32(gw.w);
-    let idx = img + t.plane + u32(select(0, h * i32(gw.w) + w, ok));
-    return select(0.0, gw_x[idx], ok);
-}
-
-fn store_r(z: u32, co0: u32, r: u32, rr: u32, v: vec4<f32>) {
-    if (r >= rr) { return; }
-    let o = (z * gw.cout + co0) * rr + r;
-    if (co0 < gw.cout) { gw_out[o] = v.x; }
-    if (co0 + 1u < gw.cout) { gw_out[o + rr] = v.y; }
-    if (co0 + 2u < gw.cout) { gw_out[o + 2u * rr] = v.z; }
-    if (co0 + 3u < gw.cout) { gw_out[o + 3u * rr] = v.w; }
-}
-
-@compute @workgroup_size(8, 8)
-fn conv2d_grad_weight(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let rr = gw.cin * KH * KW;
-    let r0 = (wg.x * 8u + lid.x) * 4u;
-    let co0 = (wg.y * 8u + lid.y) * 4u;
-    if (r0 >= rr || co0 >= gw.cout) { return; }
-    let z = wg.z;
-    let n = z / gw.splits;
-    let npix = gw.out_h * gw.out_w;
-    let q_begin = (z % gw.splits) * gw.chunk;
-    let q_end = min(q_begin + gw.chunk, npix);
-    let ta = tap_of(min(r0, rr - 1u));
-    let tb = tap_of(min(r0 + 1u, rr - 1u));
-    let tc = tap_of(min(r0 + 2u, rr - 1u));
-    let td = tap_of(min(r0 + 3u, rr - 1u));
-    // dy rows of channels co0..co0+3 (clamped; extra channels are never stored)
-    let last = gw.cout - 1u;
-    let dy_img = n * gw.cout * npix;
-    let d0 = dy_img + min(co0, last) * npix;
-    let d1 = dy_img + min(co0 + 1u, last) * npix;
-    let d2 = dy_img + min(co0 + 2u, last) * npix;
-    let d3 = dy_img + min(co0 + 3u, last) * npix;
-    let img = n * gw.cin * gw.h * gw.w;
-    var acc_a = vec4<f32>(0.0);
-    var acc_b = vec4<f32>(0.0);
-    var acc_c = vec4<f32>(0.0);
-    var acc_d = vec4<f32>(0.0);
-    var oh = q_begin / gw.out_w;
-    var ow = q_begin % gw.out_w;
-    for (var q = q_begin; q < q_end; q++) {
-        let g = vec4<f32>(gw_dy[d0 + q], gw_dy[d1 + q], gw_dy[d2 + q], gw_dy[d3 + q]);
-        let sh = i32(oh * STRIDE);
-        let sw = i32(ow * STRIDE);
-        acc_a += g * x_at(img, ta, sh, sw);
-        acc_b += g * x_at(img, tb, sh, sw);
-        acc_c += g * x_at(img, tc, sh, sw);
-        acc_d += g * x_at(img, td, sh, sw);
-        ow++;
-        if (ow == gw.out_w) {
-            ow = 0u;
-            oh++;
+@compute @workgroup_size(32)
+fn conv2d_gather_uniform(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let n = wg.z;
+    let i = wg.x * 32u + lid.x;
+    let npix = gp.out_h * gp.out_w;
+    // The 4 pixels q0 + dq*p, p < 4: consecutive (DIL = 1), or for DIL > 1 (the grad-input of a
+    // strided convolution) 4 pixels of one row DIL apart, which share the phase deciding which
+    // taps land on a pixel of dy: the tap loops below visit only those (1 in DIL*DIL).
+    var q0 = i * 4u;
+    var dq = 1u;
+    var m = npix - min(q0, npix);      // pixels to store
+    if (DIL > 1u) {
+        let groups = ((gp.out_w + DIL - 1u) / DIL + 3u) / 4u; // groups of 4 per row and phase
+        let oh = i / (DIL * groups);
+        let rem = i % (DIL * groups);
+        let ow0 = rem / groups + DIL * 4u * (rem % groups);
+        if (oh >= gp.out_h || ow0 >= gp.out_w) { return; }
+        q0 = oh * gp.out_w + ow0;
+        dq = DIL;
+        m = (gp.out_w - ow0 + DIL - 1u) / DIL;
+    } else if (q0 >= npix) { return; }
+    let g0 = wg.y * CV;                // first vec4 column of the chunk this workgroup computes
+    let c0 = gp.c_begin + g0 * 4u;     // its first channel
+    // (clamped to the last stored pixel: extra pixels are computed and never stored)
+    let qa = q0;
+    let qb = q0 + dq * min(1u, m - 1u);
+    let qc = q0 + dq * min(2u, m - 1u);
+    let qd = q0 + dq * min(3u, m - 1u);
+    let ha = i32((qa / gp.out_w) * STRIDE) - gp.pad_h;
+    let hb = i32((qb / gp.out_w) * STRIDE) - gp.pad_h;
+    let hc = i32((qc / gp.out_w) * STRIDE) - gp.pad_h;
+    let hd = i32((qd / gp.out_w) * STRIDE) - gp.pad_h;
+    let wa = i32((qa % gp.out_w) * STRIDE) - gp.pad_w;
+    let wb = i32((qb % gp.out_w) * STRIDE) - gp.pad_w;
+    let wc = i32((qc % gp.out_w) * STRIDE) - gp.pad_w;
+    let wd = i32((qd % gp.out_w) * STRIDE) - gp.pad_w;
+    // First taps whose position is a multiple of DIL (0 when DIL = 1).
+    let dil = i32(DIL);
+    let kh0 = u32(((-ha) % dil + dil) % dil);
+    let kw0 = u32(((-wa) % dil + dil) % dil);
+    var a00 = vec4<f32>(0.0); var a01 = vec4<f32>(0.0); var a02 = vec4<f32>(0.0); var a03 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0); var a11 = vec4<f32>(0.0); var a12 = vec4<f32>(0.0); var a13 = vec4<f32>(0.0);
+    var a20 = vec4<f32>(0.0); var a21 = vec4<f32>(0.0); var a22 = vec4<f32>(0.0); var a23 = vec4<f32>(0.0);
+    var a30 = vec4<f32>(0.0); var a31 = vec4<f32>(0.0); var a32 = vec4<f32>(0.0); var a33 = vec4<f32>(0.0);
+    var a40 = vec4<f32>(0.0); var a41 = vec4<f32>(0.0); var a42 = vec4<f32>(0.0); var a43 = vec4<f32>(0.0);
+    var a50 = vec4<f32>(0.0); var a51 = vec4<f32>(0.0); var a52 = vec4<f32>(0.0); var a53 = vec4<f32>(0.0);
+    var a60 = vec4<f32>(0.0); var a61 = vec4<f32>(0.0); var a62 = vec4<f32>(0.0); var a63 = vec4<f32>(0.0);
+    var a70 = vec4<f32>(0.0); var a71 = vec4<f32>(0.0); var a72 = vec4<f32>(0.0); var a73 = vec4<f32>(0.0);
+    let plane_size = gp.src_h * gp.src_w;
+    let c4v = gp.c4 / 4u;
+    for (var a = 0u; a < gp.src_c; a++) {
+        let plane = (n * gp.src_c + a) * plane_size;
+        for (var kh = kh0; kh < KH; kh += DIL) {
+            for (var kw = kw0; kw < KW; kw += DIL) {
+                let wi = ((a * KH + kh) * KW + kw) * c4v + g0; // u_wt index of (row r, column g0)
+                let dh = i32(kh);
+                let dw = i32(kw);
+                let x0 = gather(plane, ha + dh, wa + dw);
+                let x1 = gather(plane, hb + dh, wb + dw);
+                let x2 = gather(plane, hc + dh, wc + dw);
+                let x3 = gather(plane, hd + dh, wd + dw);
+                var w = u_wt[wi];
+                a00 += w * x0; a01 += w * x1; a02 += w * x2; a03 += w * x3;
+                if (CV > 1u) {
+                    w = u_wt[wi + 1u];
+                    a10 += w * x0; a11 += w * x1; a12 += w * x2; a13 += w * x3;
+                }
+                if (CV > 2u) {
+                    w = u_wt[wi + 2u];
+                    a20 += w * x0; a21 += w * x1; a22 += w * x2; a23 += w * x3;
+                    w = u_wt[wi + 3u];
+                    a30 += w * x0; a31 += w * x1; a32 += w * x2; a33 += w * x3;
+                }
+                if (CV > 4u) {
+                    w = u_wt[wi + 4u];
+                    a40 += w * x0; a41 += w * x1; a42 += w * x2; a43 += w * x3;
+                    w = u_wt[wi + 5u];
+                    a50 += w * x0; a51 += w * x1; a52 += w * x2; a53 += w * x3;
+                    w = u_wt[wi + 6u];
+                    a60 += w * x0; a61 += w * x1; a62 += w * x2; a63 += w * x3;
+                    w = u_wt[wi + 7u];
+                    a70 += w * x0; a71 += w * x1; a72 += w * x2; a73 += w * x3;
+                }
+            }
         }
     }
-    store_r(z, co0, r0, rr, acc_a);
-    store_r(z, co0, r0 + 1u, rr, acc_b);
-    store_r(z, co0, r0 + 2u, rr, acc_c);
-    store_r(z, co0, r0 + 3u, rr, acc_d);
+    store_quad(n, c0, q0, dq, m, a00, a01, a02, a03);
+    if (CV > 1u) { store_quad(n, c0 + 4u, q0, dq, m, a10, a11, a12, a13); }
+    if (CV > 2u) {
+        store_quad(n, c0 + 8u, q0, dq, m, a20, a21, a22, a23);
+        store_quad(n, c0 + 12u, q0, dq, m, a30, a31, a32, a33);
+    }
+    if (CV > 4u) {
+        store_quad(n, c0 + 16u, q0, dq, m, a40, a41, a42, a43);
+        store_quad(n, c0 + 20u, q0, dq, m, a50, a51, a52, a53);
+        store_quad(n, c0 + 24u, q0, dq, m, a60, a61, a62, a63);
+        store_quad(n, c0 + 28u, q0, dq, m, a70, a71, a72, a73);
+    }
+}
+
+// ---- conv2d_gather_rows ----
+// conv2d_gather_uniform for STRIDE = DIL = 1 (the forward of stride-1 convolutions and the
+// grad-input of all of them), with each invocation computing 8 pixels along one row,
+// ow0..ow0+7 of row oh, for 4*CV channels. Along a row the KW taps of a kernel row read the same
+// source values shifted by one, so per (channel, kernel row) it loads one window of 8 + KW - 1
+// values (KW <= 5) and reuses it for all KW taps: per kernel row, 8 + KW - 1 loads of src and
+// KW*CV vec4 weight reads (uniform, as above) for 32*KW*CV FMAs.
+// Grid: x over groups of 32 (row, 8-pixel segment) pairs, y over the chunk's groups of 4*CV
+// channels, z over the batch.
+
+// The 8 pixels' accumulators for one vec4 of channels: p<j> is pixel ow0+j.
+struct Acc8 {
+    p0: vec4<f32>, p1: vec4<f32>, p2: vec4<f32>, p3: vec4<f32>,
+    p4: vec4<f32>, p5: vec4<f32>, p6: vec4<f32>, p7: vec4<f32>,
+}
+
+// Pixels 0..3 read lo, 4..7 read hi (one source value each).
+fn fma8(acc: ptr<function, Acc8>, w: vec4<f32>, lo: vec4<f32>, hi: vec4<f32>) {
+    (*acc).p0 += w * lo.x; (*acc).p1 += w * lo.y; (*acc).p2 += w * lo.z; (*acc).p3 += w * lo.w;
+    (*acc).p4 += w * hi.x; (*acc).p5 += w * hi.y; (*acc).p6 += w * hi.z; (*acc).p7 += w * hi.w;
+}
+
+// All three taps of a 3-wide kernel row at once, weights w0, w1, w2 (taps kw = 0, 1, 2): pixel j
+// reads window values j, j+1, j+2 of (x0, x1, x2). Summing the taps before adding to the
+// accumulator touches each accumulator once per kernel row instead of once per tap (CPU
+// adapters keep the accumulators in memory: a load and a store per touch).
+fn row3(acc: ptr<function, Acc8>, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>,
+        x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>) {
+    (*acc).p0 += w0 * x0.x + w1 * x0.y + w2 * x0.z;
+    (*acc).p1 += w0 * x0.y + w1 * x0.z + w2 * x0.w;
+    (*acc).p2 += w0 * x0.z + w1 * x0.w + w2 * x1.x;
+    (*acc).p3 += w0 * x0.w + w1 * x1.x + w2 * x1.y;
+    (*acc).p4 += w0 * x1.x + w1 * x1.y + w2 * x1.z;
+    (*acc).p5 += w0 * x1.y + w1 * x1.z + w2 * x1.w;
+    (*acc).p6 += w0 * x1.z + w1 * x1.w + w2 * x2.x;
+    (*acc).p7 += w0 * x1.w + w1 * x2.x + w2 * x2.y;
+}
+
+// The 4 values starting k places into the 8 values (a, b), k in 0..4.
+fn shift(a: vec4<f32>, b: vec4<f32>, k: u32) -> vec4<f32> {
+    switch (k) {
+        case 0u: { return a; }
+        case 1u: { return vec4<f32>(a.yzw, b.x); }
+        case 2u: { return vec4<f32>(a.zw, b.xy); }
+        case 3u: { return vec4<f32>(a.w, b.xyz); }
+        default: { return b; }
+    }
+}
+
+// src at column w of the row starting at `row` (valid: the row is inside src), 0 outside.
+fn row_at(row: u32, valid: bool, w: i32) -> f32 {
+    let ok = valid && w >= 0 && w < i32(gp.src_w);
+    return select(0.0, g_src[row + u32(select(0, w, ok))], ok);
+}
+
+// Channels c..c+3 (plus bias) of the 8 pixels of row oh from ow0, those inside out.
+fn store8(n: u32, c: u32, oh: u32, ow0: u32, a: Acc8) {
+    let b = bias4(c);
+    let q = oh * gp.out_w + ow0;
+    let m = gp.out_w - ow0; // pixels of the segment inside the row
+    store_pixel(n, c, q, a.p0 + b);
+    if (m > 1u) { store_pixel(n, c, q + 1u, a.p1 + b); }
+    if (m > 2u) { store_pixel(n, c, q + 2u, a.p2 + b); }
+    if (m > 3u) { store_pixel(n, c, q + 3u, a.p3 + b); }
+    if (m > 4u) { store_pixel(n, c, q + 4u, a.p4 + b); }
+    if (m > 5u) { store_pixel(n, c, q + 5u, a.p5 + b); }
+    if (m > 6u) { store_pixel(n, c, q + 6u, a.p6 + b); }
+    if (m > 7u) { store_pixel(n, c, q + 7u, a.p7 + b); }
+}
+
+@compute @workgroup_size(32)
+fn conv2d_gather_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let n = wg.z;
+    let segs = (gp.out_w + 7u) / 8u;   // 8-pixel segments per row
+    let i = wg.x * 32u + lid.x;
+    if (i >= gp.out_h * segs) { return; }
+    let oh = i / segs;
+    let ow0 = (i % segs) * 8u;
+    let g0 = wg.y * CV;
+    let c0 = gp.c_begin + g0 * 4u;
+    let w0 = i32(ow0) - gp.pad_w;      // source column of window value 0
+    var acc0 = Acc8(); var acc1 = Acc8(); var acc2 = Acc8(); var acc3 = Acc8();
+    var acc4 = Acc8(); var acc5 = Acc8(); var acc6 = Acc8(); var acc7 = Acc8();
+    let plane_size = gp.src_h * gp.src_w;
+    let c4v = gp.c4 / 4u;
+    var wi = g0;
+    for (var a = 0u; a < gp.src_c; a++) {
+        let plane = (n * gp.src_c + a) * plane_size;
+        for (var kh = 0u; kh < KH; kh++) {
+            let h = i32(oh + kh) - gp.pad_h;
+            let valid = h >= 0 && h < i32(gp.src_h);
+            let row = plane + u32(select(0, h, valid)) * gp.src_w;
+            // The window: src columns w0 .. w0 + 7 + KW - 1 as 12 values in x0, x1, x2.
+            let x0 = vec4<f32>(row_at(row, valid, w0), row_at(row, valid, w0 + 1),
+                               row_at(row, valid, w0 + 2), row_at(row, valid, w0 + 3));
+            let x1 = vec4<f32>(row_at(row, valid, w0 + 4), row_at(row, valid, w0 + 5),
+                               row_at(row, valid, w0 + 6), row_at(row, valid, w0 + 7));
+            var x2 = vec4<f32>(0.0);
+            if (KW > 1u) { x2.x = row_at(row, valid, w0 + 8); }
+            if (KW > 2u) { x2.y = row_at(row, valid, w0 + 9); }
+            if (KW > 3u) { x2.z = row_at(row, valid, w0 + 10); }
+            if (KW > 4u) { x2.w = row_at(row, valid, w0 + 11); }
+            if (KW == 3u) {
+                // u_wt rows (a, kh, 0), (a, kh, 1), (a, kh, 2) are wi, wi + c4v, wi + 2*c4v.
+                let s1 = wi + c4v;
+                let s2 = wi + 2u * c4v;
+                row3(&acc0, u_wt[wi], u_wt[s1], u_wt[s2], x0, x1, x2);
+                if (CV > 1u) { row3(&acc1, u_wt[wi + 1u], u_wt[s1 + 1u], u_wt[s2 + 1u], x0, x1, x2); }
+                if (CV > 2u) {
+                    row3(&acc2, u_wt[wi + 2u], u_wt[s1 + 2u], u_wt[s2 + 2u], x0, x1, x2);
+                    row3(&acc3, u_wt[wi + 3u], u_wt[s1 + 3u], u_wt[s2 + 3u], x0, x1, x2);
+                }
+                if (CV > 4u) {
+                    row3(&acc4, u_wt[wi + 4u], u_wt[s1 + 4u], u_wt[s2 + 4u], x0, x1, x2);
+                    row3(&acc5, u_wt[wi + 5u], u_wt[s1 + 5u], u_wt[s2 + 5u], x0, x1, x2);
+                    row3(&acc6, u_wt[wi + 6u], u_wt[s1 + 6u], u_wt[s2 + 6u], x0, x1, x2);
+                    row3(&acc7, u_wt[wi + 7u], u_wt[s1 + 7u], u_wt[s2 + 7u], x0, x1, x2);
+                }
+                wi += 3u * c4v;
+                continue;
+            }
+            for (var kw = 0u; kw < KW; kw++) {
+                let lo = shift(x0, x1, kw);
+                let hi = shift(x1, x2, kw);
+                fma8(&acc0, u_wt[wi], lo, hi);
+                if (CV > 1u) { fma8(&acc1, u_wt[wi + 1u], lo, hi); }
+                if (CV > 2u) {
+                    fma8(&acc2, u_wt[wi + 2u], lo, hi);
+                    fma8(&acc3, u_wt[wi + 3u], lo, hi);
+                }
+                if (CV > 4u) {
+                    fma8(&acc4, u_wt[wi + 4u], lo, hi);
+                    fma8(&acc5, u_wt[wi + 5u], lo, hi);
+                    fma8(&acc6, u_wt[wi + 6u], lo, hi);
+                    fma8(&acc7, u_wt[wi + 7u], lo, hi);
+                }
+                wi += c4v;
+            }
+        }
+    }
+    store8(n, c0, oh, ow0, acc0);
+    if (CV > 1u) { store8(n, c0 + 4u, oh, ow0, acc1); }
+    if (CV > 2u) {
+        store8(n, c0 + 8u, oh, ow0, acc2);
+        store8(n, c0 + 12u, oh, ow0, acc3);
+    }
+    if (CV > 4u) {
+        store8(n, c0 + 16u, oh, ow0, acc4);
+        store8(n, c0 + 20u, oh, ow0, acc5);
+        store8(n, c0 + 24u, oh, ow0, acc6);
+        store8(n, c0 + 28u, oh, ow0, acc7);
+    }
 }

@@ -5,9 +5,16 @@
 //! Legend: q is [B, Lq, D], k is [B, Lk, D], v is [B, Lk, Dv], out is [B, Lq, Dv].
 //! Sequence lengths 1, 7, 65, 197 are not multiples of the kernel's groups of 4 keys or 4
 //! rows per invocation, and B * rows spans several workgroups of 64.
+//! Every test runs the kernels at the adapter's default rows per invocation; the
+//! `..._at_every_rows_per_invocation` tests also run 1 (GPUs' default) and 3 (a partial
+//! group of rows in the shader's unrolled code).
 mod common;
 use common::*;
+use engine::ops::attention::{attention_with_rows, MAX_ROWS};
 use engine::Tensor;
+
+/// Rows per invocation the `..._at_every_rows_per_invocation` tests run.
+const ROWS: [usize; 3] = [1, 3, MAX_ROWS];
 
 #[derive(Clone, Copy, Debug)]
 struct Shape {
@@ -69,35 +76,43 @@ fn leaves(dev: &engine::Device, s: Shape, data: &[Vec<f32>; 3]) -> [Tensor; 3] {
     [0, 1, 2].map(|i| Tensor::from_slice(dev, &data[i], &dims[i]).set_requires_grad(true))
 }
 
-/// Fused forward against the f64 reference.
-fn check_forward(s: Shape, amp: f32) {
+/// Fused forward against the f64 reference, with `rows` rows per invocation (None: the
+/// adapter's default).
+fn check_forward_rows(s: Shape, amp: f32, rows: Option<usize>) {
     let dev = device();
     let data = inputs(s, amp, 7);
     let [q, k, v] = leaves(&dev, s, &data);
-    let got = Tensor::attention(&q, &k, &v);
+    let got = match rows {
+        Some(r) => attention_with_rows(&q, &k, &v, r),
+        None => Tensor::attention(&q, &k, &v),
+    };
     assert_eq!(got.shape(), [s.b, s.lq, s.dv], "{s:?}: output shape");
     let want = reference(&f64s(&data[0]), &f64s(&data[1]), &f64s(&data[2]), s);
-    assert_close(
-        &format!("attention {s:?}"),
-        &got.to_vec(),
-        &want,
-        2e-5,
-        1e-4,
-    );
+    let what = format!("attention {s:?}, rows per invocation {rows:?}");
+    assert_close(&what, &got.to_vec(), &want, 2e-5, 1e-4);
+}
+
+fn check_forward(s: Shape, amp: f32) {
+    check_forward_rows(s, amp, None);
 }
 
 /// Fused against composed: the output and the gradients of q, k, v under the same random
 /// output gradient.
 fn check_against_composed(s: Shape) {
+    check_against_composed_rows(s, None);
+}
+
+/// As `check_against_composed`, the fused kernels at `rows` rows per invocation.
+fn check_against_composed_rows(s: Shape, rows: Option<usize>) {
     let dev = device();
     let data = inputs(s, 1.0, 11);
     let w = uniform(s.b * s.lq * s.dv, -1.0, 1.0, 12);
     let run = |composed: bool| {
         let [q, k, v] = leaves(&dev, s, &data);
-        let out = if composed {
-            Tensor::attention_composed(&q, &k, &v)
-        } else {
-            Tensor::attention(&q, &k, &v)
+        let out = match (composed, rows) {
+            (true, _) => Tensor::attention_composed(&q, &k, &v),
+            (false, Some(r)) => attention_with_rows(&q, &k, &v, r),
+            (false, None) => Tensor::attention(&q, &k, &v),
         };
         let o = out.to_vec();
         out.backward_with(Tensor::from_slice(&dev, &w, out.shape()));
@@ -135,6 +150,29 @@ fn forward_matches_f64_reference_at_awkward_lengths_and_head_dims() {
     for &s in SHAPES {
         check_forward(s, 1.0);
     }
+}
+
+#[test]
+fn forward_matches_f64_reference_at_every_rows_per_invocation() {
+    for rows in ROWS {
+        check_forward_rows(shape(3, 197, 65, 32, 8), 1.0, Some(rows));
+        check_forward_rows(shape(3, 7, 1, 4, 64), 1.0, Some(rows));
+    }
+}
+
+#[test]
+fn gradients_match_the_composed_path_at_every_rows_per_invocation() {
+    for rows in ROWS {
+        check_against_composed_rows(shape(3, 65, 7, 8, 32), Some(rows));
+        check_against_composed_rows(shape(3, 7, 197, 64, 8), Some(rows));
+    }
+}
+
+#[test]
+#[should_panic(expected = "attention: 17 rows per invocation, the kernels hold 1 to 16")]
+fn panics_on_too_many_rows_per_invocation() {
+    let q = zeros(&[1, 2, 4]);
+    attention_with_rows(&q, &q, &q, 17);
 }
 
 #[test]

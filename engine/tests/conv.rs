@@ -7,7 +7,7 @@
 //! edges and 70 channels x 380 pixels need several workgroups in every grid dimension.
 mod common;
 use common::*;
-use engine::Tensor;
+use engine::{Device, DeviceOptions, Tensor};
 
 /// One convolution's sizes.
 #[derive(Clone, Copy, Debug)]
@@ -136,7 +136,11 @@ fn tol(c: &Conv) -> f64 {
 
 /// GPU forward (with or without bias) against the reference, and the output shape.
 fn check_forward(c: Conv, bias: bool) {
-    let dev = device();
+    check_forward_on(&device(), c, bias);
+}
+
+fn check_forward_on(dev: &Device, c: Conv, bias: bool) {
+    let dev = dev.clone();
     let x = tensor(&dev, &c.x_shape(), 1);
     let w = tensor(&dev, &c.w_shape(), 2);
     let b = tensor(&dev, &[c.cout], 3);
@@ -155,7 +159,11 @@ fn check_forward(c: Conv, bias: bool) {
 
 /// GPU backward (dx, dW, db from a random dy) against the reference backward.
 fn check_backward(c: Conv) {
-    let dev = device();
+    check_backward_on(&device(), c);
+}
+
+fn check_backward_on(dev: &Device, c: Conv) {
+    let dev = dev.clone();
     let x = tensor(&dev, &c.x_shape(), 4).set_requires_grad(true);
     let w = tensor(&dev, &c.w_shape(), 5).set_requires_grad(true);
     let b = tensor(&dev, &[c.cout], 6).set_requires_grad(true);
@@ -257,6 +265,55 @@ fn conv_spanning_several_workgroups_in_every_grid_dimension_matches_reference() 
     let c = conv(3, 5, 70, 20, 19, 3, 1, 1);
     check_forward(c, true);
     check_backward(c);
+}
+
+#[test]
+fn weights_split_over_several_uniform_buffers_match_reference() {
+    // R = 64*9 = 576 rows: 16 channels fill a 64 KiB uniform buffer, so 70 channels take 5
+    // chunks (the last one partial); grad-input packs 70*9 rows, 8 channels per chunk.
+    check_forward(conv(2, 64, 70, 6, 5, 3, 1, 1), true);
+    check_backward(conv(2, 64, 70, 6, 5, 3, 1, 1));
+}
+
+#[test]
+fn weights_too_large_for_a_uniform_buffer_match_reference() {
+    // R = 460*9 = 4140 rows: not even 4 channels fit 64 KiB, so the forward (and, with 460
+    // output channels, grad-input) run the storage-buffer kernel.
+    for c in [
+        conv(1, 460, 5, 4, 3, 3, 1, 1),
+        conv(1, 3, 460, 4, 3, 3, 2, 1),
+    ] {
+        check_forward(c, true);
+        check_backward(c);
+    }
+}
+
+#[test]
+fn weight_gradient_by_kernel_rows_matches_reference() {
+    // Stride 1, 3x3, OW % 4 == 0: conv2d_grad_weight_rows. OW = 12 (a segment of 8 and a tail
+    // of 4), 20 (8, 8, 4) and 8; 11*3 = 33 kernel rows (2 workgroups); 37 channels in chunks of
+    // 8, 8, 8, 8, 5; paddings 1, 2, 0.
+    check_backward(conv(2, 11, 37, 9, 12, 3, 1, 1));
+    check_backward(conv(2, 3, 5, 10, 18, 3, 1, 2));
+    check_backward(conv(1, 4, 9, 7, 10, 3, 1, 0));
+}
+
+#[test]
+fn small_register_tiles_match_reference() {
+    // `matmul_wide_tiles: false` (the GPU default) caps the gathers at 8 channels per
+    // invocation; this machine's default (a CPU adapter) uses 32.
+    let opts = DeviceOptions {
+        matmul_wide_tiles: Some(false),
+        ..DeviceOptions::default()
+    };
+    let dev = Device::with_options(opts).expect("a wgpu adapter");
+    for c in [
+        conv(2, 5, 70, 9, 10, 3, 1, 1),
+        conv(2, 17, 33, 9, 10, 3, 2, 1),
+    ] {
+        check_forward_on(&dev, c, true);
+        check_backward_on(&dev, c);
+    }
 }
 
 #[test]

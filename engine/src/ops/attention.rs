@@ -80,21 +80,31 @@ fn check(q: &Tensor, k: &Tensor, v: &Tensor) -> Dims {
 }
 
 /// Rows per invocation. On CPU adapters each invocation is a SIMD lane and every storage
-/// load a loop over lanes, so each loaded key row is reused by 4 query rows; GPUs keep one
-/// row per invocation (its state already fills the register file at D = 64).
-fn rows_per_invocation(t: &Tensor) -> usize {
+/// load a loop over the lanes (BENCHMARKS.md: the loads dominate), so each loaded key row is
+/// reused by 16 query rows (or each query row by 16 key rows); GPUs keep one row per
+/// invocation, whose state already fills their register file at D = 64.
+pub fn rows_per_invocation(t: &Tensor) -> usize {
     if t.device().info().device_type == wgpu::DeviceType::Cpu {
-        4
+        16
     } else {
         1
     }
 }
 
-/// One launch of kernel `entry` over `rows` rows per batch item: binds `buffers`, returns
-/// nothing (the outputs are among the buffers).
-fn launch(entry: &'static str, dims: Dims, scale: f32, rows: usize, buffers: &[&Tensor]) {
+/// Most rows per invocation the kernels hold (`ROWS` in attention.wgsl).
+pub const MAX_ROWS: usize = 16;
+
+/// One launch of kernel `entry` over `rows` rows per batch item, `per` rows per invocation:
+/// binds `buffers`, returns nothing (the outputs are among the buffers).
+fn launch(
+    entry: &'static str,
+    dims: Dims,
+    scale: f32,
+    rows: usize,
+    per: usize,
+    buffers: &[&Tensor],
+) {
     let dev = buffers[0].device();
-    let per = rows_per_invocation(buffers[0]);
     let groups = rows.div_ceil(per);
     let params = Params {
         b: u32_of("batch", dims.b),
@@ -120,24 +130,26 @@ fn launch(entry: &'static str, dims: Dims, scale: f32, rows: usize, buffers: &[&
 }
 
 /// Forward kernel: (out [B, Lq, Dv], lse [B, Lq]). Records nothing.
-fn forward(q: &Tensor, k: &Tensor, v: &Tensor, dims: Dims, scale: f32) -> (Tensor, Tensor) {
+fn forward(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    dims: Dims,
+    scale: f32,
+    per: usize,
+) -> (Tensor, Tensor) {
     let dev = q.device();
     let out = Tensor::uninit(dev, &[dims.b, dims.lq, dims.dv], "attention");
     let lse = Tensor::uninit(dev, &[dims.b, dims.lq], "attention");
-    launch(
-        "attention_fwd",
-        dims,
-        scale,
-        dims.lq,
-        &[q, k, v, &out, &lse],
-    );
+    let bufs = [q, k, v, &out, &lse];
+    launch("attention_fwd", dims, scale, dims.lq, per, &bufs);
     (out, lse)
 }
 
 /// The fused kernels at head dims that are multiples of 4 and at most `MAX_HEAD_DIM`, with
 /// their backward recorded.
-fn fused(q: &Tensor, k: &Tensor, v: &Tensor, dims: Dims, scale: f32) -> Tensor {
-    let (out, lse) = forward(q, k, v, dims, scale);
+fn fused(q: &Tensor, k: &Tensor, v: &Tensor, dims: Dims, scale: f32, per: usize) -> Tensor {
+    let (out, lse) = forward(q, k, v, dims, scale, per);
     let (q2, k2, v2, o) = (q.clone(), k.clone(), v.clone(), out.detach());
     out.record("attention", &[q, k, v], move |g| {
         let dev = g.device();
@@ -145,12 +157,12 @@ fn fused(q: &Tensor, k: &Tensor, v: &Tensor, dims: Dims, scale: f32) -> Tensor {
         let dq = Tensor::uninit(dev, q2.shape(), "attention backward");
         let dd = Tensor::uninit(dev, &[dims.b, dims.lq], "attention backward");
         let bufs = [&q2, &k2, &v2, &lse, &dd, g, &o, &dq];
-        launch("attention_dq", dims, scale, dims.lq, &bufs);
+        launch("attention_dq", dims, scale, dims.lq, per, &bufs);
         let (dk, dv) = if k2.requires_grad() || v2.requires_grad() {
             let dk = Tensor::uninit(dev, k2.shape(), "attention backward");
             let dv = Tensor::uninit(dev, v2.shape(), "attention backward");
             let bufs = [&q2, &k2, &v2, &lse, &dd, g, &dk, &dv];
-            launch("attention_dkv", dims, scale, dims.lk, &bufs);
+            launch("attention_dkv", dims, scale, dims.lk, per, &bufs);
             (Some(dk), Some(dv))
         } else {
             (None, None)
@@ -169,35 +181,46 @@ fn pad_last(x: &Tensor, to: usize) -> Tensor {
     Tensor::concat(&[x, &zeros], -1)
 }
 
+/// `Tensor::attention` with an explicit number of rows per invocation (1 to `MAX_ROWS`)
+/// instead of the adapter's default (`rows_per_invocation`): a tuning choice only, all give
+/// the same result, and the tests run each on every machine.
+pub fn attention_with_rows(q: &Tensor, k: &Tensor, v: &Tensor, rows: usize) -> Tensor {
+    let dims = check(q, k, v);
+    assert!(
+        (1..=MAX_ROWS).contains(&rows),
+        "attention: {rows} rows per invocation, the kernels hold 1 to {MAX_ROWS}"
+    );
+    let scale = 1.0 / (dims.d as f32).sqrt();
+    let limits = q.device().limits();
+    if dims.d > MAX_HEAD_DIM
+        || dims.dv > MAX_HEAD_DIM
+        || limits.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS
+    {
+        return Tensor::attention_composed(q, k, v);
+    }
+    if dims.lq == 0 || dims.b == 0 {
+        return Tensor::zeros(q.device(), &[dims.b, dims.lq, dims.dv]);
+    }
+    let (d4, dv4) = (dims.d.div_ceil(4) * 4, dims.dv.div_ceil(4) * 4);
+    if (d4, dv4) == (dims.d, dims.dv) {
+        return fused(q, k, v, dims, scale, rows);
+    }
+    let padded = Dims {
+        d: d4,
+        dv: dv4,
+        ..dims
+    };
+    let (qp, kp, vp) = (pad_last(q, d4), pad_last(k, d4), pad_last(v, dv4));
+    fused(&qp, &kp, &vp, padded, scale, rows).narrow(-1, 0, dims.dv)
+}
+
 impl Tensor {
     /// softmax(q k^T / sqrt(D)) v as one fused kernel (and a fused backward):
     /// q [B, Lq, D], k [B, Lk, D], v [B, Lk, Dv] -> [B, Lq, Dv]. Lq and Lk may differ.
     /// Called as `Tensor::attention(&q, &k, &v)`. Panics naming the shapes when ranks, batch
     /// sizes, head dims or key counts disagree.
     pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Tensor {
-        let dims = check(q, k, v);
-        let scale = 1.0 / (dims.d as f32).sqrt();
-        let limits = q.device().limits();
-        if dims.d > MAX_HEAD_DIM
-            || dims.dv > MAX_HEAD_DIM
-            || limits.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS
-        {
-            return Tensor::attention_composed(q, k, v);
-        }
-        if dims.lq == 0 || dims.b == 0 {
-            return Tensor::zeros(q.device(), &[dims.b, dims.lq, dims.dv]);
-        }
-        let (d4, dv4) = (dims.d.div_ceil(4) * 4, dims.dv.div_ceil(4) * 4);
-        if (d4, dv4) == (dims.d, dims.dv) {
-            return fused(q, k, v, dims, scale);
-        }
-        let padded = Dims {
-            d: d4,
-            dv: dv4,
-            ..dims
-        };
-        let (qp, kp, vp) = (pad_last(q, d4), pad_last(k, d4), pad_last(v, dv4));
-        fused(&qp, &kp, &vp, padded, scale).narrow(-1, 0, dims.dv)
+        attention_with_rows(q, k, v, rows_per_invocation(q))
     }
 
     /// The same attention composed from primitives: softmax(q k^T * scale) v with

@@ -4,27 +4,34 @@
 //! KH, KW = kernel size; S = stride; P = padding; R = Cin*KH*KW; Q = OH*OW.
 //!   x is [N, Cin, H, W], weight is [Cout, Cin, KH, KW], bias is [Cout], y is [N, Cout, OH, OW]
 //!   OH = (H + 2P - KH) / S + 1, OW = (W + 2P - KW) / S + 1
-//! The three passes, each one kernel over the tensors as they are (no im2col buffer):
-//!   forward      y[n, co, q] = sum_r weight[co, r] * xcol[n, r, q] + bias[co]   (conv2d_gather)
-//!   grad-input   dx = the same gather over dy with the kernel flipped and transposed  (conv2d_gather)
-//!   grad-weight  dW[co, r] = sum_(n, q) dy[n, co, q] * xcol[n, r, q], split in chunks (conv2d_grad_weight)
+//! The passes, each run on the tensors as they are (no im2col buffer):
+//!   forward      y[n, co, q] = sum_r weight[co, r] * xcol[n, r, q] + bias[co]    (a gather)
+//!   grad-input   dx = the same gather over dy with the kernel flipped and transposed, stride 1,
+//!                padding KH-1-P, and dy read as if dilated by S
+//!   grad-weight  dW[co, r] = sum_(n, q) dy[n, co, q] * xcol[n, r, q], split in chunks
+//!                (ops/conv_grad_weight.rs, shaders/conv_grad_weight.wgsl)
 //!   grad-bias    db = sum of dy over N, OH, OW (the existing reduction)
 //! where xcol[n, (ci, kh, kw), (oh, ow)] = x[n, ci, oh*S - P + kh, ow*S - P + kw], 0 outside x.
-//! The weight is first repacked (conv2d_pack, a small copy) into [R, Cout rounded up to 4] so the
-//! gather reads 4 output channels with one vec4 load.
+//! The weight is first repacked (conv2d_pack, a small copy) into [R, channels rounded up to 4],
+//! in chunks of channels that fit a 64 KiB uniform buffer each; the gathers read it there, with
+//! the same address across a workgroup (see conv.wgsl). The gathers:
+//!   conv2d_gather_rows     stride 1 (forward) or undilated (grad-input of stride-1 convs)
+//!   conv2d_gather_uniform  the rest (strided forward, grad-input of strided convs)
+//!   conv2d_gather          weights too large for a uniform buffer (storage-buffer weights)
 
-use crate::kernels::{Kernel, CONV};
+use super::conv_grad_weight::grad_weight;
+use crate::kernels::{Kernel, Shader, CONV};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
 
 /// Output pixels (x) and channels (y) one invocation computes in conv2d_gather, and
 /// invocations per workgroup along each: a workgroup covers 32 pixels x 32 channels.
 const TILE: usize = 4;
-const WG: usize = 8;
-/// conv2d_grad_weight aims for at least this many workgroups (so layers with few output
-/// channels still fill the device) with chunks of at least `MIN_CHUNK` pixels.
-const TARGET_GROUPS: usize = 256;
-const MIN_CHUNK: usize = 64;
+pub(super) const WG: usize = 8;
+/// Floats in conv2d_gather_uniform's uniform weight buffer (64 KiB, WebGPU's minimum
+/// `max_uniform_buffer_binding_size`), and its workgroup size (each invocation 4 pixels).
+pub(super) const UNIFORM_FLOATS: usize = 16384;
+pub(super) const UNIFORM_WG: usize = 32;
 
 /// Mirrors `PackParams` in conv.wgsl.
 #[repr(C)]
@@ -34,9 +41,11 @@ struct PackParams {
     cout: u32,
     c4: u32,
     rows: u32,
+    c_begin: u32,
+    _pad: [u32; 3],
 }
 
-/// Mirrors `GatherParams` in conv.wgsl.
+/// Mirrors `GatherParams` in conv.wgsl (both gathers).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct GatherParams {
@@ -47,46 +56,29 @@ struct GatherParams {
     src_w: u32,
     out_h: u32,
     out_w: u32,
-    _pad0: u32,
+    c_begin: u32,
     pad_h: i32,
     pad_w: i32,
     _pad1: [u32; 2],
 }
 
-/// Mirrors `GradWeightParams` in conv.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct GradWeightParams {
-    cin: u32,
-    cout: u32,
-    h: u32,
-    w: u32,
-    out_h: u32,
-    out_w: u32,
-    splits: u32,
-    chunk: u32,
-    pad_h: i32,
-    pad_w: i32,
-    _pad: [u32; 2],
-}
-
 /// The sizes of one convolution, checked.
 #[derive(Clone, Copy, Debug)]
-struct Geometry {
-    n: usize,
-    cin: usize,
-    cout: usize,
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    oh: usize,
-    ow: usize,
-    stride: usize,
-    padding: usize,
+pub(super) struct Geometry {
+    pub(super) n: usize,
+    pub(super) cin: usize,
+    pub(super) cout: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) kh: usize,
+    pub(super) kw: usize,
+    pub(super) oh: usize,
+    pub(super) ow: usize,
+    pub(super) stride: usize,
+    pub(super) padding: usize,
 }
 
-fn u32_of(what: &str, v: usize) -> u32 {
+pub(super) fn u32_of(what: &str, v: usize) -> u32 {
     u32::try_from(v).unwrap_or_else(|_| panic!("conv2d: {what} {v} does not fit in 32 bits"))
 }
 
@@ -160,43 +152,52 @@ impl Geometry {
     }
 
     fn kernel(&self, entry: &'static str) -> Kernel {
-        Kernel::new(CONV, entry)
+        self.kernel_in(CONV, entry)
+    }
+
+    /// `entry` of `shader` specialised to this kernel size.
+    pub(super) fn kernel_in(&self, shader: Shader, entry: &'static str) -> Kernel {
+        Kernel::new(shader, entry)
             .with("KH", self.kh as f64)
             .with("KW", self.kw as f64)
     }
 }
 
-/// The weight as conv2d_gather's A operand: [Cin*KH*KW, Cout4] for the forward, or flipped and
-/// transposed, [Cout*KH*KW, Cin4], for grad-input (`flip`). Cout4/Cin4 round up to 4 with zeros.
-fn pack_weight(weight: &Tensor, g: &Geometry, flip: bool) -> (Tensor, usize) {
-    let (rows, cols) = if flip {
-        (g.cout * g.kh * g.kw, g.cin)
-    } else {
-        (g.cin * g.kh * g.kw, g.cout)
-    };
-    let c4 = cols.div_ceil(4) * 4;
-    let out = Tensor::uninit(weight.device(), &[rows, c4], "conv2d (packed weight)");
+/// Writes the weight as the gathers' A operand into `out`: the channels c_begin..c_begin+c4 of
+/// [Cin*KH*KW, Cout] for the forward, or of the flipped and transposed [Cout*KH*KW, Cin] for
+/// grad-input (`flip`); channels past the last are 0.
+fn pack_weight(
+    weight: &Tensor,
+    g: &Geometry,
+    flip: bool,
+    c_begin: usize,
+    c4: usize,
+    out: &wgpu::Buffer,
+) {
+    let rows = if flip { g.cout } else { g.cin } * g.kh * g.kw;
     let params = PackParams {
         cin: u32_of("Cin", g.cin),
         cout: u32_of("Cout", g.cout),
         c4: u32_of("packed row", c4),
         rows: u32_of("packed rows", rows),
+        c_begin: u32_of("channel", c_begin),
+        _pad: [0; 3],
     };
     let kernel = g.kernel("conv2d_pack").with("FLIP", flip as u32 as f64);
     weight.device().0.dispatch(
         &kernel,
-        &[weight.buffer(), out.buffer()],
+        &[weight.buffer(), out],
         bytemuck::bytes_of(&params),
         grid_1d(rows * c4, 64),
     );
-    (out, c4)
 }
 
-/// One conv2d_gather launch: out [N, out_c, out_h, out_w] from src [N, src_c, src_h, src_w].
+/// One forward or grad-input launch: out [N, out_c, out_h, out_w] from src [N, src_c, src_h,
+/// src_w] and the weight, packed with `flip` (see `pack_weight`).
 struct Gather<'a> {
     src: &'a Tensor,
-    wt: &'a Tensor,
-    c4: usize,
+    weight: &'a Tensor,
+    flip: bool,
     bias: Option<&'a Tensor>,
     out_shape: [usize; 4],
     pad: isize,
@@ -204,49 +205,119 @@ struct Gather<'a> {
     dil: usize,
 }
 
+/// Vec4s of channels per invocation of conv2d_gather_uniform (1, 2, 4 or 8) whose packed weight
+/// for `rows` rows fits the uniform buffer, or None when even 4 channels do not.
+fn uniform_cv(out_c: usize, rows: usize, max_cv: usize) -> Option<usize> {
+    let groups = out_c.div_ceil(4).min(max_cv);
+    let cv = [8, 4, 2, 1].into_iter().find(|&cv| cv <= groups)?;
+    [cv, 4, 2, 1]
+        .into_iter()
+        .filter(|&c| c <= cv)
+        .find(|&c| rows * 4 * c <= UNIFORM_FLOATS)
+}
+
 fn gather(g: &Geometry, l: Gather) -> Tensor {
     let dev = l.src.device();
     let [n, out_c, out_h, out_w] = l.out_shape;
     let s = l.src.shape();
+    let rows = s[1] * g.kh * g.kw;
     let out = Tensor::uninit(dev, &l.out_shape, "conv2d");
     let pad = i32::try_from(l.pad).expect("conv2d: padding does not fit in 32 bits");
-    let params = GatherParams {
+    let mut params = GatherParams {
         src_c: u32_of("channels", s[1]),
         out_c: u32_of("channels", out_c),
-        c4: u32_of("channels", l.c4),
+        c4: 0,
         src_h: u32_of("height", s[2]),
         src_w: u32_of("width", s[3]),
         out_h: u32_of("height", out_h),
         out_w: u32_of("width", out_w),
-        _pad0: 0,
+        c_begin: 0,
         pad_h: pad,
         pad_w: pad,
         _pad1: [0; 2],
     };
-    let kernel = g
-        .kernel("conv2d_gather")
-        .with("STRIDE", l.stride as f64)
-        .with("DIL", l.dil as f64)
-        .with("HAS_BIAS", l.bias.is_some() as u32 as f64);
-    // Without a bias the binding still needs a buffer: the packed weight stands in, unread.
-    let bias = l.bias.unwrap_or(l.wt);
-    let groups = [
-        (out_h * out_w).div_ceil(TILE * WG),
-        out_c.div_ceil(TILE * WG),
-        n,
-    ];
+    let uniform_ok = dev.limits().max_uniform_buffer_binding_size as usize >= 4 * UNIFORM_FLOATS;
+    let kernel = |entry| {
+        g.kernel(entry)
+            .with("STRIDE", l.stride as f64)
+            .with("DIL", l.dil as f64)
+            .with("HAS_BIAS", l.bias.is_some() as u32 as f64)
+    };
+    let npix = out_h * out_w;
+    // Up to 32 channels x 8 pixels of accumulators per invocation (256 floats) suit CPU
+    // adapters, whose invocations are SIMD lanes with no register file to overflow; GPUs get
+    // at most 8 channels (the matmul's tile choice, `DeviceOptions::matmul_wide_tiles`).
+    let max_cv = if dev.0.matmul_wide_tiles { 8 } else { 2 };
+    if let Some(cv) = uniform_cv(out_c, rows, max_cv).filter(|_| uniform_ok) {
+        // Chunks of channels whose packed weight fills at most one uniform buffer each.
+        let tile = 4 * cv;
+        let tiles = out_c.div_ceil(tile);
+        let per_chunk = (UNIFORM_FLOATS / (rows * tile)).min(tiles);
+        // Stride-1 gathers with kernels up to 5 wide reuse each row of src across the taps.
+        let rows_kernel = l.stride == 1 && l.dil == 1 && g.kw <= 5;
+        let (entry, x_groups) = if rows_kernel {
+            let segments = out_h * out_w.div_ceil(8);
+            ("conv2d_gather_rows", segments.div_ceil(UNIFORM_WG))
+        } else {
+            // Pixels in groups of 4 along each row and column phase when dilated (see the
+            // kernel); otherwise 4 consecutive pixels.
+            let quads = if l.dil > 1 {
+                out_h * l.dil * out_w.div_ceil(l.dil).div_ceil(4)
+            } else {
+                npix.div_ceil(4)
+            };
+            ("conv2d_gather_uniform", quads.div_ceil(UNIFORM_WG))
+        };
+        let kernel = kernel(entry).with("CV", cv as f64);
+        for first in (0..tiles).step_by(per_chunk) {
+            let ntiles = per_chunk.min(tiles - first);
+            let wt = uniform_buffer(dev);
+            pack_weight(l.weight, g, l.flip, first * tile, ntiles * tile, &wt);
+            params.c_begin = u32_of("channel", first * tile);
+            params.c4 = u32_of("channels", ntiles * tile);
+            // Without a bias the binding still needs a buffer: src stands in, unread.
+            let bias = l.bias.unwrap_or(l.src);
+            let groups = [x_groups, ntiles, n];
+            dev.0.dispatch(
+                &kernel,
+                &[l.src.buffer(), &wt, bias.buffer(), out.buffer()],
+                bytemuck::bytes_of(&params),
+                grid(dev, g, groups),
+            );
+        }
+        return out;
+    }
+    let c4 = out_c.div_ceil(4) * 4;
+    let wt = Tensor::uninit(dev, &[rows, c4], "conv2d (packed weight)");
+    pack_weight(l.weight, g, l.flip, 0, c4, wt.buffer());
+    params.c4 = u32_of("channels", c4);
+    let bias = l.bias.unwrap_or(&wt);
+    let groups = [npix.div_ceil(TILE * WG), out_c.div_ceil(TILE * WG), n];
     dev.0.dispatch(
-        &kernel,
-        &[l.src.buffer(), l.wt.buffer(), bias.buffer(), out.buffer()],
+        &kernel("conv2d_gather"),
+        &[l.src.buffer(), wt.buffer(), bias.buffer(), out.buffer()],
         bytemuck::bytes_of(&params),
         grid(dev, g, groups),
     );
     out
 }
 
+/// A 64 KiB uniform buffer: conv2d_gather_uniform's weights (written by conv2d_pack as
+/// storage) or conv2d_grad_weight_uniform's rows of dy (copied in).
+pub(super) fn uniform_buffer(dev: &crate::device::Device) -> wgpu::Buffer {
+    dev.0.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("conv2d (packed weight, uniform)"),
+        size: (4 * UNIFORM_FLOATS) as u64,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::UNIFORM
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
 /// The workgroup grid as u32s, checked against the device's limit (a clear panic instead of a
 /// wgpu validation error).
-fn grid(dev: &crate::device::Device, g: &Geometry, groups: [usize; 3]) -> [u32; 3] {
+pub(super) fn grid(dev: &crate::device::Device, g: &Geometry, groups: [usize; 3]) -> [u32; 3] {
     let max = dev.limits().max_compute_workgroups_per_dimension as usize;
     assert!(
         groups.iter().all(|&v| v <= max),
@@ -258,13 +329,12 @@ fn grid(dev: &crate::device::Device, g: &Geometry, groups: [usize; 3]) -> [u32; 
 
 /// y = conv2d(x, weight) + bias, recording nothing.
 fn forward(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> Tensor {
-    let (wt, c4) = pack_weight(weight, g, false);
     gather(
         g,
         Gather {
             src: x,
-            wt: &wt,
-            c4,
+            weight,
+            flip: false,
             bias,
             out_shape: [g.n, g.cout, g.oh, g.ow],
             pad: g.padding as isize,
@@ -276,13 +346,12 @@ fn forward(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, g: &Geometry) -> 
 
 /// dx [N, Cin, H, W] from dy [N, Cout, OH, OW]: the transposed convolution as a gather.
 fn grad_input(dy: &Tensor, weight: &Tensor, g: &Geometry) -> Tensor {
-    let (wt, c4) = pack_weight(weight, g, true);
     gather(
         g,
         Gather {
             src: dy,
-            wt: &wt,
-            c4,
+            weight,
+            flip: true,
             bias: None,
             out_shape: [g.n, g.cin, g.h, g.w],
             pad: g.kh as isize - 1 - g.padding as isize,
@@ -290,56 +359,6 @@ fn grad_input(dy: &Tensor, weight: &Tensor, g: &Geometry) -> Tensor {
             dil: g.stride,
         },
     )
-}
-
-/// How many chunks each image's Q output pixels are split into for the weight gradient.
-fn weight_splits(g: &Geometry, tiles: usize) -> usize {
-    let q = g.oh * g.ow;
-    let want = TARGET_GROUPS.div_ceil(tiles * g.n);
-    want.min(q.div_ceil(MIN_CHUNK)).max(1)
-}
-
-/// dW [Cout, Cin, KH, KW] from x and dy: per-chunk partial products, then their sum.
-fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Tensor {
-    let dev = x.device();
-    let r = g.cin * g.kh * g.kw;
-    let q = g.oh * g.ow;
-    let tiles = r.div_ceil(TILE * WG) * g.cout.div_ceil(TILE * WG);
-    let splits = weight_splits(g, tiles);
-    let chunk = q.div_ceil(splits);
-    let splits = q.div_ceil(chunk);
-    let chunks = g.n * splits;
-    let partial = Tensor::uninit(dev, &[chunks, g.cout, r], "conv2d backward (weight)");
-    let pad = i32::try_from(g.padding).expect("conv2d: padding does not fit in 32 bits");
-    let params = GradWeightParams {
-        cin: u32_of("Cin", g.cin),
-        cout: u32_of("Cout", g.cout),
-        h: u32_of("H", g.h),
-        w: u32_of("W", g.w),
-        out_h: u32_of("OH", g.oh),
-        out_w: u32_of("OW", g.ow),
-        splits: u32_of("splits", splits),
-        chunk: u32_of("chunk", chunk),
-        pad_h: pad,
-        pad_w: pad,
-        _pad: [0; 2],
-    };
-    let kernel = g
-        .kernel("conv2d_grad_weight")
-        .with("STRIDE", g.stride as f64);
-    let groups = [r.div_ceil(TILE * WG), g.cout.div_ceil(TILE * WG), chunks];
-    dev.0.dispatch(
-        &kernel,
-        &[x.buffer(), dy.buffer(), partial.buffer()],
-        bytemuck::bytes_of(&params),
-        grid(dev, g, groups),
-    );
-    let shape = [g.cout, g.cin, g.kh, g.kw];
-    if chunks == 1 {
-        partial.reshape(&shape)
-    } else {
-        partial.sum(&[0], false).reshape(&shape)
-    }
 }
 
 /// The gradient of conv2d with respect to its input x (of shape `x_shape`), from the output

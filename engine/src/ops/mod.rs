@@ -1,9 +1,10 @@
 //! The ops, one file per family, each launching the kernels of the `.wgsl` file of the same
 //! name in `shaders/`, with every op's backward rule written beside its forward.
 
-mod attention;
+pub mod attention;
 mod binary;
 pub mod conv;
+mod conv_grad_weight;
 mod fill;
 mod layout;
 mod loss;
