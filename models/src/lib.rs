@@ -16,11 +16,14 @@
 //!   over a time grid, optionally keeping the trajectory.
 //! - [`density`]: `Density` (log density, score by autodiff) and `Sampleable`;
 //!   [`gaussian`] and [`mixture`] implement both. [`linalg`] holds their small matrix helpers.
+//! - [`fid`]: the Fréchet distance between two feature sets (mean, covariance, matrix square
+//!   roots by Jacobi eigendecomposition in f64), chapter 6's measure of generated digits.
 
 pub mod data;
 pub mod datasets;
 pub mod density;
 pub mod dynamics;
+pub mod fid;
 pub mod fields;
 pub mod gaussian;
 pub mod guidance;

@@ -2,6 +2,7 @@
 //! chapters' output folder; `toy` holds what the 2-D chapters 3-5 share.
 
 pub mod image_grid;
+pub mod mnist_eval;
 pub mod out;
 pub mod plot;
 pub mod progress;

@@ -14,6 +14,8 @@ pub use norm::{BatchNorm2d, GroupNorm, NORM_EPS};
 mod attention;
 
 pub use attention::SelfAttention2d;
+pub mod classifier;
+pub use classifier::Classifier;
 mod fourier;
 pub mod unet;
 
