@@ -4,6 +4,7 @@
 //!     cargo run --release -p tutorials --bin ch06_mnist              # train, then sample
 //!     cargo run --release -p tutorials --bin ch06_mnist -- train     # train (or --resume)
 //!     cargo run --release -p tutorials --bin ch06_mnist -- sample    # sample the last checkpoint
+//!     cargo run --release -p tutorials --bin ch06_mnist -- classifier   # then `eval`: score the samples
 //!
 //! Legend: N = batch, H = W = 32 (MNIST's 28 x 28 resized as in lab 3), P = H * W.
 //! The chapter is thin: the model, the loss, the trainer and the guided field live in
@@ -17,6 +18,7 @@ mod train;
 
 use clap::{Parser, Subcommand};
 use settings::{ModelArgs, SampleArgs, TrainArgs};
+use tutorials::mnist_eval::{classifier_command, eval_command, ClassifierArgs, EvalArgs};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +53,10 @@ enum Command {
         #[command(flatten)]
         sample: SampleArgs,
     },
+    /// Train the MNIST classifier that `eval` uses (tutorials::mnist_eval).
+    Classifier(ClassifierArgs),
+    /// Score the samples_w{w}.safetensors in --out: classifier accuracy and Frechet distance per w.
+    Eval(EvalArgs),
 }
 
 fn main() {
@@ -62,6 +68,12 @@ fn main() {
 }
 
 fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
+    // The evaluation commands open their own device.
+    match &cli.command {
+        Some(Command::Classifier(args)) => return classifier_command(args).map(drop),
+        Some(Command::Eval(args)) => return eval_command(args).map(drop),
+        _ => {}
+    }
     let dev = engine::Device::new()?;
     println!("adapter: {}", dev.describe());
     match &cli.command {
@@ -76,5 +88,6 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
             train::run(&dev, &m, &cli.train.resolve(&cli.model))?;
             sample::run(&dev, &m, &cli.sample.resolve(&cli.model))
         }
+        Some(Command::Classifier(_) | Command::Eval(_)) => unreachable!("handled above"),
     }
 }
