@@ -16,3 +16,8 @@ mod attention;
 pub use attention::SelfAttention2d;
 pub mod classifier;
 pub use classifier::Classifier;
+mod fourier;
+pub mod unet;
+
+pub use fourier::FourierEncoder;
+pub use unet::{NormKind, UNet, UNetConfig};
