@@ -6,6 +6,7 @@
 //! per-batch uniform buffer (a 256-byte slot each), written once at submit.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +29,12 @@ pub struct DeviceOptions {
     /// register file to overflow) and 8x8 on GPUs; outputs 64 or fewer wide always get 8x8.
     /// A tuning choice only: both are exact.
     pub matmul_wide_tiles: Option<bool>,
+    /// Matmuls through `ops::matmul_texture`: operands packed into textures, op(B) shared by
+    /// subgroup broadcasts. `None` picks it on CPU adapters (invocations as SIMD lanes, where a
+    /// storage load in a loop is a loop over the lanes); it needs subgroups of at least 8
+    /// invocations, and without them `Some(true)` falls back to the other kernels.
+    /// A tuning choice only: both paths are exact.
+    pub matmul_texture: Option<bool>,
 }
 
 impl Default for DeviceOptions {
@@ -37,6 +44,7 @@ impl Default for DeviceOptions {
             adapter_name: None,
             max_dispatches_per_submit: 256,
             matmul_wide_tiles: None,
+            matmul_texture: None,
         }
     }
 }
@@ -74,6 +82,11 @@ pub(crate) struct DeviceInner {
     uniform_slot: u64,
     max_dispatches: usize,
     pub matmul_wide_tiles: bool,
+    /// Whether matmuls run `ops::matmul_texture` (DeviceOptions::matmul_texture, and the
+    /// adapter has subgroups of at least 8).
+    pub matmul_texture: bool,
+    /// Packed operand textures of `ops::matmul_texture` by (width, height), ready for reuse.
+    pub(crate) textures: RefCell<HashMap<(u32, u32), Vec<wgpu::Texture>>>,
     /// Philox key and the next counter: see `ops::random`.
     pub(crate) rng: Cell<(u64, u64)>,
     stats: Cell<DeviceStats>,
@@ -145,7 +158,7 @@ impl Device {
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("engine"),
-            required_features: wgpu::Features::empty(),
+            required_features: adapter.features() & wgpu::Features::SUBGROUP,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -168,6 +181,12 @@ impl Device {
         let matmul_wide_tiles = opts
             .matmul_wide_tiles
             .unwrap_or(info.device_type == wgpu::DeviceType::Cpu);
+        let subgroups8 =
+            device.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8;
+        let matmul_texture = subgroups8
+            && opts
+                .matmul_texture
+                .unwrap_or(info.device_type == wgpu::DeviceType::Cpu);
         Ok(Device(Rc::new(DeviceInner {
             device,
             queue,
@@ -182,9 +201,17 @@ impl Device {
             uniform_slot,
             max_dispatches: opts.max_dispatches_per_submit.max(1),
             matmul_wide_tiles,
+            matmul_texture,
+            textures: RefCell::new(HashMap::new()),
             rng: Cell::new((0x853c_49e6_748f_ea9b, 0)),
             stats: Cell::new(DeviceStats::default()),
         })))
+    }
+
+    /// Whether matmuls run `ops::matmul_texture` on this device (see
+    /// `DeviceOptions::matmul_texture`).
+    pub fn runs_matmul_texture(&self) -> bool {
+        self.0.matmul_texture
     }
 
     /// One line naming the adapter: "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu, driver Mesa 22.3.6)".
@@ -361,6 +388,18 @@ impl DeviceInner {
         params: &[u8],
         groups: [u32; 3],
     ) {
+        let resources: Vec<_> = buffers.iter().map(|b| b.as_entire_binding()).collect();
+        self.dispatch_bound(kernel, &resources, params, groups);
+    }
+
+    /// `dispatch` with each binding given as a resource (a range of a buffer, say).
+    pub fn dispatch_bound(
+        &self,
+        kernel: &Kernel,
+        buffers: &[wgpu::BindingResource],
+        params: &[u8],
+        groups: [u32; 3],
+    ) {
         assert!(
             params.len() as u64 <= self.uniform_slot,
             "{}: parameters over {} bytes",
@@ -391,7 +430,7 @@ impl DeviceInner {
                 .enumerate()
                 .map(|(i, b)| wgpu::BindGroupEntry {
                     binding: i as u32,
-                    resource: b.as_entire_binding(),
+                    resource: b.clone(),
                 })
                 .collect();
             let size = (params.len() as u64).div_ceil(16).max(1) * 16;

@@ -31,6 +31,7 @@ pub const REDUCE: Shader = shader!("reduce");
 pub const SOFTMAX: Shader = shader!("softmax");
 pub const LAYOUT: Shader = shader!("layout");
 pub const MATMUL: Shader = shader!("matmul");
+pub const MATMUL_TEXTURE: Shader = shader!("matmul_texture");
 pub const RANDOM: Shader = shader!("random");
 pub const OPTIM: Shader = shader!("optim");
 pub const LOSS: Shader = shader!("loss");

@@ -1,6 +1,9 @@
 //! matmul and matmul_t against an f64 CPU reference, their gradients via check_op, and the
-//! panic messages. Shapes with K % 4 == 0, N % 4 == 0 (and M % 4 == 0 under trans_a) run the
-//! vec4 kernel `matmul_tiled`; the others run `matmul_scalar`.
+//! panic messages. Shapes with K % 4 == 0, N % 4 == 0 (and M % 4 == 0 under trans_a) run a
+//! vec4 kernel `matmul_tiled`, the others `matmul_scalar`, and products with a side of at most
+//! 8 `matmul_thin`; except that on CPU adapters with subgroups, unbatched (or shared-B)
+//! products with N % 4 == 0 run `matmul_texture`. Tests that name a kernel force it through
+//! `DeviceOptions`, so each runs on every adapter that has it.
 mod common;
 use common::*;
 use engine::Tensor;
@@ -263,13 +266,14 @@ fn mismatched_batch_dims_panic() {
     Tensor::zeros(&dev, &[2, 3, 4]).matmul(&Tensor::zeros(&dev, &[3, 4, 5]));
 }
 
-/// Both register tiles (16x16 and 8x8 outputs per invocation) on the same adapter, whichever
-/// one the device would pick by default, for every transpose combination.
+/// Both register tiles (16x16 and 8x8 outputs per invocation) of `matmul_tiled` on the same
+/// adapter, whichever kernel the device would pick by default, for every transpose combination.
 #[test]
 fn both_register_tiles_match_reference_for_all_transposes() {
     for wide in [false, true] {
         let opts = engine::DeviceOptions {
             matmul_wide_tiles: Some(wide),
+            matmul_texture: Some(false),
             ..Default::default()
         };
         let dev = engine::Device::with_options(opts).unwrap();
@@ -327,4 +331,77 @@ fn thin_gradients_match_finite_differences() {
     check_grad("thin N", &[37, 9], &[9, 2], false, false);
     check_grad("thin K transposed", &[3, 37], &[10, 3], true, true);
     check_grad("thin batched", &[2, 6, 3], &[2, 3, 11], false, false);
+}
+
+/// A device that runs every product it can through `matmul_texture`, on any adapter with
+/// subgroups of at least 8 (None without: the tests below then say so and pass).
+fn texture_device() -> Option<engine::Device> {
+    let opts = engine::DeviceOptions {
+        matmul_texture: Some(true),
+        ..Default::default()
+    };
+    let dev = engine::Device::with_options(opts).unwrap();
+    if !dev.runs_matmul_texture() {
+        eprintln!("skipped: {} has no subgroups of 8 or more", dev.describe());
+        return None;
+    }
+    Some(dev)
+}
+
+/// op(a) @ op(b) on `dev` against the reference.
+fn check_on(dev: &engine::Device, sa: &[usize], sb: &[usize], ta: bool, tb: bool, k: usize) {
+    let a = tensor(dev, sa, 5);
+    let b = tensor(dev, sb, 6);
+    let f64s = |t: &Tensor| t.to_vec().iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let want = reference(&f64s(&a), sa, &f64s(&b), sb, ta, tb);
+    let what = format!("texture: {sa:?} x {sb:?} (trans_a {ta}, trans_b {tb})");
+    assert_close(
+        &what,
+        &a.matmul_t(&b, ta, tb).to_vec(),
+        &want,
+        tol(k),
+        tol(k),
+    );
+}
+
+/// `matmul_texture` at shapes that are not multiples of its 128 x 32 workgroup tile nor (K, and
+/// M when transposed) of 4, across several workgroups, for every transpose combination; and
+/// A's batch over a shared B taken as more rows. Twice, so the second run reuses the pooled
+/// textures.
+#[test]
+fn texture_kernel_matches_reference_for_all_transposes() {
+    let Some(dev) = texture_device() else { return };
+    for _ in 0..2 {
+        for (m, n, k) in [(261, 100, 1001), (37, 36, 37), (132, 68, 516), (9, 12, 9)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let sa = if ta { [k, m] } else { [m, k] };
+                let sb = if tb { [n, k] } else { [k, n] };
+                check_on(&dev, &sa, &sb, ta, tb, k);
+            }
+        }
+        check_on(&dev, &[3, 45, 63], &[63, 100], false, false, 63);
+        check_on(&dev, &[3, 45, 63], &[100, 63], false, true, 63);
+    }
+}
+
+/// The backward's products (all four transpose flags) through `matmul_texture`.
+#[test]
+fn texture_kernel_gradients_match_finite_differences() {
+    let Some(dev) = texture_device() else { return };
+    for (ta, tb) in [(false, false), (true, true)] {
+        let sa = if ta { [16, 12] } else { [12, 16] };
+        let sb = if tb { [36, 16] } else { [16, 36] };
+        let (sa2, sb2) = (sa.to_vec(), sb.to_vec());
+        check_op_on(
+            &dev,
+            &format!("texture (trans_a {ta}, trans_b {tb})"),
+            &[
+                (&sa, uniform(sa.iter().product(), -1.0, 1.0, 7)),
+                (&sb, uniform(sb.iter().product(), -1.0, 1.0, 8)),
+            ],
+            |t| t[0].matmul_t(&t[1], ta, tb),
+            |x| reference(&x[0], &sa2, &x[1], &sb2, ta, tb),
+            1e-3 + tol(16),
+        );
+    }
 }

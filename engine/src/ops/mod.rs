@@ -9,6 +9,7 @@ mod fill;
 mod layout;
 mod loss;
 mod matmul;
+mod matmul_texture;
 mod norm;
 pub mod random;
 mod reduce;

@@ -59,7 +59,19 @@ pub fn check_op(
     cpu: impl Fn(&[Vec<f64>]) -> Vec<f64>,
     tol: f64,
 ) {
-    let dev = device();
+    check_op_on(&device(), what, inputs, gpu, cpu, tol)
+}
+
+/// `check_op` on a given device (one made with non-default `DeviceOptions`, say).
+pub fn check_op_on(
+    dev: &Device,
+    what: &str,
+    inputs: &[(&[usize], Vec<f32>)],
+    gpu: impl Fn(&[engine::Tensor]) -> engine::Tensor,
+    cpu: impl Fn(&[Vec<f64>]) -> Vec<f64>,
+    tol: f64,
+) {
+    let dev = dev.clone();
     let leaves: Vec<engine::Tensor> = inputs
         .iter()
         .map(|(s, v)| engine::Tensor::from_slice(&dev, v, s).set_requires_grad(true))

@@ -1,0 +1,156 @@
+//! Matmul with both operands packed into textures and op(B) shared by subgroup broadcasts: the
+//! kernel CPU adapters run for plain (unbatched, or B shared across A's batch) products.
+//! Kernels: shaders/matmul_texture.wgsl, which says why it suits CPU adapters; `matmul.rs`
+//! decides when it applies.
+//!
+//! Legend (as in matmul.rs): out[M, N] = op(A)[M, K] @ op(B)[K, N], N % 4 == 0.
+//!   a is [M, K] (or [K, M] when trans_a), b is [K, N] (or [N, K] when trans_b)
+//! Each operand is packed by `matmul_pack` (transposing it when stored transposed) into an
+//! rgba32float texture of 4 values per texel along its rows: op(A) K4 x M, op(B) N4 x K.
+//! The textures come from a pool on the device, keyed by size, and go back to it as soon as
+//! the dispatch is recorded: later work on the same queue runs after it.
+
+use crate::kernels::{Kernel, MATMUL_TEXTURE};
+use crate::tensor::Tensor;
+
+/// Rows and columns of out per workgroup (32 invocations of 4 rows x 32 columns).
+const ROWS_PER_WG: usize = 128;
+const COLS_PER_WG: usize = 32;
+
+/// Mirrors `PackParams` in matmul_texture.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PackParams {
+    rows: u32,
+    cols: u32,
+    _pad: [u32; 2],
+}
+
+/// Mirrors `Params` in matmul_texture.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    k4: u32,
+    n4: u32,
+    _pad: [u32; 3],
+}
+
+/// Whether both packed textures fit the device's 2-D texture size and the grid its limit.
+pub(super) fn fits(dev: &crate::device::Device, m: usize, n: usize, k: usize) -> bool {
+    let l = dev.limits();
+    let max = l.max_texture_dimension_2d as usize;
+    let groups = l.max_compute_workgroups_per_dimension as usize;
+    m > 0
+        && n > 0
+        && m <= max
+        && k <= max
+        && k.div_ceil(4) <= max
+        && n.div_ceil(4) <= max
+        && m.div_ceil(ROWS_PER_WG) <= groups
+        && n.div_ceil(COLS_PER_WG) <= groups
+}
+
+/// A pooled texture of this size, or a new one.
+fn texture(dev: &crate::device::Device, width: u32, height: u32) -> wgpu::Texture {
+    if let Some(t) = dev
+        .0
+        .textures
+        .borrow_mut()
+        .get_mut(&(width, height))
+        .and_then(Vec::pop)
+    {
+        return t;
+    }
+    dev.0.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("matmul (packed operand)"),
+        size: wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+        view_formats: &[],
+    })
+}
+
+fn give_back(dev: &crate::device::Device, t: wgpu::Texture) {
+    let key = (t.width(), t.height());
+    dev.0.textures.borrow_mut().entry(key).or_default().push(t);
+}
+
+/// Packs a matrix with `rows` x `cols` (stored transposed when `trans`) into a texture
+/// ceil(cols / 4) wide and `rows` high.
+fn pack(src: &Tensor, rows: usize, cols: usize, trans: bool) -> wgpu::Texture {
+    let dev = src.device();
+    let width = cols.div_ceil(4);
+    let tex = texture(dev, width as u32, rows as u32);
+    let view = tex.create_view(&Default::default());
+    let params = PackParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        _pad: [0; 2],
+    };
+    dev.0.dispatch_bound(
+        &Kernel::new(MATMUL_TEXTURE, "matmul_pack").with("TRANS", trans as u32 as f64),
+        &[
+            src.buffer().as_entire_binding(),
+            wgpu::BindingResource::TextureView(&view),
+        ],
+        bytemuck::bytes_of(&params),
+        [width.div_ceil(8) as u32, rows.div_ceil(8) as u32, 1],
+    );
+    tex
+}
+
+/// out = op(A) @ op(B), out is [M, N] (reshaped to `out_shape`); records no graph. The caller
+/// checks the shapes (see the legend) and `fits`.
+pub(super) fn matmul(
+    a: &Tensor,
+    b: &Tensor,
+    trans_a: bool,
+    trans_b: bool,
+    [m, n, k]: [usize; 3],
+    out_shape: &[usize],
+    op: &str,
+) -> Tensor {
+    let dev = a.device();
+    let ta = pack(a, m, k, trans_a);
+    let tb = pack(b, k, n, trans_b);
+    let (va, vb) = (
+        ta.create_view(&Default::default()),
+        tb.create_view(&Default::default()),
+    );
+    let out = Tensor::uninit(dev, out_shape, op);
+    let params = Params {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        k4: k.div_ceil(4) as u32,
+        n4: n.div_ceil(4) as u32,
+        _pad: [0; 3],
+    };
+    dev.0.dispatch_bound(
+        &Kernel::new(MATMUL_TEXTURE, "matmul_texture"),
+        &[
+            wgpu::BindingResource::TextureView(&va),
+            wgpu::BindingResource::TextureView(&vb),
+            out.buffer().as_entire_binding(),
+        ],
+        bytemuck::bytes_of(&params),
+        [
+            m.div_ceil(ROWS_PER_WG) as u32,
+            n.div_ceil(COLS_PER_WG) as u32,
+            1,
+        ],
+    );
+    give_back(dev, ta);
+    give_back(dev, tb);
+    out
+}

@@ -1,0 +1,160 @@
+// Matmul with both operands read through textures and op(B) shared by subgroup broadcasts:
+// the kernel CPU adapters run. Launched by engine/src/ops/matmul_texture.rs.
+//
+// Legend: M, N = rows, cols of out; K = the contracted dim; K4, N4 = K, N over 4, rounded up.
+//   a is [M, K] (or [K, M] when TRANS), b is [K, N] (or [N, K] when TRANS), plain storage
+//   ta is op(A) packed as an rgba32float texture, K4 wide and M high:
+//     texel (x, y) = op(A)[y, 4x..4x+3], zero past K
+//   tb is op(B) packed the same way, N4 wide and K high: texel (x, y) = op(B)[y, 4x..4x+3]
+//   out is [M, N], N % 4 == 0 (written as vec4s)
+//
+// Why: llvmpipe runs each invocation as one SIMD lane. A storage-buffer load inside a loop is
+// a loop over the lanes (measured ~20 cycles per lane and value here), while a texel fetch is
+// one vector gather for all lanes; and op(B)'s values, the same for every invocation of a
+// workgroup, are fetched once per subgroup (each lane a different texel) and handed round with
+// subgroupBroadcast, a register shuffle. On a GPU the tiled kernels in matmul.wgsl suit better.
+
+// ---- matmul_pack ----
+// One invocation per texel of the packed texture: x over N4 (or K4), y over the rows.
+
+override TRANS: bool = false; // the source holds the transpose: element (r, c) at c * rows + r
+
+struct PackParams {
+    rows: u32,
+    cols: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> pk_src: array<f32>; // [rows, cols] (or [cols, rows] when TRANS)
+@group(0) @binding(1) var pk_out: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(2) var<uniform> pk: PackParams;
+
+fn pk_at(r: u32, c: u32) -> f32 {
+    if (c >= pk.cols) { return 0.0; }
+    return pk_src[select(r * pk.cols + c, c * pk.rows + r, TRANS)];
+}
+
+@compute @workgroup_size(8, 8)
+fn matmul_pack(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let x = gid.x;
+    let r = gid.y;
+    if (r >= pk.rows || x * 4u >= pk.cols) { return; }
+    let c = x * 4u;
+    let v = vec4<f32>(pk_at(r, c), pk_at(r, c + 1u), pk_at(r, c + 2u), pk_at(r, c + 3u));
+    textureStore(pk_out, vec2<u32>(x, r), v);
+}
+
+// ---- matmul_texture ----
+// 32 invocations per workgroup; each computes 4 rows x 32 columns of out: rows m0..m0+3
+// (m0 = 4 * invocation index in the grid) and columns 32*wg.y .. 32*wg.y+31, as 8 column
+// groups of 4 (texel columns g0..g0+7). Per 4 steps of k: 4 texel fetches of op(A) (its rows),
+// 4 of op(B) (lane j of each subgroup fetches column group g0+j), 128 broadcasts of those, and
+// 512 FMAs as 32 mat4x4 * vec4 products, so each accumulator is touched once per 4 k.
+// Needs subgroups of at least 8 invocations (the launcher checks). No invocation returns
+// early: rows past M are computed from clamped rows and never stored, so every lane takes part
+// in the broadcasts.
+// Grid: x over groups of 128 rows, y over groups of 32 columns.
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    k4: u32,
+    n4: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var ta: texture_2d<f32>;
+@group(0) @binding(1) var tb: texture_2d<f32>;
+@group(0) @binding(2) var<storage, read_write> out4: array<vec4<f32>>; // out is [M, N], N % 4 == 0
+@group(0) @binding(3) var<uniform> p: Params;
+
+// Rows m0..m0+3 of out over 4 columns.
+struct Acc4 {
+    r0: vec4<f32>,
+    r1: vec4<f32>,
+    r2: vec4<f32>,
+    r3: vec4<f32>,
+}
+
+// acc.r<i> += b * a<i>: b's column j is op(B)[k+j, 4 columns], a<i> is row m0+i at k..k+3.
+fn fma4(acc: ptr<function, Acc4>, b: mat4x4<f32>, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+    (*acc).r0 += b * a0;
+    (*acc).r1 += b * a1;
+    (*acc).r2 += b * a2;
+    (*acc).r3 += b * a3;
+}
+
+fn store_row(row: u32, col: u32, v: vec4<f32>) {
+    if (row < p.m && col < p.n) { out4[(row * p.n + col) / 4u] = v; }
+}
+
+// Stores column group g (columns 4g..4g+3) of rows m0..m0+3.
+fn store_group(m0: u32, g: u32, acc: Acc4) {
+    store_row(m0, 4u * g, acc.r0);
+    store_row(m0 + 1u, 4u * g, acc.r1);
+    store_row(m0 + 2u, 4u * g, acc.r2);
+    store_row(m0 + 3u, 4u * g, acc.r3);
+}
+
+@compute @workgroup_size(32)
+fn matmul_texture(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(subgroup_invocation_id) sid: u32,
+) {
+    let m0 = (wg.x * 32u + lid.x) * 4u;
+    let g0 = wg.y * 8u;
+    let y0 = i32(min(m0, p.m - 1u));
+    let y1 = i32(min(m0 + 1u, p.m - 1u));
+    let y2 = i32(min(m0 + 2u, p.m - 1u));
+    let y3 = i32(min(m0 + 3u, p.m - 1u));
+    // The column group this lane fetches for the subgroup (clamped: groups past N are
+    // computed and never stored).
+    let bx = i32(min(g0 + sid % 8u, p.n4 - 1u));
+    let last_k = i32(p.k - 1u);
+    var c0 = Acc4(); var c1 = Acc4(); var c2 = Acc4(); var c3 = Acc4();
+    var c4 = Acc4(); var c5 = Acc4(); var c6 = Acc4(); var c7 = Acc4();
+    for (var kq = 0u; kq < p.k4; kq++) {
+        let x = i32(kq);
+        let a0 = textureLoad(ta, vec2<i32>(x, y0), 0);
+        let a1 = textureLoad(ta, vec2<i32>(x, y1), 0);
+        let a2 = textureLoad(ta, vec2<i32>(x, y2), 0);
+        let a3 = textureLoad(ta, vec2<i32>(x, y3), 0);
+        // Rows k..k+3 of op(B), clamped to K (op(A) is zero past K, so they add nothing).
+        let k = x * 4;
+        let l0 = textureLoad(tb, vec2<i32>(bx, k), 0);
+        let l1 = textureLoad(tb, vec2<i32>(bx, min(k + 1, last_k)), 0);
+        let l2 = textureLoad(tb, vec2<i32>(bx, min(k + 2, last_k)), 0);
+        let l3 = textureLoad(tb, vec2<i32>(bx, min(k + 3, last_k)), 0);
+        // Group g0+j's 4x4 block of op(B) at rows k.. is lane j's (l0, l1, l2, l3). The lane
+        // index of subgroupBroadcast must be a constant: one line per group.
+        fma4(&c0, mat4x4<f32>(subgroupBroadcast(l0, 0u), subgroupBroadcast(l1, 0u),
+                                subgroupBroadcast(l2, 0u), subgroupBroadcast(l3, 0u)), a0, a1, a2, a3);
+        fma4(&c1, mat4x4<f32>(subgroupBroadcast(l0, 1u), subgroupBroadcast(l1, 1u),
+                                subgroupBroadcast(l2, 1u), subgroupBroadcast(l3, 1u)), a0, a1, a2, a3);
+        fma4(&c2, mat4x4<f32>(subgroupBroadcast(l0, 2u), subgroupBroadcast(l1, 2u),
+                                subgroupBroadcast(l2, 2u), subgroupBroadcast(l3, 2u)), a0, a1, a2, a3);
+        fma4(&c3, mat4x4<f32>(subgroupBroadcast(l0, 3u), subgroupBroadcast(l1, 3u),
+                                subgroupBroadcast(l2, 3u), subgroupBroadcast(l3, 3u)), a0, a1, a2, a3);
+        fma4(&c4, mat4x4<f32>(subgroupBroadcast(l0, 4u), subgroupBroadcast(l1, 4u),
+                                subgroupBroadcast(l2, 4u), subgroupBroadcast(l3, 4u)), a0, a1, a2, a3);
+        fma4(&c5, mat4x4<f32>(subgroupBroadcast(l0, 5u), subgroupBroadcast(l1, 5u),
+                                subgroupBroadcast(l2, 5u), subgroupBroadcast(l3, 5u)), a0, a1, a2, a3);
+        fma4(&c6, mat4x4<f32>(subgroupBroadcast(l0, 6u), subgroupBroadcast(l1, 6u),
+                                subgroupBroadcast(l2, 6u), subgroupBroadcast(l3, 6u)), a0, a1, a2, a3);
+        fma4(&c7, mat4x4<f32>(subgroupBroadcast(l0, 7u), subgroupBroadcast(l1, 7u),
+                                subgroupBroadcast(l2, 7u), subgroupBroadcast(l3, 7u)), a0, a1, a2, a3);
+    }
+    store_group(m0, g0, c0);
+    store_group(m0, g0 + 1u, c1);
+    store_group(m0, g0 + 2u, c2);
+    store_group(m0, g0 + 3u, c3);
+    store_group(m0, g0 + 4u, c4);
+    store_group(m0, g0 + 5u, c5);
+    store_group(m0, g0 + 6u, c6);
+    store_group(m0, g0 + 7u, c7);
+}
