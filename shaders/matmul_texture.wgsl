@@ -6,7 +6,7 @@
 //   ta is op(A) packed as an rgba32float texture, K4 wide and M high:
 //     texel (x, y) = op(A)[y, 4x..4x+3], zero past K
 //   tb is op(B) packed the same way, N4 wide and K high: texel (x, y) = op(B)[y, 4x..4x+3]
-//   out is [M, N], N % 4 == 0 (written as vec4s)
+//   out is [M, N]
 //
 // Why: llvmpipe runs each invocation as one SIMD lane. A storage-buffer load inside a loop is
 // a loop over the lanes (measured ~20 cycles per lane and value here), while a texel fetch is
@@ -69,8 +69,10 @@ struct Params {
 
 @group(0) @binding(0) var ta: texture_2d<f32>;
 @group(0) @binding(1) var tb: texture_2d<f32>;
-@group(0) @binding(2) var<storage, read_write> out4: array<vec4<f32>>; // out is [M, N], N % 4 == 0
 @group(0) @binding(3) var<uniform> p: Params;
+// out is [M, N]: matmul_texture writes vec4s (N % 4 == 0), matmul_texture_ragged floats.
+@group(0) @binding(2) var<storage, read_write> out4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> out1: array<f32>;
 
 // Rows m0..m0+3 of out over 4 columns.
 struct Acc4 {
@@ -88,26 +90,14 @@ fn fma4(acc: ptr<function, Acc4>, b: mat4x4<f32>, a0: vec4<f32>, a1: vec4<f32>, 
     (*acc).r3 += b * a3;
 }
 
-fn store_row(row: u32, col: u32, v: vec4<f32>) {
-    if (row < p.m && col < p.n) { out4[(row * p.n + col) / 4u] = v; }
+// 4 rows x 8 column groups of 4: the 4 x 32 outputs of one invocation.
+struct Tile {
+    c0: Acc4, c1: Acc4, c2: Acc4, c3: Acc4,
+    c4: Acc4, c5: Acc4, c6: Acc4, c7: Acc4,
 }
 
-// Stores column group g (columns 4g..4g+3) of rows m0..m0+3.
-fn store_group(m0: u32, g: u32, acc: Acc4) {
-    store_row(m0, 4u * g, acc.r0);
-    store_row(m0 + 1u, 4u * g, acc.r1);
-    store_row(m0 + 2u, 4u * g, acc.r2);
-    store_row(m0 + 3u, 4u * g, acc.r3);
-}
-
-@compute @workgroup_size(32)
-fn matmul_texture(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-    @builtin(subgroup_invocation_id) sid: u32,
-) {
-    let m0 = (wg.x * 32u + lid.x) * 4u;
-    let g0 = wg.y * 8u;
+// Rows m0..m0+3 and column groups g0..g0+7 of out (sid: the lane in its subgroup).
+fn tile(m0: u32, g0: u32, sid: u32) -> Tile {
     let y0 = i32(min(m0, p.m - 1u));
     let y1 = i32(min(m0 + 1u, p.m - 1u));
     let y2 = i32(min(m0 + 2u, p.m - 1u));
@@ -133,28 +123,83 @@ fn matmul_texture(
         // Group g0+j's 4x4 block of op(B) at rows k.. is lane j's (l0, l1, l2, l3). The lane
         // index of subgroupBroadcast must be a constant: one line per group.
         fma4(&c0, mat4x4<f32>(subgroupBroadcast(l0, 0u), subgroupBroadcast(l1, 0u),
-                                subgroupBroadcast(l2, 0u), subgroupBroadcast(l3, 0u)), a0, a1, a2, a3);
+                              subgroupBroadcast(l2, 0u), subgroupBroadcast(l3, 0u)), a0, a1, a2, a3);
         fma4(&c1, mat4x4<f32>(subgroupBroadcast(l0, 1u), subgroupBroadcast(l1, 1u),
-                                subgroupBroadcast(l2, 1u), subgroupBroadcast(l3, 1u)), a0, a1, a2, a3);
+                              subgroupBroadcast(l2, 1u), subgroupBroadcast(l3, 1u)), a0, a1, a2, a3);
         fma4(&c2, mat4x4<f32>(subgroupBroadcast(l0, 2u), subgroupBroadcast(l1, 2u),
-                                subgroupBroadcast(l2, 2u), subgroupBroadcast(l3, 2u)), a0, a1, a2, a3);
+                              subgroupBroadcast(l2, 2u), subgroupBroadcast(l3, 2u)), a0, a1, a2, a3);
         fma4(&c3, mat4x4<f32>(subgroupBroadcast(l0, 3u), subgroupBroadcast(l1, 3u),
-                                subgroupBroadcast(l2, 3u), subgroupBroadcast(l3, 3u)), a0, a1, a2, a3);
+                              subgroupBroadcast(l2, 3u), subgroupBroadcast(l3, 3u)), a0, a1, a2, a3);
         fma4(&c4, mat4x4<f32>(subgroupBroadcast(l0, 4u), subgroupBroadcast(l1, 4u),
-                                subgroupBroadcast(l2, 4u), subgroupBroadcast(l3, 4u)), a0, a1, a2, a3);
+                              subgroupBroadcast(l2, 4u), subgroupBroadcast(l3, 4u)), a0, a1, a2, a3);
         fma4(&c5, mat4x4<f32>(subgroupBroadcast(l0, 5u), subgroupBroadcast(l1, 5u),
-                                subgroupBroadcast(l2, 5u), subgroupBroadcast(l3, 5u)), a0, a1, a2, a3);
+                              subgroupBroadcast(l2, 5u), subgroupBroadcast(l3, 5u)), a0, a1, a2, a3);
         fma4(&c6, mat4x4<f32>(subgroupBroadcast(l0, 6u), subgroupBroadcast(l1, 6u),
-                                subgroupBroadcast(l2, 6u), subgroupBroadcast(l3, 6u)), a0, a1, a2, a3);
+                              subgroupBroadcast(l2, 6u), subgroupBroadcast(l3, 6u)), a0, a1, a2, a3);
         fma4(&c7, mat4x4<f32>(subgroupBroadcast(l0, 7u), subgroupBroadcast(l1, 7u),
-                                subgroupBroadcast(l2, 7u), subgroupBroadcast(l3, 7u)), a0, a1, a2, a3);
+                              subgroupBroadcast(l2, 7u), subgroupBroadcast(l3, 7u)), a0, a1, a2, a3);
     }
-    store_group(m0, g0, c0);
-    store_group(m0, g0 + 1u, c1);
-    store_group(m0, g0 + 2u, c2);
-    store_group(m0, g0 + 3u, c3);
-    store_group(m0, g0 + 4u, c4);
-    store_group(m0, g0 + 5u, c5);
-    store_group(m0, g0 + 6u, c6);
-    store_group(m0, g0 + 7u, c7);
+    return Tile(c0, c1, c2, c3, c4, c5, c6, c7);
+}
+
+// Row `row` of out at columns col..col+3 (those inside out).
+fn store4(row: u32, col: u32, v: vec4<f32>) {
+    if (row < p.m && col < p.n) { out4[(row * p.n + col) / 4u] = v; }
+}
+
+fn store1(row: u32, col: u32, v: vec4<f32>) {
+    if (row >= p.m || col >= p.n) { return; }
+    let o = row * p.n + col;
+    out1[o] = v.x;
+    if (col + 1u < p.n) { out1[o + 1u] = v.y; }
+    if (col + 2u < p.n) { out1[o + 2u] = v.z; }
+    if (col + 3u < p.n) { out1[o + 3u] = v.w; }
+}
+
+// The tile's outputs inside out: rows m0..m0+3 of column group g0+j from t.c<j>, through
+// store4 (vec4s) or store1 (floats). Each entry point statically uses one of the two views of
+// out, so the two storing functions are separate.
+fn store_tile4(m0: u32, g0: u32, t: Tile) {
+    let c = 4u * g0;
+    store4(m0, c, t.c0.r0); store4(m0 + 1u, c, t.c0.r1); store4(m0 + 2u, c, t.c0.r2); store4(m0 + 3u, c, t.c0.r3);
+    store4(m0, c + 4u, t.c1.r0); store4(m0 + 1u, c + 4u, t.c1.r1); store4(m0 + 2u, c + 4u, t.c1.r2); store4(m0 + 3u, c + 4u, t.c1.r3);
+    store4(m0, c + 8u, t.c2.r0); store4(m0 + 1u, c + 8u, t.c2.r1); store4(m0 + 2u, c + 8u, t.c2.r2); store4(m0 + 3u, c + 8u, t.c2.r3);
+    store4(m0, c + 12u, t.c3.r0); store4(m0 + 1u, c + 12u, t.c3.r1); store4(m0 + 2u, c + 12u, t.c3.r2); store4(m0 + 3u, c + 12u, t.c3.r3);
+    store4(m0, c + 16u, t.c4.r0); store4(m0 + 1u, c + 16u, t.c4.r1); store4(m0 + 2u, c + 16u, t.c4.r2); store4(m0 + 3u, c + 16u, t.c4.r3);
+    store4(m0, c + 20u, t.c5.r0); store4(m0 + 1u, c + 20u, t.c5.r1); store4(m0 + 2u, c + 20u, t.c5.r2); store4(m0 + 3u, c + 20u, t.c5.r3);
+    store4(m0, c + 24u, t.c6.r0); store4(m0 + 1u, c + 24u, t.c6.r1); store4(m0 + 2u, c + 24u, t.c6.r2); store4(m0 + 3u, c + 24u, t.c6.r3);
+    store4(m0, c + 28u, t.c7.r0); store4(m0 + 1u, c + 28u, t.c7.r1); store4(m0 + 2u, c + 28u, t.c7.r2); store4(m0 + 3u, c + 28u, t.c7.r3);
+}
+
+fn store_tile1(m0: u32, g0: u32, t: Tile) {
+    let c = 4u * g0;
+    store1(m0, c, t.c0.r0); store1(m0 + 1u, c, t.c0.r1); store1(m0 + 2u, c, t.c0.r2); store1(m0 + 3u, c, t.c0.r3);
+    store1(m0, c + 4u, t.c1.r0); store1(m0 + 1u, c + 4u, t.c1.r1); store1(m0 + 2u, c + 4u, t.c1.r2); store1(m0 + 3u, c + 4u, t.c1.r3);
+    store1(m0, c + 8u, t.c2.r0); store1(m0 + 1u, c + 8u, t.c2.r1); store1(m0 + 2u, c + 8u, t.c2.r2); store1(m0 + 3u, c + 8u, t.c2.r3);
+    store1(m0, c + 12u, t.c3.r0); store1(m0 + 1u, c + 12u, t.c3.r1); store1(m0 + 2u, c + 12u, t.c3.r2); store1(m0 + 3u, c + 12u, t.c3.r3);
+    store1(m0, c + 16u, t.c4.r0); store1(m0 + 1u, c + 16u, t.c4.r1); store1(m0 + 2u, c + 16u, t.c4.r2); store1(m0 + 3u, c + 16u, t.c4.r3);
+    store1(m0, c + 20u, t.c5.r0); store1(m0 + 1u, c + 20u, t.c5.r1); store1(m0 + 2u, c + 20u, t.c5.r2); store1(m0 + 3u, c + 20u, t.c5.r3);
+    store1(m0, c + 24u, t.c6.r0); store1(m0 + 1u, c + 24u, t.c6.r1); store1(m0 + 2u, c + 24u, t.c6.r2); store1(m0 + 3u, c + 24u, t.c6.r3);
+    store1(m0, c + 28u, t.c7.r0); store1(m0 + 1u, c + 28u, t.c7.r1); store1(m0 + 2u, c + 28u, t.c7.r2); store1(m0 + 3u, c + 28u, t.c7.r3);
+}
+
+@compute @workgroup_size(32)
+fn matmul_texture(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(subgroup_invocation_id) sid: u32,
+) {
+    let m0 = (wg.x * 32u + lid.x) * 4u;
+    store_tile4(m0, wg.y * 8u, tile(m0, wg.y * 8u, sid));
+}
+
+// matmul_texture for N % 4 != 0.
+@compute @workgroup_size(32)
+fn matmul_texture_ragged(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(subgroup_invocation_id) sid: u32,
+) {
+    let m0 = (wg.x * 32u + lid.x) * 4u;
+    store_tile1(m0, wg.y * 8u, tile(m0, wg.y * 8u, sid));
 }

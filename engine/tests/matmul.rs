@@ -2,7 +2,7 @@
 //! panic messages. Shapes with K % 4 == 0, N % 4 == 0 (and M % 4 == 0 under trans_a) run a
 //! vec4 kernel `matmul_tiled`, the others `matmul_scalar`, and products with a side of at most
 //! 8 `matmul_thin`; except that on CPU adapters with subgroups, unbatched (or shared-B)
-//! products with N % 4 == 0 run `matmul_texture`. Tests that name a kernel force it through
+//! products run `matmul_texture`. Tests that name a kernel force it through
 //! `DeviceOptions`, so each runs on every adapter that has it.
 mod common;
 use common::*;
@@ -364,15 +364,26 @@ fn check_on(dev: &engine::Device, sa: &[usize], sb: &[usize], ta: bool, tb: bool
     );
 }
 
-/// `matmul_texture` at shapes that are not multiples of its 128 x 32 workgroup tile nor (K, and
-/// M when transposed) of 4, across several workgroups, for every transpose combination; and
+/// `matmul_texture` at shapes that are not multiples of its 128 x 32 workgroup tile nor of 4,
+/// across several workgroups, for every transpose combination; and
 /// A's batch over a shared B taken as more rows. Twice, so the second run reuses the pooled
 /// textures.
 #[test]
 fn texture_kernel_matches_reference_for_all_transposes() {
     let Some(dev) = texture_device() else { return };
     for _ in 0..2 {
-        for (m, n, k) in [(261, 100, 1001), (37, 36, 37), (132, 68, 516), (9, 12, 9)] {
+        // Then thin ones: N of 2 (the ragged-N entry point), M of 2 (computed transposed),
+        // K of 3, and N % 4 != 0 with a long K.
+        for (m, n, k) in [
+            (261, 100, 1001),
+            (37, 36, 37),
+            (132, 68, 516),
+            (9, 12, 9),
+            (300, 2, 67),
+            (2, 130, 70),
+            (257, 131, 3),
+            (31, 30, 1001),
+        ] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let sa = if ta { [k, m] } else { [m, k] };
                 let sb = if tb { [n, k] } else { [k, n] };

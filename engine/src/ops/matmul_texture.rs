@@ -3,7 +3,7 @@
 //! Kernels: shaders/matmul_texture.wgsl, which says why it suits CPU adapters; `matmul.rs`
 //! decides when it applies.
 //!
-//! Legend (as in matmul.rs): out[M, N] = op(A)[M, K] @ op(B)[K, N], N % 4 == 0.
+//! Legend (as in matmul.rs): out[M, N] = op(A)[M, K] @ op(B)[K, N].
 //!   a is [M, K] (or [K, M] when trans_a), b is [K, N] (or [N, K] when trans_b)
 //! Each operand is packed by `matmul_pack` (transposing it when stored transposed) into an
 //! rgba32float texture of 4 values per texel along its rows: op(A) K4 x M, op(B) N4 x K.
@@ -109,9 +109,31 @@ fn pack(src: &Tensor, rows: usize, cols: usize, trans: bool) -> wgpu::Texture {
     tex
 }
 
+/// Outputs with fewer rows than this (and more columns) are computed transposed: a workgroup
+/// covers 128 rows and 32 columns, so [2, 256] would run 8 workgroups of 2 useful rows each,
+/// where [256, 2] runs 2.
+const FEW_ROWS: usize = 32;
+
 /// out = op(A) @ op(B), out is [M, N] (reshaped to `out_shape`); records no graph. The caller
-/// checks the shapes (see the legend) and `fits`.
+/// checks the shapes (see the legend) and `fits` (for both orders when M is small).
 pub(super) fn matmul(
+    a: &Tensor,
+    b: &Tensor,
+    trans_a: bool,
+    trans_b: bool,
+    [m, n, k]: [usize; 3],
+    out_shape: &[usize],
+    op: &str,
+) -> Tensor {
+    if m < FEW_ROWS && n > m {
+        // out^T = op(B)^T op(A)^T, then one small transpose.
+        let out_t = product(b, a, !trans_b, !trans_a, [n, m, k], &[n, m], op);
+        return out_t.transpose(0, 1).reshape(out_shape);
+    }
+    product(a, b, trans_a, trans_b, [m, n, k], out_shape, op)
+}
+
+fn product(
     a: &Tensor,
     b: &Tensor,
     trans_a: bool,
@@ -136,8 +158,13 @@ pub(super) fn matmul(
         n4: n.div_ceil(4) as u32,
         _pad: [0; 3],
     };
+    let entry = if n % 4 == 0 {
+        "matmul_texture"
+    } else {
+        "matmul_texture_ragged"
+    };
     dev.0.dispatch_bound(
-        &Kernel::new(MATMUL_TEXTURE, "matmul_texture"),
+        &Kernel::new(MATMUL_TEXTURE, entry),
         &[
             wgpu::BindingResource::TextureView(&va),
             wgpu::BindingResource::TextureView(&vb),
