@@ -24,6 +24,9 @@ pub struct DeviceOptions {
     pub adapter_name: Option<String>,
     /// Submit the pending batch after this many dispatches.
     pub max_dispatches_per_submit: usize,
+    /// Time every dispatch on its own (see `crate::profile`): for finding where time goes,
+    /// never for real runs. `Device::profile_report` reads the result.
+    pub profile: bool,
     /// Register tile of the matmul kernel: 16x16 outputs per invocation (`true`) or 8x8.
     /// `None` picks 16x16 on CPU adapters (which run invocations as SIMD lanes and have no
     /// register file to overflow) and 8x8 on GPUs; outputs 64 or fewer wide always get 8x8.
@@ -35,6 +38,12 @@ pub struct DeviceOptions {
     /// invocations, and without them `Some(true)` falls back to the other kernels.
     /// A tuning choice only: both paths are exact.
     pub matmul_texture: Option<bool>,
+    /// Reductions of long contiguous rows with a workgroup per row and a tree in workgroup
+    /// memory (`reduce_rows`), instead of one invocation per output and chunk (`reduce_cols`).
+    /// `None` picks the tree on GPUs and not on CPU adapters, where its barriers cost more
+    /// than the loads (a U-Net step's bias gradients ran 6x faster without it on lavapipe).
+    /// A tuning choice only: both are exact up to rounding.
+    pub workgroup_reductions: Option<bool>,
 }
 
 impl Default for DeviceOptions {
@@ -43,8 +52,10 @@ impl Default for DeviceOptions {
             backends: None,
             adapter_name: None,
             max_dispatches_per_submit: 256,
+            profile: false,
             matmul_wide_tiles: None,
             matmul_texture: None,
+            workgroup_reductions: None,
         }
     }
 }
@@ -85,11 +96,13 @@ pub(crate) struct DeviceInner {
     /// Whether matmuls run `ops::matmul_texture` (DeviceOptions::matmul_texture, and the
     /// adapter has subgroups of at least 8).
     pub matmul_texture: bool,
+    pub workgroup_reductions: bool,
     /// Packed operand textures of `ops::matmul_texture` by (width, height), ready for reuse.
     pub(crate) textures: RefCell<HashMap<(u32, u32), Vec<wgpu::Texture>>>,
     /// Philox key and the next counter: see `ops::random`.
     pub(crate) rng: Cell<(u64, u64)>,
     stats: Cell<DeviceStats>,
+    profile: Option<crate::profile::Profile>,
 }
 
 #[derive(Default)]
@@ -187,6 +200,9 @@ impl Device {
             && opts
                 .matmul_texture
                 .unwrap_or(info.device_type == wgpu::DeviceType::Cpu);
+        let workgroup_reductions = opts
+            .workgroup_reductions
+            .unwrap_or(info.device_type != wgpu::DeviceType::Cpu);
         Ok(Device(Rc::new(DeviceInner {
             device,
             queue,
@@ -202,10 +218,29 @@ impl Device {
             max_dispatches: opts.max_dispatches_per_submit.max(1),
             matmul_wide_tiles,
             matmul_texture,
+            workgroup_reductions,
             textures: RefCell::new(HashMap::new()),
             rng: Cell::new((0x853c_49e6_748f_ea9b, 0)),
             stats: Cell::new(DeviceStats::default()),
+            profile: opts.profile.then(crate::profile::Profile::default),
         })))
+    }
+
+    /// Time per kernel since the device was made or `profile_reset` (empty unless made with
+    /// `DeviceOptions::profile`), the most time first. `engine::profile::format_report`
+    /// prints it as a table.
+    pub fn profile_report(&self) -> Vec<crate::profile::KernelTime> {
+        self.0
+            .profile
+            .as_ref()
+            .map(|p| p.report())
+            .unwrap_or_default()
+    }
+
+    pub fn profile_reset(&self) {
+        if let Some(p) = &self.0.profile {
+            p.reset();
+        }
     }
 
     /// Whether matmuls run `ops::matmul_texture` on this device (see
@@ -415,6 +450,7 @@ impl DeviceInner {
         if groups.contains(&0) {
             return;
         }
+        let started = self.profile.as_ref().map(|_| std::time::Instant::now());
         let pipeline = self.kernels.pipeline(&self.device, kernel);
         let full = {
             let mut batch = self.batch.borrow_mut();
@@ -465,7 +501,15 @@ impl DeviceInner {
         let mut s = self.stats.get();
         s.dispatches += 1;
         self.stats.set(s);
-        if full {
+        if let (Some(p), Some(t0)) = (&self.profile, started) {
+            self.flush();
+            // A failed wait shows up at the next sync; here it only spoils the timing.
+            let _ = self.wait();
+            p.add(
+                format!("{}/{}", kernel.shader.name, kernel.entry),
+                t0.elapsed(),
+            );
+        } else if full {
             self.flush();
         }
     }

@@ -19,6 +19,7 @@ pub mod kernels;
 pub mod ops;
 pub mod optim;
 mod pool;
+pub mod profile;
 pub mod shape;
 pub mod tensor;
 

@@ -153,6 +153,45 @@ fn group_norm_gradients_match_finite_differences() {
     }
 }
 
+/// The fused kernels against the composed op they replace, forward and all three gradients,
+/// with more planes and groups than a workgroup of 64 invocations, a plane of 1 value, and a
+/// large mean (the shifted sums keep the variance).
+#[test]
+fn fused_group_norm_matches_the_composed_op_forward_and_backward() {
+    let dev = device();
+    for (shape, groups, offset) in [
+        (vec![5usize, 32, 9, 11], 8usize, 0.0f32),
+        (vec![70, 4, 3], 2, 0.0),
+        (vec![3, 4], 2, 0.0),
+        (vec![2, 6, 16, 16], 3, 100.0),
+    ] {
+        let (x, gamma, beta) = inputs(&shape, 40);
+        let x: Vec<f32> = x.iter().map(|v| v + offset).collect();
+        let c = shape[1];
+        let w = uniform(x.len(), -1.0, 1.0, 41);
+        let run = |fused: bool| {
+            let xt = Tensor::from_slice(&dev, &x, &shape).set_requires_grad(true);
+            let gt = Tensor::from_slice(&dev, &gamma, &[c]).set_requires_grad(true);
+            let bt = Tensor::from_slice(&dev, &beta, &[c]).set_requires_grad(true);
+            let y = if fused {
+                xt.group_norm(groups, &gt, &bt, EPS)
+            } else {
+                xt.group_norm_composed(groups, &gt, &bt, EPS)
+            };
+            y.backward_with(Tensor::from_slice(&dev, &w, &shape));
+            let grad = |t: &Tensor| t.grad().unwrap().to_vec();
+            [y.to_vec(), grad(&xt), grad(&gt), grad(&bt)]
+        };
+        let (fused, composed) = (run(true), run(false));
+        for (i, name) in ["y", "dx", "dgamma", "dbeta"].iter().enumerate() {
+            let want: Vec<f64> = composed[i].iter().map(|&v| v as f64).collect();
+            let what =
+                format!("fused group_norm {shape:?} groups {groups} offset {offset}: {name}");
+            assert_close(&what, &fused[i], &want, 1e-3, 1e-3);
+        }
+    }
+}
+
 #[test]
 fn batch_norm_train_matches_reference_with_unbiased_statistics() {
     let dev = device();

@@ -51,7 +51,11 @@ fn resolve(axes: &[isize], rank: usize) -> Vec<usize> {
 
 /// Checks op over `axes` of a random tensor of `shape`, output shape and values, both keepdims.
 fn check_forward(op: &str, shape: &[usize], axes: &[isize], seed: u64) {
-    let dev = device();
+    check_forward_on(&device(), op, shape, axes, seed)
+}
+
+fn check_forward_on(dev: &engine::Device, op: &str, shape: &[usize], axes: &[isize], seed: u64) {
+    let dev = dev.clone();
     let n: usize = shape.iter().product();
     let x = uniform(n, -1.0, 1.0, seed);
     let t = Tensor::from_slice(&dev, &x, shape);
@@ -174,6 +178,23 @@ fn long_axis_split_into_chunks_matches_reference() {
     check_forward("sum", &[100_000, 3], &[0], 15);
     check_forward("max", &[100_000, 3], &[0], 16);
     check_forward("mean", &[2, 50_000, 5], &[1], 17);
+}
+
+/// Long rows through both strategies, whichever the adapter picks by default: a workgroup
+/// per row with a tree in workgroup memory, and one invocation per output and chunk.
+#[test]
+fn long_rows_match_reference_with_and_without_workgroup_trees() {
+    for tree in [false, true] {
+        let dev = engine::Device::with_options(engine::DeviceOptions {
+            workgroup_reductions: Some(tree),
+            ..Default::default()
+        })
+        .unwrap();
+        for op in ["sum", "max", "mean"] {
+            check_forward_on(&dev, op, &[130, 1027], &[1], 18);
+            check_forward_on(&dev, op, &[3, 70_000], &[1], 19);
+        }
+    }
 }
 
 #[test]

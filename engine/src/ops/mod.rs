@@ -6,6 +6,7 @@ mod binary;
 pub mod conv;
 mod conv_grad_weight;
 mod fill;
+mod group_norm;
 mod layout;
 mod loss;
 mod matmul;

@@ -1,4 +1,5 @@
-//! Normalisation layers' ops: group norm and batch norm (training and eval mode).
+//! Normalisation layers' ops: batch norm (training and eval mode) and the composed group
+//! norm (the fused one is in group_norm.rs).
 //!
 //! Legend: N = batch, C = channels, S = product of the spatial axes (1 when there are none),
 //! G = groups. Every input is x [N, C, *spatial], viewed as [N, C, S] or [N, G, C/G * S].
@@ -12,7 +13,7 @@ use crate::autograd::no_grad;
 use crate::tensor::Tensor;
 
 /// Checks x is [N, C, *spatial] and a per-channel parameter is [C]; returns (N, C, S).
-fn check_nc(op: &str, x: &Tensor, params: &[(&str, &Tensor)]) -> (usize, usize, usize) {
+pub(super) fn check_nc(op: &str, x: &Tensor, params: &[(&str, &Tensor)]) -> (usize, usize, usize) {
     assert!(
         x.rank() >= 2,
         "{op}: x must be [N, C, *spatial], got shape {:?}",
@@ -49,10 +50,16 @@ fn standardise(x: &Tensor, axes: &[isize], eps: f32) -> (Tensor, Tensor, Tensor)
 }
 
 impl Tensor {
-    /// nn.GroupNorm: x [N, C, *spatial], gamma/beta [C] -> x's shape. Mean and biased
-    /// variance over each group of C/groups channels and all spatial positions, then the
-    /// per-channel affine y * gamma + beta. Panics unless C is a multiple of `groups`.
-    pub fn group_norm(&self, groups: usize, gamma: &Tensor, beta: &Tensor, eps: f32) -> Tensor {
+    /// `group_norm` composed from primitives (mean, sub, square, sqrt, div, broadcasting
+    /// mul/add), its backward derived by autodiff: the reference the fused kernels of
+    /// `group_norm` (ops/group_norm.rs) are tested against.
+    pub fn group_norm_composed(
+        &self,
+        groups: usize,
+        gamma: &Tensor,
+        beta: &Tensor,
+        eps: f32,
+    ) -> Tensor {
         let op = "group_norm";
         let (n, c, s) = check_nc(op, self, &[("gamma", gamma), ("beta", beta)]);
         assert!(

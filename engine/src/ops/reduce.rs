@@ -58,7 +58,8 @@ pub(crate) fn reduce_axis(
     let outputs = outer * inner;
     // A workgroup per output only pays for long contiguous rows; short rows (e.g. [N, 3] summed
     // over its last axis) take one invocation per output like the strided case.
-    let rows = inner == 1 && r >= ROW_MIN;
+    // (`DeviceOptions::workgroup_reductions`: not on CPU adapters.)
+    let rows = inner == 1 && r >= ROW_MIN && x.device().0.workgroup_reductions;
     // How many chunks to split the reduced axis into (1: a single pass).
     let nchunks = if rows {
         (ROW_TARGET_GROUPS / outer.max(1)).clamp(1, r.div_ceil(ROW_CHUNK_MIN).max(1))

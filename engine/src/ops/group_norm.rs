@@ -1,0 +1,115 @@
+//! Group norm as fused kernels, forward and backward side by side. Kernels:
+//! shaders/group_norm.wgsl (its header has the maths). `Tensor::group_norm_composed` (in
+//! norm.rs) is the same op composed from primitives, kept as the reference the tests compare
+//! against: on lavapipe a U-Net step spent about half its time in the composed op's ~40
+//! dispatches per layer (models/examples/unet_profile.rs).
+//!
+//! Legend: N = batch, C = channels, G = groups, S = spatial size.
+//!   x is [N, C, *spatial] (viewed as [N, C, S]), gamma and beta are [C]
+//!   stats is [N * G, 2]: each group's (mean, rstd), saved for the backward
+
+use super::norm::check_nc;
+use crate::kernels::{Kernel, GROUP_NORM};
+use crate::shape::grid_1d;
+use crate::tensor::Tensor;
+
+/// Mirrors `Params` in group_norm.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    c: u32,
+    g: u32,
+    s: u32,
+    eps: f32,
+    _pad: [u32; 3],
+}
+
+/// Runs one entry point over `items` invocations.
+fn run(entry: &'static str, buffers: &[&Tensor], p: &Params, items: usize) {
+    let dev = buffers[0].device();
+    let bufs: Vec<&wgpu::Buffer> = buffers.iter().map(|t| t.buffer()).collect();
+    dev.0.dispatch(
+        &Kernel::new(GROUP_NORM, entry),
+        &bufs,
+        bytemuck::bytes_of(p),
+        grid_1d(items, 64),
+    );
+}
+
+/// Forward: (y of x's shape, stats [N * G, 2]); records nothing.
+fn forward(x: &Tensor, gamma: &Tensor, beta: &Tensor, p: &Params) -> (Tensor, Tensor) {
+    let dev = x.device();
+    let (planes, groups) = ((p.n * p.c) as usize, (p.n * p.g) as usize);
+    let moments = Tensor::uninit(dev, &[planes, 2], "group_norm (plane moments)");
+    run("gn_plane_moments", &[x, &moments], p, planes);
+    let stats = Tensor::uninit(dev, &[groups, 2], "group_norm (stats)");
+    run("gn_group_stats", &[&moments, &stats], p, groups);
+    let y = Tensor::uninit(dev, x.shape(), "group_norm");
+    run("gn_apply", &[x, &stats, gamma, beta, &y], p, x.numel());
+    (y, stats)
+}
+
+/// Backward: (dx, dgamma, dbeta) for upstream dy; records nothing.
+fn backward(
+    dy: &Tensor,
+    x: &Tensor,
+    gamma: &Tensor,
+    stats: &Tensor,
+    p: &Params,
+) -> (Tensor, Tensor, Tensor) {
+    let dev = x.device();
+    let (n, c) = (p.n as usize, p.c as usize);
+    // sums is [N, C, 2]: per plane (sum dy, sum dy * xhat).
+    let sums = Tensor::uninit(dev, &[n, c, 2], "group_norm backward (plane sums)");
+    run("gn_plane_grads", &[dy, x, stats, &sums], p, n * c);
+    let groups = (p.n * p.g) as usize;
+    let means = Tensor::uninit(dev, &[groups, 2], "group_norm backward (group means)");
+    run("gn_group_grads", &[&sums, gamma, &means], p, groups);
+    let dx = Tensor::uninit(dev, x.shape(), "group_norm backward");
+    run("gn_dx", &[dy, x, stats, &means, gamma, &dx], p, x.numel());
+    // [C, 2] summed over the batch: (dbeta, dgamma) per channel.
+    let per_c = sums.sum(&[0], false);
+    let dbeta = per_c.narrow(1, 0, 1).reshape(&[c]);
+    let dgamma = per_c.narrow(1, 1, 1).reshape(&[c]);
+    (dx, dgamma, dbeta)
+}
+
+impl Tensor {
+    /// nn.GroupNorm: x [N, C, *spatial], gamma/beta [C] -> x's shape. Mean and biased
+    /// variance over each group of C/groups channels and all spatial positions, then the
+    /// per-channel affine y * gamma + beta. Panics unless C is a multiple of `groups`.
+    pub fn group_norm(&self, groups: usize, gamma: &Tensor, beta: &Tensor, eps: f32) -> Tensor {
+        let op = "group_norm";
+        let (n, c, s) = check_nc(op, self, &[("gamma", gamma), ("beta", beta)]);
+        assert!(
+            groups > 0 && c.is_multiple_of(groups),
+            "{op}: {c} channels (x of shape {:?}) do not split into {groups} groups",
+            self.shape()
+        );
+        if self.numel() == 0 {
+            return Tensor::zeros(self.device(), self.shape());
+        }
+        let u = |what: &str, v: usize| {
+            u32::try_from(v).unwrap_or_else(|_| panic!("{op}: {what} {v} does not fit in 32 bits"))
+        };
+        let p = Params {
+            n: u("batch", n),
+            c: u("channels", c),
+            g: u("groups", groups),
+            s: u("spatial size", s),
+            eps,
+            _pad: [0; 3],
+        };
+        let (y, stats) = forward(self, gamma, beta, &p);
+        let (x, gm, bt) = (self.clone(), gamma.clone(), beta.clone());
+        y.record(op, &[self, gamma, beta], move |g| {
+            let (dx, dgamma, dbeta) = backward(g, &x, &gm, &stats, &p);
+            vec![
+                x.requires_grad().then_some(dx),
+                gm.requires_grad().then_some(dgamma),
+                bt.requires_grad().then_some(dbeta),
+            ]
+        })
+    }
+}
