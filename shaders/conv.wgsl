@@ -364,10 +364,16 @@ fn shift(a: vec4<f32>, b: vec4<f32>, k: u32) -> vec4<f32> {
     }
 }
 
+// conv2d_gather_rows reads src through a texture (its binding 0): a texel fetch is one vector
+// gather on CPU adapters, where a storage load here was a loop over the SIMD lanes. src's values
+// sit row-major in an r32float texture 4096 wide (engine/src/texture_pool.rs, `flat`).
+@group(0) @binding(0) var gr_src: texture_2d<f32>;
+
 // src at column w of the row starting at `row` (valid: the row is inside src), 0 outside.
 fn row_at(row: u32, valid: bool, w: i32) -> f32 {
     let ok = valid && w >= 0 && w < i32(gp.src_w);
-    return select(0.0, g_src[row + u32(select(0, w, ok))], ok);
+    let i = row + u32(select(0, w, ok));
+    return select(0.0, textureLoad(gr_src, vec2<u32>(i & 4095u, i >> 12u), 0).x, ok);
 }
 
 // Channels c..c+3 (plus bias) of the 8 pixels of row oh from ow0, those inside out.

@@ -10,8 +10,8 @@
 // Each kernel writes partial sums over chunks of (n, q); the launcher sums them.
 //
 // Entry points:
-//   conv2d_grad_weight_rows     stride 1, 3-wide kernels: dy copied per (image, 8 channels)
-//                               into a uniform buffer, x windows shared by a kernel row's taps.
+//   conv2d_grad_weight_rows     stride 1, 3-wide kernels: x and dy read through textures, x
+//                               windows shared by a kernel row's taps; one dispatch.
 //   conv2d_grad_weight_uniform  dy copied per (image, 16 channels) into a uniform buffer.
 //   conv2d_grad_weight          any shape: 8 output channels x 8 r per invocation.
 
@@ -273,16 +273,33 @@ fn conv2d_grad_weight_uniform(@builtin(workgroup_id) wg: vec3<u32>, @builtin(loc
 }
 
 // ---- conv2d_grad_weight_rows ----
-// conv2d_grad_weight_uniform for stride 1, KW = 3 and OW % 4 == 0: each invocation computes the
-// three r = (ci, kh, 0..2) of one kernel row for the chunk's GC <= 8 channels, walking dy in
-// segments of 8 pixels along each output row. The three taps read one window of 10 x values
-// shifted by 0, 1, 2, so per segment: 10 gathers of x and 2*GC vec4 reads of dy (uniform) for
-// 24*GC FMAs. Grid: x over groups of 32 (ci, kh); one dispatch per (image, chunk of channels).
+// conv2d_grad_weight_uniform for stride 1, KW = 3 and OW % 4 == 0, in one dispatch: each
+// invocation computes the three r = (ci, kh, 0..2) of one kernel row for GC <= 8 channels
+// co0..co0+GC-1 of one image, walking dy in segments of 8 pixels along each output row. The
+// three taps read one window of 10 x values shifted by 0, 1, 2, so per segment: 10 fetches of x
+// and 2*GC vec4 fetches of dy (the same for the whole workgroup) for 24*GC FMAs.
+// Both x and dy are read through textures: a texel fetch is one vector gather on CPU adapters,
+// where a storage load here is a loop over the SIMD lanes. x's values sit row-major in an
+// r32float texture 4096 wide, dy's in an rgba32float one 4096 texels wide (4 pixels a texel;
+// engine/src/texture_pool.rs, `flat`). gu.n is N here (gu.co0 is unused).
+// Grid: x over groups of 32 (ci, kh), y over groups of 8 output channels, z over the images.
+
+@group(0) @binding(0) var gr_xt: texture_2d<f32>;
+@group(0) @binding(1) var gr_dyt: texture_2d<f32>;
 
 // x at column w of the row starting at `row` (valid: the row is inside x), 0 outside.
 fn gr_x(row: u32, valid: bool, w: i32) -> f32 {
     let ok = valid && w >= 0 && w < i32(gu.w);
-    return select(0.0, gw_x[row + u32(select(0, w, ok))], ok);
+    let i = row + u32(select(0, w, ok));
+    return select(0.0, textureLoad(gr_xt, vec2<u32>(i & 4095u, i >> 12u), 0).x, ok);
+}
+
+// dy's 4 pixels at texel t (clamped to the last one: a segment's tail past its row reads
+// finite values that the zeroed window cancels).
+fn gr_dy(t: u32) -> vec4<f32> {
+    let last = gu.n * gu.cout * gu.out_h * gu.out_w / 4u - 1u;
+    let u = min(t, last);
+    return textureLoad(gr_dyt, vec2<u32>(u & 4095u, u >> 12u), 0);
 }
 
 // The three taps' accumulators of channel j: a<kw> += dy[j, 8 pixels] * (window shifted by kw).
@@ -295,17 +312,19 @@ struct Win {
 
 fn gr_add(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>, a2: ptr<function, vec4<f32>>,
           at: u32, x: Win) {
-    let da = gu_dy[at];
-    let db = gu_dy[min(at + 1u, 4095u)];
+    let da = gr_dy(at);
+    let db = gr_dy(at + 1u);
     *a0 += da * x.lo0 + db * x.hi0;
     *a1 += da * x.lo1 + db * x.hi1;
     *a2 += da * x.lo2 + db * x.hi2;
 }
 
-// partial[n, co0 + j, r0 + kw] for kw = 0, 1, 2 (sums of the vec4 accumulators).
-fn gr_store(j: u32, r0: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>) {
+// partial[n, co0 + j, r0 + kw] for kw = 0, 1, 2 (sums of the vec4 accumulators), if that
+// channel exists.
+fn gr_store(n: u32, co0: u32, j: u32, r0: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>) {
+    if (co0 + j >= gu.cout) { return; }
     let rr = gu.cin * KH * KW;
-    let o = (gu.n * gu.cout + gu.co0 + j) * rr + r0;
+    let o = (n * gu.cout + co0 + j) * rr + r0;
     let ones = vec4<f32>(1.0);
     gw_out[o] = dot(a0, ones);
     gw_out[o + 1u] = dot(a1, ones);
@@ -316,10 +335,22 @@ fn gr_store(j: u32, r0: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>) {
 fn conv2d_grad_weight_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let lane = wg.x * 32u + lid.x;     // (ci, kh)
     if (lane >= gu.cin * KH) { return; }
+    let n = wg.z;
+    let co0 = wg.y * GC;
     let ci = lane / KH;
     let kh = lane % KH;
-    let plane = (gu.n * gu.cin + ci) * gu.h * gu.w;
-    let q4 = gu.out_h * gu.out_w / 4u; // vec4s per channel row of dy
+    let plane = (n * gu.cin + ci) * gu.h * gu.w;
+    let q4 = gu.out_h * gu.out_w / 4u; // texels per channel of dy
+    // Texel of dy[n, c, 0] for the GC channels from co0 (clamped to the last channel: channels
+    // past Cout are computed and never stored).
+    let t0 = (n * gu.cout + min(co0, gu.cout - 1u)) * q4;
+    let t1 = (n * gu.cout + min(co0 + 1u, gu.cout - 1u)) * q4;
+    let t2 = (n * gu.cout + min(co0 + 2u, gu.cout - 1u)) * q4;
+    let t3 = (n * gu.cout + min(co0 + 3u, gu.cout - 1u)) * q4;
+    let t4 = (n * gu.cout + min(co0 + 4u, gu.cout - 1u)) * q4;
+    let t5 = (n * gu.cout + min(co0 + 5u, gu.cout - 1u)) * q4;
+    let t6 = (n * gu.cout + min(co0 + 6u, gu.cout - 1u)) * q4;
+    let t7 = (n * gu.cout + min(co0 + 7u, gu.cout - 1u)) * q4;
     // b<kw><j>: tap kw of channel j
     var b00 = vec4<f32>(0.0); var b10 = vec4<f32>(0.0); var b20 = vec4<f32>(0.0);
     var b01 = vec4<f32>(0.0); var b11 = vec4<f32>(0.0); var b21 = vec4<f32>(0.0);
@@ -347,23 +378,23 @@ fn conv2d_grad_weight_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_
                 x.hi0 = vec4<f32>(0.0); x.hi1 = vec4<f32>(0.0); x.hi2 = vec4<f32>(0.0);
             }
             let at = (oh * gu.out_w + ow0) / 4u;
-            gr_add(&b00, &b10, &b20, at, x);
-            if (GC > 1u) { gr_add(&b01, &b11, &b21, q4 + at, x); }
-            if (GC > 2u) { gr_add(&b02, &b12, &b22, 2u * q4 + at, x); }
-            if (GC > 3u) { gr_add(&b03, &b13, &b23, 3u * q4 + at, x); }
-            if (GC > 4u) { gr_add(&b04, &b14, &b24, 4u * q4 + at, x); }
-            if (GC > 5u) { gr_add(&b05, &b15, &b25, 5u * q4 + at, x); }
-            if (GC > 6u) { gr_add(&b06, &b16, &b26, 6u * q4 + at, x); }
-            if (GC > 7u) { gr_add(&b07, &b17, &b27, 7u * q4 + at, x); }
+            gr_add(&b00, &b10, &b20, t0 + at, x);
+            if (GC > 1u) { gr_add(&b01, &b11, &b21, t1 + at, x); }
+            if (GC > 2u) { gr_add(&b02, &b12, &b22, t2 + at, x); }
+            if (GC > 3u) { gr_add(&b03, &b13, &b23, t3 + at, x); }
+            if (GC > 4u) { gr_add(&b04, &b14, &b24, t4 + at, x); }
+            if (GC > 5u) { gr_add(&b05, &b15, &b25, t5 + at, x); }
+            if (GC > 6u) { gr_add(&b06, &b16, &b26, t6 + at, x); }
+            if (GC > 7u) { gr_add(&b07, &b17, &b27, t7 + at, x); }
         }
     }
     let r0 = (ci * KH + kh) * KW;
-    gr_store(0u, r0, b00, b10, b20);
-    if (GC > 1u) { gr_store(1u, r0, b01, b11, b21); }
-    if (GC > 2u) { gr_store(2u, r0, b02, b12, b22); }
-    if (GC > 3u) { gr_store(3u, r0, b03, b13, b23); }
-    if (GC > 4u) { gr_store(4u, r0, b04, b14, b24); }
-    if (GC > 5u) { gr_store(5u, r0, b05, b15, b25); }
-    if (GC > 6u) { gr_store(6u, r0, b06, b16, b26); }
-    if (GC > 7u) { gr_store(7u, r0, b07, b17, b27); }
+    gr_store(n, co0, 0u, r0, b00, b10, b20);
+    if (GC > 1u) { gr_store(n, co0, 1u, r0, b01, b11, b21); }
+    if (GC > 2u) { gr_store(n, co0, 2u, r0, b02, b12, b22); }
+    if (GC > 3u) { gr_store(n, co0, 3u, r0, b03, b13, b23); }
+    if (GC > 4u) { gr_store(n, co0, 4u, r0, b04, b14, b24); }
+    if (GC > 5u) { gr_store(n, co0, 5u, r0, b05, b15, b25); }
+    if (GC > 6u) { gr_store(n, co0, 6u, r0, b06, b16, b26); }
+    if (GC > 7u) { gr_store(n, co0, 7u, r0, b07, b17, b27); }
 }

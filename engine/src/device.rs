@@ -97,13 +97,16 @@ pub(crate) struct DeviceInner {
     /// adapter has subgroups of at least 8).
     pub matmul_texture: bool,
     pub workgroup_reductions: bool,
-    /// Packed operand textures of `ops::matmul_texture` by (width, height), ready for reuse.
-    pub(crate) textures: RefCell<HashMap<(u32, u32), Vec<wgpu::Texture>>>,
+    /// Textures kernels read inputs through, by (format, usage, width, height), ready for
+    /// reuse (`texture_pool`).
+    pub(crate) textures: RefCell<HashMap<TextureKey, Vec<wgpu::Texture>>>,
     /// Philox key and the next counter: see `ops::random`.
     pub(crate) rng: Cell<(u64, u64)>,
     stats: Cell<DeviceStats>,
     profile: Option<crate::profile::Profile>,
 }
+
+pub(crate) type TextureKey = (wgpu::TextureFormat, wgpu::TextureUsages, u32, u32);
 
 #[derive(Default)]
 struct Batch {

@@ -22,6 +22,7 @@ mod pool;
 pub mod profile;
 pub mod shape;
 pub mod tensor;
+mod texture_pool;
 
 pub use autograd::{enable_grad, is_grad_enabled, no_grad};
 pub use device::{Device, DeviceOptions, DeviceStats};

@@ -1,17 +1,14 @@
 //! Chapter 0 end to end at a tiny size, and its checkpoint/resume path.
 
+mod common;
+use common::run_ok;
 use std::process::Command;
 
 fn run(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ch00_engine"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", "/tmp")
-        .output()
-        .expect("runs");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ch00_engine {args:?} failed:\n{text}");
-    text
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ch00_engine"));
+    cmd.args(args);
+    let (stdout, stderr) = run_ok(cmd, &format!("ch00_engine {args:?}"));
+    stdout + &stderr
 }
 
 #[test]

@@ -3,59 +3,18 @@
 //! exactly. Needs MNIST: skipped, with a message, when `find_data_dir` finds none
 //! ($MNIST_DIR or ../shared/data/mnist).
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{assert_image as assert_png, fresh_dir, mnist, run_ok};
+use std::path::Path;
 use std::process::Command;
 
 use engine::checkpoint::Checkpoint;
-use models::data::{find_data_dir, Dataset};
-
-fn mnist() -> Option<PathBuf> {
-    match find_data_dir(None, Dataset::Mnist) {
-        Ok(dir) => Some(dir),
-        Err(e) => {
-            eprintln!("skipping the ch06 test: {e}");
-            None
-        }
-    }
-}
-
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("flowgrad-ch06-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 /// Runs ch06_mnist with `args` plus `--data <mnist> --out <dir>`; fails with its output.
 fn run(args: &[&str], data: &Path, dir: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ch06_mnist"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .arg("--out")
-        .arg(dir)
-        .env("XDG_RUNTIME_DIR", "/tmp")
-        .output()
-        .expect("run ch06_mnist");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "ch06_mnist {args:?} failed:\n{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
-fn assert_png(dir: &Path, name: &str, min_bytes: usize) {
-    let bytes = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert!(
-        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
-        "{name} is not a PNG"
-    );
-    assert!(
-        bytes.len() > min_bytes,
-        "{name} has only {} bytes",
-        bytes.len()
-    );
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ch06_mnist"));
+    cmd.args(args).arg("--data").arg(data).arg("--out").arg(dir);
+    run_ok(cmd, &format!("ch06_mnist {args:?}")).0
 }
 
 #[test]

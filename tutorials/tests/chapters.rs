@@ -2,55 +2,11 @@
 //! non-trivial PNGs (a PNG signature and more than a blank page's bytes), and where the chapter
 //! has samples, a `samples.safetensors` holding `samples` of the expected shape.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{assert_image, fresh_dir, run_quick};
 use std::process::Command;
 
 use engine::checkpoint::Checkpoint;
-
-/// A fresh folder under the system's temp dir for one chapter's output.
-fn fresh_dir(chapter: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("flowgrad-test-{chapter}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-/// Runs `exe --quick --out dir`, failing with its output if it does not succeed.
-fn run_quick(exe: &str, dir: &Path) -> String {
-    let out = Command::new(exe)
-        .args(["--quick", "--out"])
-        .arg(dir)
-        .env("XDG_RUNTIME_DIR", "/tmp")
-        .output()
-        .expect("run chapter");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{exe} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// The file is a PNG (or GIF) of more than `min_bytes` bytes: a chart, not an empty canvas.
-fn assert_image(dir: &Path, name: &str, min_bytes: u64) {
-    let path = dir.join(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let sig: &[u8] = if name.ends_with(".gif") {
-        b"GIF89a"
-    } else {
-        b"\x89PNG\r\n\x1a\n"
-    };
-    assert!(
-        bytes.starts_with(sig),
-        "{name} is not a {}",
-        if name.ends_with(".gif") { "GIF" } else { "PNG" }
-    );
-    assert!(
-        bytes.len() as u64 > min_bytes,
-        "{name} has only {} bytes",
-        bytes.len()
-    );
-}
 
 #[test]
 fn ch01_flows_quick_run_writes_its_figures_and_reports_orders() {

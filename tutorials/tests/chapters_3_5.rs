@@ -1,48 +1,11 @@
 //! Chapters 3-5 run end to end with `--quick --out <tmp>` and write their figures, their
 //! samples and the measured summary (a few seconds each in release on lavapipe).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+use common::{assert_image as assert_png, fresh_dir, run_quick};
+use std::path::Path;
 
 use engine::checkpoint::Checkpoint;
-
-fn fresh_dir(chapter: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("flowgrad-test-{chapter}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-/// Runs `exe --quick --out dir`, failing with its output if it does not succeed.
-fn run_quick(exe: &str, dir: &Path) -> String {
-    let out = Command::new(exe)
-        .args(["--quick", "--out"])
-        .arg(dir)
-        .env("XDG_RUNTIME_DIR", "/tmp")
-        .output()
-        .expect("run chapter");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{exe} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// A PNG of more than `min_bytes` bytes: a chart, not an empty canvas.
-fn assert_png(dir: &Path, name: &str, min_bytes: u64) {
-    let path = dir.join(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(
-        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
-        "{name} is not a PNG"
-    );
-    assert!(
-        bytes.len() as u64 > min_bytes,
-        "{name} has only {} bytes",
-        bytes.len()
-    );
-}
 
 /// `samples.safetensors` holds finite 2-D `samples` of `n` rows within `bound`.
 fn assert_samples(dir: &Path, n: usize, bound: f32) {

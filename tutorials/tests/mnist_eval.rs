@@ -3,31 +3,24 @@
 //! checked against labels chosen from the classifier's own predictions.
 //! Tests that need MNIST skip (with a message) when no MNIST folder is found.
 
+mod common;
+use common::mnist;
 use std::path::{Path, PathBuf};
 
 use engine::checkpoint::Checkpoint;
 use engine::Device;
-use models::data::{find_data_dir, load, Dataset, Split};
+use models::data::{load, Split};
 use models::nn::classifier::{LabelledImages, SIDE};
 use models::nn::Classifier;
 use tutorials::mnist_eval::{
     classifier_command, eval_command, guidance_weight, ClassifierArgs, EvalArgs,
 };
 
+/// `common::fresh_dir`, created.
 fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("flowgrad-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::fresh_dir(name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// The MNIST folder, or None after saying the test is skipped.
-fn mnist() -> Option<PathBuf> {
-    let found = find_data_dir(None, Dataset::Mnist).ok();
-    if found.is_none() {
-        eprintln!("skipped: no MNIST folder (../shared/data/mnist or $MNIST_DIR)");
-    }
-    found
 }
 
 fn args(out: &Path, data: &Path) -> ClassifierArgs {

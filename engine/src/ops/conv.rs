@@ -23,6 +23,9 @@ use super::conv_grad_weight::grad_weight;
 use crate::kernels::{Kernel, Shader, CONV};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
+use crate::texture_pool;
+
+const R32: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
 
 /// Output pixels (x) and channels (y) one invocation computes in conv2d_gather, and
 /// invocations per workgroup along each: a workgroup covers 32 pixels x 32 channels.
@@ -254,7 +257,11 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
         let tiles = out_c.div_ceil(tile);
         let per_chunk = (UNIFORM_FLOATS / (rows * tile)).min(tiles);
         // Stride-1 gathers with kernels up to 5 wide reuse each row of src across the taps.
-        let rows_kernel = l.stride == 1 && l.dil == 1 && g.kw <= 5;
+        // (It reads src through a flat texture: one copy of src, `texture_pool::flat`.)
+        let rows_kernel = l.stride == 1
+            && l.dil == 1
+            && g.kw <= 5
+            && texture_pool::flat_fits(dev, l.src.numel(), R32);
         let (entry, x_groups) = if rows_kernel {
             let segments = out_h * out_w.div_ceil(8);
             ("conv2d_gather_rows", segments.div_ceil(UNIFORM_WG))
@@ -269,6 +276,8 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
             ("conv2d_gather_uniform", quads.div_ceil(UNIFORM_WG))
         };
         let kernel = kernel(entry).with("CV", cv as f64);
+        let src_tex = rows_kernel.then(|| texture_pool::flat(l.src, R32));
+        let src_view = src_tex.as_ref().map(|t| t.create_view(&Default::default()));
         for first in (0..tiles).step_by(per_chunk) {
             let ntiles = per_chunk.min(tiles - first);
             let wt = uniform_buffer(dev);
@@ -278,12 +287,25 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
             // Without a bias the binding still needs a buffer: src stands in, unread.
             let bias = l.bias.unwrap_or(l.src);
             let groups = [x_groups, ntiles, n];
-            dev.0.dispatch(
+            let src = match &src_view {
+                Some(v) => wgpu::BindingResource::TextureView(v),
+                None => l.src.buffer().as_entire_binding(),
+            };
+            let bindings = [
+                src,
+                wt.as_entire_binding(),
+                bias.buffer().as_entire_binding(),
+                out.buffer().as_entire_binding(),
+            ];
+            dev.0.dispatch_bound(
                 &kernel,
-                &[l.src.buffer(), &wt, bias.buffer(), out.buffer()],
+                &bindings,
                 bytemuck::bytes_of(&params),
                 grid(dev, g, groups),
             );
+        }
+        if let Some(t) = src_tex {
+            texture_pool::give_back(dev, t);
         }
         return out;
     }

@@ -12,6 +12,7 @@
 
 use crate::kernels::{Kernel, MATMUL_TEXTURE};
 use crate::tensor::Tensor;
+use crate::texture_pool;
 
 /// Rows and columns of out per workgroup (32 invocations of 4 rows x 32 columns).
 const ROWS_PER_WG: usize = 128;
@@ -53,36 +54,10 @@ pub(super) fn fits(dev: &crate::device::Device, m: usize, n: usize, k: usize) ->
         && n.div_ceil(COLS_PER_WG) <= groups
 }
 
-/// A pooled texture of this size, or a new one.
+/// A pooled rgba32float texture for a packed operand.
 fn texture(dev: &crate::device::Device, width: u32, height: u32) -> wgpu::Texture {
-    if let Some(t) = dev
-        .0
-        .textures
-        .borrow_mut()
-        .get_mut(&(width, height))
-        .and_then(Vec::pop)
-    {
-        return t;
-    }
-    dev.0.device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("matmul (packed operand)"),
-        size: wgpu::Extent3d {
-            width,
-            height,
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba32Float,
-        usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
-        view_formats: &[],
-    })
-}
-
-fn give_back(dev: &crate::device::Device, t: wgpu::Texture) {
-    let key = (t.width(), t.height());
-    dev.0.textures.borrow_mut().entry(key).or_default().push(t);
+    let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING;
+    texture_pool::take(dev, wgpu::TextureFormat::Rgba32Float, usage, width, height)
 }
 
 /// Packs a matrix with `rows` x `cols` (stored transposed when `trans`) into a texture
@@ -177,7 +152,7 @@ fn product(
             1,
         ],
     );
-    give_back(dev, ta);
-    give_back(dev, tb);
+    texture_pool::give_back(dev, ta);
+    texture_pool::give_back(dev, tb);
     out
 }

@@ -1,0 +1,109 @@
+//! Textures that kernels read their inputs through on CPU adapters (see
+//! `ops::matmul_texture` and `flat_texture`), pooled by (format, width, height) like tensor
+//! buffers. A texture can go back to the pool as soon as the dispatches reading it are
+//! recorded: work on the queue runs in order, so a later pack or copy into it waits for them.
+
+use crate::device::Device;
+
+/// A pooled texture of this format and size (usable as `usage`), or a new one.
+pub(crate) fn take(
+    dev: &Device,
+    format: wgpu::TextureFormat,
+    usage: wgpu::TextureUsages,
+    width: u32,
+    height: u32,
+) -> wgpu::Texture {
+    let key = (format, usage, width, height);
+    if let Some(t) = dev.0.textures.borrow_mut().get_mut(&key).and_then(Vec::pop) {
+        return t;
+    }
+    dev.0.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("kernel input (texture)"),
+        size: wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage,
+        view_formats: &[],
+    })
+}
+
+pub(crate) fn give_back(dev: &Device, t: wgpu::Texture) {
+    let key = (t.format(), t.usage(), t.width(), t.height());
+    dev.0.textures.borrow_mut().entry(key).or_default().push(t);
+}
+
+/// Texels per row of a flat texture.
+pub(crate) const FLAT_WIDTH: usize = 4096;
+
+/// Values per texel of a flat texture: 1 (r32float) or 4 (rgba32float).
+fn per_texel(format: wgpu::TextureFormat) -> usize {
+    match format {
+        wgpu::TextureFormat::R32Float => 1,
+        wgpu::TextureFormat::Rgba32Float => 4,
+        other => panic!("flat textures are r32float or rgba32float, not {other:?}"),
+    }
+}
+
+/// Whether a tensor of `numel` values fits a flat texture of this format on this device
+/// (rgba32float needs a multiple of 4 values).
+pub(crate) fn flat_fits(dev: &Device, numel: usize, format: wgpu::TextureFormat) -> bool {
+    let c = per_texel(format);
+    numel > 0
+        && numel.is_multiple_of(c)
+        && (numel / c).div_ceil(FLAT_WIDTH) <= dev.limits().max_texture_dimension_2d as usize
+}
+
+/// The tensor's values copied (a plain buffer-to-texture copy, no kernel) into a texture
+/// FLAT_WIDTH texels wide, row-major: texel i holds values c*i .. c*i + c-1 (c = 1 for
+/// r32float, 4 for rgba32float) at (i % 4096, i / 4096). The caller checks `flat_fits` and
+/// gives the texture back when its dispatches are recorded.
+pub(crate) fn flat(t: &crate::Tensor, format: wgpu::TextureFormat) -> wgpu::Texture {
+    let dev = t.device();
+    let c = per_texel(format);
+    let texels = t.numel() / c;
+    let (rows, rem) = (texels / FLAT_WIDTH, texels % FLAT_WIDTH);
+    let usage = wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::TEXTURE_BINDING;
+    let height = texels.div_ceil(FLAT_WIDTH) as u32;
+    let tex = take(dev, format, usage, FLAT_WIDTH as u32, height);
+    let row_bytes = FLAT_WIDTH * 4 * c;
+    dev.0.encode(|enc| {
+        // Whole rows, then the last partial row.
+        for (y, width, height) in [(0, FLAT_WIDTH, rows), (rows, rem, 1)] {
+            if width == 0 || height == 0 {
+                continue;
+            }
+            enc.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer: t.buffer(),
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: (y * row_bytes) as u64,
+                        bytes_per_row: Some(row_bytes as u32),
+                        rows_per_image: None,
+                    },
+                },
+                wgpu::TexelCopyTextureInfo {
+                    texture: &tex,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: 0,
+                        y: y as u32,
+                        z: 0,
+                    },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                wgpu::Extent3d {
+                    width: width as u32,
+                    height: height as u32,
+                    depth_or_array_layers: 1,
+                },
+            );
+        }
+    });
+    tex
+}
