@@ -13,10 +13,9 @@
 //!
 //! Small on purpose: about 0.23 M multiply-adds per image, so that training on a loaded 2-core
 //! lavapipe machine takes minutes (a 16-32-64 version at full resolution cost 13 times more).
-//! Measured (`classifier` subcommand defaults: 2 epochs, batch 64, Adam from 1e-3 with a cosine
-//! decay): 97.73% on the 10,000 test images after 1699 s on a 2-core lavapipe machine under a load
-//! average of ~10. That is short of the 98.5% aimed for; more epochs or wider layers may close
-//! it, at a cost measured in BENCHMARKS.md.
+//! Measured (`classifier` subcommand defaults: 5 epochs, batch 64, Adam from 1e-3 with a cosine
+//! decay): 98.73% on the 10,000 test images after 319 s on an idle 2-core lavapipe machine
+//! (939 images/s). Two epochs gave 97.73% (an earlier build, on a loaded machine).
 //!
 //! Trained with cross-entropy, -mean_n log_softmax(logits)[n, label_n], built from existing ops
 //! as a one-hot mask times log_softmax.
