@@ -14,51 +14,7 @@ use crate::error::{Error, Result};
 use crate::kernels::{Kernel, KernelCache};
 use crate::pool::{size_class, BufferPool, TENSOR_USAGE};
 
-/// How to pick and drive the adapter. Everything is explicit: no hidden environment switches
-/// (wgpu's own `WGPU_BACKEND` is still honoured when `backends` is `None`).
-#[derive(Clone, Debug)]
-pub struct DeviceOptions {
-    /// Backends to search; `None` means wgpu's default (all native backends, or `WGPU_BACKEND`).
-    pub backends: Option<wgpu::Backends>,
-    /// Only adapters whose name contains this string (case-insensitive).
-    pub adapter_name: Option<String>,
-    /// Submit the pending batch after this many dispatches.
-    pub max_dispatches_per_submit: usize,
-    /// Time every dispatch on its own (see `crate::profile`): for finding where time goes,
-    /// never for real runs. `Device::profile_report` reads the result.
-    pub profile: bool,
-    /// Register tile of the matmul kernel: 16x16 outputs per invocation (`true`) or 8x8.
-    /// `None` picks 16x16 on CPU adapters (which run invocations as SIMD lanes and have no
-    /// register file to overflow) and 8x8 on GPUs; outputs 64 or fewer wide always get 8x8.
-    /// A tuning choice only: both are exact.
-    pub matmul_wide_tiles: Option<bool>,
-    /// Matmuls through `ops::matmul_texture`: operands packed into textures, op(B) shared by
-    /// subgroup broadcasts. `None` picks it on CPU adapters (invocations as SIMD lanes, where a
-    /// storage load in a loop is a loop over the lanes); it needs subgroups of at least 8
-    /// invocations, and without them `Some(true)` falls back to the other kernels.
-    /// A tuning choice only: both paths are exact.
-    pub matmul_texture: Option<bool>,
-    /// Reductions of long contiguous rows with a workgroup per row and a tree in workgroup
-    /// memory (`reduce_rows`), instead of one invocation per output and chunk (`reduce_cols`).
-    /// `None` picks the tree on GPUs and not on CPU adapters, where its barriers cost more
-    /// than the loads (a U-Net step's bias gradients ran 6x faster without it on lavapipe).
-    /// A tuning choice only: both are exact up to rounding.
-    pub workgroup_reductions: Option<bool>,
-}
-
-impl Default for DeviceOptions {
-    fn default() -> Self {
-        DeviceOptions {
-            backends: None,
-            adapter_name: None,
-            max_dispatches_per_submit: 256,
-            profile: false,
-            matmul_wide_tiles: None,
-            matmul_texture: None,
-            workgroup_reductions: None,
-        }
-    }
-}
+pub use crate::options::DeviceOptions;
 
 /// Counters a test or a benchmark can read.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -18,6 +18,7 @@ pub mod error;
 pub mod kernels;
 pub mod ops;
 pub mod optim;
+mod options;
 mod pool;
 pub mod profile;
 pub mod shape;
