@@ -281,18 +281,7 @@ fn both_register_tiles_match_reference_for_all_transposes() {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let sa = if ta { [2, k, m] } else { [2, m, k] };
             let sb = if tb { [n, k] } else { [k, n] };
-            let a = tensor(&dev, &sa, 3);
-            let b = tensor(&dev, &sb, 4);
-            let f64s = |t: &Tensor| t.to_vec().iter().map(|&x| x as f64).collect::<Vec<f64>>();
-            let want = reference(&f64s(&a), &sa, &f64s(&b), &sb, ta, tb);
-            let what = format!("wide {wide}: {sa:?} x {sb:?} (trans_a {ta}, trans_b {tb})");
-            assert_close(
-                &what,
-                &a.matmul_t(&b, ta, tb).to_vec(),
-                &want,
-                tol(k),
-                tol(k),
-            );
+            check_on(&dev, &sa, &sb, ta, tb, k, &format!("wide {wide}"));
         }
     }
 }
@@ -348,13 +337,21 @@ fn texture_device() -> Option<engine::Device> {
     Some(dev)
 }
 
-/// op(a) @ op(b) on `dev` against the reference.
-fn check_on(dev: &engine::Device, sa: &[usize], sb: &[usize], ta: bool, tb: bool, k: usize) {
+/// op(a) @ op(b) on `dev` against the reference; `label` names the device in the message.
+fn check_on(
+    dev: &engine::Device,
+    sa: &[usize],
+    sb: &[usize],
+    ta: bool,
+    tb: bool,
+    k: usize,
+    label: &str,
+) {
     let a = tensor(dev, sa, 5);
     let b = tensor(dev, sb, 6);
     let f64s = |t: &Tensor| t.to_vec().iter().map(|&x| x as f64).collect::<Vec<f64>>();
     let want = reference(&f64s(&a), sa, &f64s(&b), sb, ta, tb);
-    let what = format!("texture: {sa:?} x {sb:?} (trans_a {ta}, trans_b {tb})");
+    let what = format!("{label}: {sa:?} x {sb:?} (trans_a {ta}, trans_b {tb})");
     assert_close(
         &what,
         &a.matmul_t(&b, ta, tb).to_vec(),
@@ -387,11 +384,11 @@ fn texture_kernel_matches_reference_for_all_transposes() {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let sa = if ta { [k, m] } else { [m, k] };
                 let sb = if tb { [n, k] } else { [k, n] };
-                check_on(&dev, &sa, &sb, ta, tb, k);
+                check_on(&dev, &sa, &sb, ta, tb, k, "texture");
             }
         }
-        check_on(&dev, &[3, 45, 63], &[63, 100], false, false, 63);
-        check_on(&dev, &[3, 45, 63], &[100, 63], false, true, 63);
+        check_on(&dev, &[3, 45, 63], &[63, 100], false, false, 63, "texture");
+        check_on(&dev, &[3, 45, 63], &[100, 63], false, true, 63, "texture");
     }
 }
 

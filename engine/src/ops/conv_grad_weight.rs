@@ -54,6 +54,25 @@ struct GradWeightUniformParams {
     pad_w: i32,
 }
 
+/// GradWeightUniformParams of this geometry for image `n` and first channel `co0`
+/// (conv2d_grad_weight_rows reads `n` as the batch size N and ignores `co0`).
+fn uniform_params(g: &Geometry, n: usize, co0: usize) -> GradWeightUniformParams {
+    let pad = i32::try_from(g.padding).expect("conv2d: padding does not fit in 32 bits");
+    GradWeightUniformParams {
+        cin: u32_of("Cin", g.cin),
+        cout: u32_of("Cout", g.cout),
+        h: u32_of("H", g.h),
+        w: u32_of("W", g.w),
+        out_h: u32_of("OH", g.oh),
+        out_w: u32_of("OW", g.ow),
+        n: u32_of("N", n),
+        co0: u32_of("Cout", co0),
+        _pad: [0; 2],
+        pad_h: pad,
+        pad_w: pad,
+    }
+}
+
 /// How many chunks each image's Q output pixels are split into for the weight gradient.
 fn weight_splits(g: &Geometry, tiles: usize) -> usize {
     let q = g.oh * g.ow;
@@ -84,20 +103,7 @@ fn grad_weight_rows(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tensor> {
         dy_tex.create_view(&Default::default()),
     );
     let partial = Tensor::uninit(dev, &[g.n, g.cout, r], "conv2d backward (weight)");
-    let pad = i32::try_from(g.padding).expect("conv2d: padding does not fit in 32 bits");
-    let params = GradWeightUniformParams {
-        cin: u32_of("Cin", g.cin),
-        cout: u32_of("Cout", g.cout),
-        h: u32_of("H", g.h),
-        w: u32_of("W", g.w),
-        out_h: u32_of("OH", g.oh),
-        out_w: u32_of("OW", g.ow),
-        n: u32_of("N", g.n),
-        co0: 0,
-        _pad: [0; 2],
-        pad_h: pad,
-        pad_w: pad,
-    };
+    let params = uniform_params(g, g.n, 0);
     let gc = GR_CHANNELS.min(g.cout);
     let kernel = g
         .kernel_in(CONV_GRAD_WEIGHT, "conv2d_grad_weight_rows")
@@ -158,21 +164,8 @@ fn grad_weight_uniform(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tensor> 
         }
     });
     let partial = Tensor::uninit(dev, &[g.n, g.cout, r], "conv2d backward (weight)");
-    let pad = i32::try_from(g.padding).expect("conv2d: padding does not fit in 32 bits");
     for (&(n, co0), buf) in chunks.iter().zip(&bufs) {
-        let params = GradWeightUniformParams {
-            cin: u32_of("Cin", g.cin),
-            cout: u32_of("Cout", g.cout),
-            h: u32_of("H", g.h),
-            w: u32_of("W", g.w),
-            out_h: u32_of("OH", g.oh),
-            out_w: u32_of("OW", g.ow),
-            n: u32_of("N", n),
-            co0: u32_of("Cout", co0),
-            _pad: [0; 2],
-            pad_h: pad,
-            pad_w: pad,
-        };
+        let params = uniform_params(g, n, co0);
         let kernel = g
             .kernel_in(CONV_GRAD_WEIGHT, "conv2d_grad_weight_uniform")
             .with("STRIDE", g.stride as f64)

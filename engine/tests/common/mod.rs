@@ -136,3 +136,20 @@ pub fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
     }
     idx
 }
+
+/// Flat position of multi-index `idx` in `shape`.
+pub fn ravel(idx: &[usize], shape: &[usize]) -> usize {
+    idx.iter().zip(shape).fold(0, |acc, (&i, &s)| acc * s + i)
+}
+
+/// A tensor of `shape` whose element at multi-index idx is f(idx).
+pub fn build(shape: &[usize], f: impl Fn(&[usize]) -> f64) -> Vec<f64> {
+    (0..shape.iter().product())
+        .map(|i| f(&unravel(i, shape)))
+        .collect()
+}
+
+/// f32 values as f64.
+pub fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
