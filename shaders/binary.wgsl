@@ -42,11 +42,9 @@ fn binary_same(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     out[i] = apply(a[i], b[i]);
 }
 
-// General case: unravel i over `shape`, then dot with each operand's strides.
-@compute @workgroup_size(256)
-fn binary_broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i >= p.n) { return; }
+// Element i of out unravelled over `shape` and dotted with each operand's strides: the
+// indices (into a, into b) it reads.
+fn broadcast_index(i: u32) -> vec2<u32> {
     var rem = i;
     var ia = 0u;
     var ib = 0u;
@@ -58,7 +56,16 @@ fn binary_broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
         ia += c * p.a_strides[d / 4u][d % 4u];
         ib += c * p.b_strides[d / 4u][d % 4u];
     }
-    out[i] = apply(a[ia], b[ib]);
+    return vec2<u32>(ia, ib);
+}
+
+// General case.
+@compute @workgroup_size(256)
+fn binary_broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.n) { return; }
+    let ix = broadcast_index(i);
+    out[i] = apply(a[ix.x], b[ix.y]);
 }
 
 // ---- vec4 fast paths: 4 elements per invocation (element counts divisible by 4) ----
@@ -75,7 +82,7 @@ struct Params4 {
 @group(0) @binding(2) var<storage, read_write> out4: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> p4: Params4;
 
-override ROW_IS_A: bool = false; // binary_rows4: a (not b) is the broadcast row
+override ROW_IS_A: bool = false; // binary_rows4, binary_planes4_tex: a (not b) is the broadcast operand
 
 fn apply4(x: vec4<f32>, y: vec4<f32>) -> vec4<f32> {
     return vec4<f32>(apply(x.x, y.x), apply(x.y, y.y), apply(x.z, y.z), apply(x.w, y.w));
@@ -100,4 +107,61 @@ fn binary_rows4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     } else {
         out4[i] = apply4(a4[i], b4[j]);
     }
+}
+
+// ---- Texture reads (CPU adapters): the same kernels, inputs read through flat textures ----
+// a and b are copies of the operands in textures 4096 texels wide, row-major (texture_pool.rs,
+// `flat`): rgba32float (4 values a texel) for full operands and rows, r32float for the
+// per-plane operand and the general case. Stores go to out4 / out as above.
+
+@group(0) @binding(0) var ta: texture_2d<f32>;
+@group(0) @binding(1) var tb: texture_2d<f32>;
+
+// Texel i of a flat texture.
+fn flat(i: u32) -> vec2<u32> {
+    return vec2<u32>(i % 4096u, i / 4096u);
+}
+
+// Same shapes.
+@compute @workgroup_size(256)
+fn binary_same4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p4.n4) { return; }
+    out4[i] = apply4(textureLoad(ta, flat(i), 0), textureLoad(tb, flat(i), 0));
+}
+
+// One operand full, the other one row of len4 vec4s repeated (a bias).
+@compute @workgroup_size(256)
+fn binary_rows4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p4.n4) { return; }
+    let j = i % p4.len4;
+    if (ROW_IS_A) {
+        out4[i] = apply4(textureLoad(ta, flat(j), 0), textureLoad(tb, flat(i), 0));
+    } else {
+        out4[i] = apply4(textureLoad(ta, flat(i), 0), textureLoad(tb, flat(j), 0));
+    }
+}
+
+// One operand full, out [P, S] (S = 4 * len4), the other one value per plane [P] (r32float):
+// an embedding [N, C, 1, 1] added over [N, C, H, W].
+@compute @workgroup_size(256)
+fn binary_planes4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p4.n4) { return; }
+    let j = i / p4.len4;
+    if (ROW_IS_A) {
+        out4[i] = apply4(vec4<f32>(textureLoad(ta, flat(j), 0).x), textureLoad(tb, flat(i), 0));
+    } else {
+        out4[i] = apply4(textureLoad(ta, flat(i), 0), vec4<f32>(textureLoad(tb, flat(j), 0).x));
+    }
+}
+
+// General broadcasting, both operands r32float.
+@compute @workgroup_size(256)
+fn binary_broadcast_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.n) { return; }
+    let ix = broadcast_index(i);
+    out[i] = apply(textureLoad(ta, flat(ix.x), 0).x, textureLoad(tb, flat(ix.y), 0).x);
 }

@@ -30,9 +30,14 @@ struct PackParams {
 @group(0) @binding(1) var pk_out: texture_storage_2d<rgba32float, write>;
 @group(0) @binding(2) var<uniform> pk: PackParams;
 
+// Where element (r, c) of the matrix sits in its source.
+fn pk_index(r: u32, c: u32) -> u32 {
+    return select(r * pk.cols + c, c * pk.rows + r, TRANS);
+}
+
 fn pk_at(r: u32, c: u32) -> f32 {
     if (c >= pk.cols) { return 0.0; }
-    return pk_src[select(r * pk.cols + c, c * pk.rows + r, TRANS)];
+    return pk_src[pk_index(r, c)];
 }
 
 @compute @workgroup_size(8, 8)
@@ -42,6 +47,26 @@ fn matmul_pack(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (r >= pk.rows || x * 4u >= pk.cols) { return; }
     let c = x * 4u;
     let v = vec4<f32>(pk_at(r, c), pk_at(r, c + 1u), pk_at(r, c + 2u), pk_at(r, c + 3u));
+    textureStore(pk_out, vec2<u32>(x, r), v);
+}
+
+// matmul_pack with the source read through a flat r32float copy (texture_pool.rs, `flat`:
+// value i at texel (i % 4096, i / 4096)) instead of the storage buffer.
+@group(0) @binding(0) var pk_flat: texture_2d<f32>;
+
+fn pk_flat_at(r: u32, c: u32) -> f32 {
+    if (c >= pk.cols) { return 0.0; }
+    let i = pk_index(r, c);
+    return textureLoad(pk_flat, vec2<u32>(i % 4096u, i / 4096u), 0).x;
+}
+
+@compute @workgroup_size(8, 8)
+fn matmul_pack_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let x = gid.x;
+    let r = gid.y;
+    if (r >= pk.rows || x * 4u >= pk.cols) { return; }
+    let c = x * 4u;
+    let v = vec4<f32>(pk_flat_at(r, c), pk_flat_at(r, c + 1u), pk_flat_at(r, c + 2u), pk_flat_at(r, c + 3u));
     textureStore(pk_out, vec2<u32>(x, r), v);
 }
 
@@ -202,4 +227,46 @@ fn matmul_texture_ragged(
 ) {
     let m0 = (wg.x * 32u + lid.x) * 4u;
     store_tile1(m0, wg.y * 8u, tile(m0, wg.y * 8u, sid));
+}
+
+// ---- matmul_thin ----
+// Products with few columns or a short k ([1024, 2] x [2, 256], [1024, 256] x [256, 2]), where
+// the 4 x 32 tiles above would mostly idle or wait on stores: one invocation per row and
+// column group of 4, k in steps of 4 (op(A) is zero past K; op(B)'s rows past K are skipped).
+// Grid: 1-D over M * N4 invocations, in workgroups of 256.
+
+// Row `row` of out at column group x.
+fn thin(row: u32, x: u32) -> vec4<f32> {
+    var acc = vec4<f32>(0.0);
+    for (var kq = 0u; kq < p.k4; kq++) {
+        let a = textureLoad(ta, vec2<u32>(kq, row), 0);
+        let k = kq * 4u;
+        acc += a.x * textureLoad(tb, vec2<u32>(x, k), 0);
+        if (k + 3u < p.k) {
+            acc += a.y * textureLoad(tb, vec2<u32>(x, k + 1u), 0);
+            acc += a.z * textureLoad(tb, vec2<u32>(x, k + 2u), 0);
+            acc += a.w * textureLoad(tb, vec2<u32>(x, k + 3u), 0);
+        } else {
+            if (k + 1u < p.k) { acc += a.y * textureLoad(tb, vec2<u32>(x, k + 1u), 0); }
+            if (k + 2u < p.k) { acc += a.z * textureLoad(tb, vec2<u32>(x, k + 2u), 0); }
+        }
+    }
+    return acc;
+}
+
+@compute @workgroup_size(256)
+fn matmul_thin(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 256u;
+    let row = idx / p.n4;
+    if (row >= p.m) { return; }
+    store1(row, 4u * (idx % p.n4), thin(row, idx % p.n4));
+}
+
+// matmul_thin for N % 4 == 0.
+@compute @workgroup_size(256)
+fn matmul_thin4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 256u;
+    let row = idx / p.n4;
+    if (row >= p.m) { return; }
+    store4(row, 4u * (idx % p.n4), thin(row, idx % p.n4));
 }

@@ -111,3 +111,45 @@ fn unary_grad4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let d = vec4<f32>(df(v.x, gp4.alpha, gp4.beta), df(v.y, gp4.alpha, gp4.beta), df(v.z, gp4.alpha, gp4.beta), df(v.w, gp4.alpha, gp4.beta));
     gout4[i] = gg4[i] * d;
 }
+
+// ---- Texture reads (CPU adapters): x and g read through flat textures 4096 texels wide ----
+// (texture_pool.rs, `flat`): rgba32float for the "…4_tex" entries, r32float for the others.
+
+@group(0) @binding(0) var tx: texture_2d<f32>;
+@group(0) @binding(1) var tg: texture_2d<f32>;
+
+// Texel i of a flat texture.
+fn flat(i: u32) -> vec2<u32> {
+    return vec2<u32>(i % 4096u, i / 4096u);
+}
+
+@compute @workgroup_size(256)
+fn unary_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.n) { return; }
+    out[i] = f(textureLoad(tx, flat(i), 0).x, p.alpha, p.beta);
+}
+
+@compute @workgroup_size(256)
+fn unary_grad_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= gp.n) { return; }
+    gout[i] = textureLoad(tg, flat(i), 0).x * df(textureLoad(tx, flat(i), 0).x, gp.alpha, gp.beta);
+}
+
+@compute @workgroup_size(256)
+fn unary4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p4.n) { return; }
+    let v = textureLoad(tx, flat(i), 0);
+    out4[i] = vec4<f32>(f(v.x, p4.alpha, p4.beta), f(v.y, p4.alpha, p4.beta), f(v.z, p4.alpha, p4.beta), f(v.w, p4.alpha, p4.beta));
+}
+
+@compute @workgroup_size(256)
+fn unary_grad4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= gp4.n) { return; }
+    let v = textureLoad(tx, flat(i), 0);
+    let d = vec4<f32>(df(v.x, gp4.alpha, gp4.beta), df(v.y, gp4.alpha, gp4.beta), df(v.z, gp4.alpha, gp4.beta), df(v.w, gp4.alpha, gp4.beta));
+    gout4[i] = textureLoad(tg, flat(i), 0) * d;
+}

@@ -1,6 +1,9 @@
 //! Where a training step's time goes: times each op of an MLP step alone, at the step's shapes.
 //!
-//!     cargo run --release -p engine --example op_times
+//!     cargo run --release -p engine --example op_times [-- --profile]
+//!
+//! With `--profile`, each line is followed by its kernels' times (every dispatch waited for
+//! on its own, so slower than the line above; copies into textures are not dispatches).
 //!
 //! Each line is the median over several repetitions of 20 back-to-back launches, GPU sync
 //! included, so it is the op's cost inside a batch (kernel + dispatch overhead).
@@ -23,10 +26,20 @@ fn time(dev: &Device, name: &str, mut f: impl FnMut() -> Tensor) {
     }
     samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!("{name:<44} {:>9.3} ms", samples[3] * 1e3);
+    for k in dev.profile_report() {
+        let each = k.total.as_secs_f64() / k.dispatches as f64;
+        println!("    {:<40} {:>9.3} ms each", k.kernel, each * 1e3);
+    }
+    dev.profile_reset();
 }
 
 fn main() {
-    let dev = Device::new().unwrap();
+    let profile = std::env::args().any(|a| a == "--profile");
+    let dev = Device::with_options(engine::DeviceOptions {
+        profile,
+        ..Default::default()
+    })
+    .unwrap();
     println!("adapter: {}", dev.describe());
     let (b, h) = (1024, 256);
     let x2 = Tensor::randn(&dev, &[b, 2]);

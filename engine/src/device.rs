@@ -53,6 +53,9 @@ pub(crate) struct DeviceInner {
     /// adapter has subgroups of at least 8).
     pub matmul_texture: bool,
     pub workgroup_reductions: bool,
+    /// Whether elementwise kernels read their inputs through flat textures
+    /// (DeviceOptions::texture_reads; `texture_pool::Flat`).
+    pub texture_reads: bool,
     /// Textures kernels read inputs through, by (format, usage, width, height), ready for
     /// reuse (`texture_pool`).
     pub(crate) textures: RefCell<HashMap<TextureKey, Vec<wgpu::Texture>>>,
@@ -162,6 +165,9 @@ impl Device {
         let workgroup_reductions = opts
             .workgroup_reductions
             .unwrap_or(info.device_type != wgpu::DeviceType::Cpu);
+        let texture_reads = opts
+            .texture_reads
+            .unwrap_or(info.device_type == wgpu::DeviceType::Cpu);
         Ok(Device(Rc::new(DeviceInner {
             device,
             queue,
@@ -178,6 +184,7 @@ impl Device {
             matmul_wide_tiles,
             matmul_texture,
             workgroup_reductions,
+            texture_reads,
             textures: RefCell::new(HashMap::new()),
             rng: Cell::new((0x853c_49e6_748f_ea9b, 0)),
             stats: Cell::new(DeviceStats::default()),

@@ -31,6 +31,14 @@ pub struct DeviceOptions {
     /// than the loads (a U-Net step's bias gradients ran 6x faster without it on lavapipe).
     /// A tuning choice only: both are exact up to rounding.
     pub workgroup_reductions: Option<bool>,
+    /// Elementwise kernels (binary, unary, optimizer updates) read their inputs through flat
+    /// rgba32float/r32float copies of the buffers (`texture_pool::Flat`: a copy command, no
+    /// kernel) instead of from the storage buffers. `None` picks it on CPU adapters, where a
+    /// storage-buffer load is a loop over the SIMD lanes and a texel fetch a vector gather
+    /// (`--example access_probe`: 1.7-2.0 GB/s against 4.5-7.5 GB/s for a vec4 copy kernel on
+    /// lavapipe, the buffer-to-texture copy itself 15-18 GB/s). A tuning choice only: both
+    /// paths compute the same values.
+    pub texture_reads: Option<bool>,
 }
 
 impl Default for DeviceOptions {
@@ -43,6 +51,7 @@ impl Default for DeviceOptions {
             matmul_wide_tiles: None,
             matmul_texture: None,
             workgroup_reductions: None,
+            texture_reads: None,
         }
     }
 }

@@ -107,3 +107,42 @@ pub(crate) fn flat(t: &crate::Tensor, format: wgpu::TextureFormat) -> wgpu::Text
     });
     tex
 }
+
+/// A tensor's values in a flat texture (see `flat`) for the kernels of one dispatch to read,
+/// with the view they bind. Give it back once the dispatch is recorded.
+pub(crate) struct Flat {
+    tex: wgpu::Texture,
+    view: wgpu::TextureView,
+}
+
+impl Flat {
+    /// `t` copied into a flat texture of `format`, when this device's elementwise kernels
+    /// read through textures (`DeviceOptions::texture_reads`) and `t` fits one; else `None`,
+    /// and the caller reads the buffer.
+    pub(crate) fn of(t: &crate::Tensor, format: wgpu::TextureFormat) -> Option<Flat> {
+        let dev = t.device();
+        if !dev.0.texture_reads || !flat_fits(dev, t.numel(), format) {
+            return None;
+        }
+        let tex = flat(t, format);
+        let view = tex.create_view(&Default::default());
+        Some(Flat { tex, view })
+    }
+
+    /// Every tensor copied as `of` does, or `None` unless all of them can be.
+    pub(crate) fn all(ts: &[(&crate::Tensor, wgpu::TextureFormat)]) -> Option<Vec<Flat>> {
+        let dev = ts.first()?.0.device();
+        let fits = ts
+            .iter()
+            .all(|(t, f)| dev.0.texture_reads && flat_fits(dev, t.numel(), *f));
+        fits.then(|| ts.iter().map(|(t, f)| Flat::of(t, *f).unwrap()).collect())
+    }
+
+    pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::TextureView(&self.view)
+    }
+
+    pub(crate) fn give_back(self, dev: &Device) {
+        give_back(dev, self.tex);
+    }
+}

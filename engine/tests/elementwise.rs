@@ -70,7 +70,13 @@ fn nonzero_quarters(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-fn check_binary_forward(dev: &Device, sa: &[usize], sb: &[usize], seed: u64) {
+fn check_binary_forward(devs: &[(&str, Device)], sa: &[usize], sb: &[usize], seed: u64) {
+    for (path, dev) in devs {
+        check_binary_forward_on(path, dev, sa, sb, seed);
+    }
+}
+
+fn check_binary_forward_on(path: &str, dev: &Device, sa: &[usize], sb: &[usize], seed: u64) {
     let a = quarters(sa.iter().product(), seed);
     let b = nonzero_quarters(sb.iter().product(), seed + 1000);
     let (ta, tb) = (
@@ -84,7 +90,7 @@ fn check_binary_forward(dev: &Device, sa: &[usize], sb: &[usize], seed: u64) {
         let out = gpu(&ta, &tb);
         assert_eq!(out.shape(), &shape[..], "{name} {sa:?} with {sb:?}");
         assert_close(
-            &format!("{name} {sa:?} with {sb:?}"),
+            &format!("{name} {sa:?} with {sb:?}, {path}"),
             &out.to_vec(),
             &want,
             1e-6,
@@ -95,7 +101,7 @@ fn check_binary_forward(dev: &Device, sa: &[usize], sb: &[usize], seed: u64) {
 
 #[test]
 fn binary_ops_same_shape_match_reference_for_awkward_sizes() {
-    let dev = device();
+    let dev = devices_for_reads();
     for n in [1, 255, 257, 1000, 70_000] {
         check_binary_forward(&dev, &[n], &[n], n as u64);
     }
@@ -104,7 +110,7 @@ fn binary_ops_same_shape_match_reference_for_awkward_sizes() {
 
 #[test]
 fn binary_ops_broadcast_along_each_axis_match_reference() {
-    let dev = device();
+    let dev = devices_for_reads();
     let cases: &[(&[usize], &[usize])] = &[
         (&[4, 1, 3], &[1, 5, 1]),
         (&[7], &[2, 3, 7]),
@@ -122,6 +128,13 @@ fn binary_ops_broadcast_along_each_axis_match_reference() {
         (&[3, 5, 8], &[1, 8]),
         (&[2, 4], &[2, 3, 2, 4]),
         (&[1, 1, 12], &[7, 12]),
+        // One value per plane (an embedding [N, C, 1, 1] over [N, C, H, W]), either side,
+        // planes of a multiple of 4 values and not:
+        (&[5, 6, 4, 7], &[5, 6, 1, 1]),
+        (&[2, 3, 1, 1], &[2, 3, 4, 4]),
+        (&[5, 6, 3, 3], &[5, 6, 1, 1]),
+        (&[300, 20], &[300, 1]),
+        (&[1], &[3, 4]),
     ];
     for (i, (sa, sb)) in cases.iter().enumerate() {
         check_binary_forward(&dev, sa, sb, 100 + i as u64);
@@ -174,6 +187,7 @@ fn binary_gradients_with_broadcasting_match_finite_differences() {
         (&[2, 3], &[3]),
         (&[], &[3, 3]),
         (&[2, 3], &[2, 3]),
+        (&[2, 3, 2, 2], &[2, 3, 1, 1]),
     ];
     for (name, gpu, cpu) in binary_ops()
         .into_iter()
@@ -304,15 +318,20 @@ fn inputs_for(op: &Unary, n: usize, seed: u64) -> Vec<f32> {
 
 #[test]
 fn unary_ops_match_reference_for_awkward_sizes() {
-    let dev = device();
+    for (path, dev) in devices_for_reads() {
+        unary_ops_match_reference_on(path, &dev);
+    }
+}
+
+fn unary_ops_match_reference_on(path: &str, dev: &Device) {
     for op in unary_ops() {
         for n in [1, 255, 257, 1000, 70_000] {
             let x = inputs_for(&op, n, n as u64);
-            let got = (op.gpu)(&Tensor::from_slice(&dev, &x, &[n]));
+            let got = (op.gpu)(&Tensor::from_slice(dev, &x, &[n]));
             assert_eq!(got.shape(), &[n]);
             let want: Vec<f64> = x.iter().map(|&v| (op.cpu)(v as f64)).collect();
             assert_close(
-                &format!("{} of {n}", op.name),
+                &format!("{} of {n}, {path}", op.name),
                 &got.to_vec(),
                 &want,
                 op.tol,
@@ -324,16 +343,22 @@ fn unary_ops_match_reference_for_awkward_sizes() {
 
 #[test]
 fn unary_gradients_match_finite_differences() {
-    for op in unary_ops() {
-        let x = inputs_for(&op, 15, 7);
-        let cpu = op.cpu;
-        check_op(
-            op.name,
-            &[(&[3, 5], x)],
-            |t| (op.gpu)(&t[0]),
-            |x| x[0].iter().map(|&v| cpu(v)).collect(),
-            2e-3,
-        );
+    // 15 elements run the scalar kernels, 12 the vec4 ones; both read paths.
+    for (path, dev) in devices_for_reads() {
+        for op in unary_ops() {
+            for shape in [[3, 5], [2, 6]] {
+                let x = inputs_for(&op, shape.iter().product(), 7);
+                let cpu = op.cpu;
+                check_op_on(
+                    &dev,
+                    &format!("{} {shape:?}, {path}", op.name),
+                    &[(&shape, x)],
+                    |t| (op.gpu)(&t[0]),
+                    |x| x[0].iter().map(|&v| cpu(v)).collect(),
+                    2e-3,
+                );
+            }
+        }
     }
 }
 

@@ -303,7 +303,8 @@ fn split_k_gradients_match_finite_differences() {
 }
 
 /// A thin side (M, N or K at most 8): the MLP's 2-wide input and output layers and their
-/// gradients run `matmul_thin`, one invocation per 4 outputs, across several workgroups.
+/// gradients run `matmul_thin` (matmul.wgsl, or matmul_texture.wgsl's on CPU adapters), one
+/// invocation per 4 outputs, across several workgroups.
 #[test]
 fn thin_products_match_reference_for_all_transposes() {
     check_all_transposes(300, 2, 67); // thin N: a 2-wide output layer
@@ -361,6 +362,32 @@ fn check_on(
     );
 }
 
+/// `matmul_thin`'s buffer kernel (matmul.wgsl) where the default would run `matmul_texture`'s.
+#[test]
+fn thin_buffer_kernel_matches_reference_for_all_transposes() {
+    let opts = engine::DeviceOptions {
+        matmul_texture: Some(false),
+        ..Default::default()
+    };
+    let dev = engine::Device::with_options(opts).unwrap();
+    for (m, n, k) in [(300, 2, 67), (2, 130, 70), (257, 131, 3), (8, 8, 8)] {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let sa = if ta { [k, m] } else { [m, k] };
+            let sb = if tb { [n, k] } else { [k, n] };
+            check_on(&dev, &sa, &sb, ta, tb, k, "buffers");
+        }
+    }
+    check_on(
+        &dev,
+        &[3, 70, 5],
+        &[3, 5, 9],
+        false,
+        false,
+        5,
+        "buffers, batched",
+    );
+}
+
 /// `matmul_texture` at shapes that are not multiples of its 128 x 32 workgroup tile nor of 4,
 /// across several workgroups, for every transpose combination; and
 /// A's batch over a shared B taken as more rows. Twice, so the second run reuses the pooled
@@ -380,6 +407,10 @@ fn texture_kernel_matches_reference_for_all_transposes() {
             (2, 130, 70),
             (257, 131, 3),
             (31, 30, 1001),
+            // Rows of 64 or 128 values: packed by a plain copy when not transposed.
+            (70, 128, 64),
+            (1024, 2, 256),
+            (1024, 256, 2),
         ] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let sa = if ta { [k, m] } else { [m, k] };

@@ -5,6 +5,7 @@
 use crate::kernels::{Kernel, BINARY};
 use crate::shape::{self, grid_1d, pack8};
 use crate::tensor::Tensor;
+use crate::texture_pool::Flat;
 
 #[derive(Clone, Copy, Debug)]
 enum Op {
@@ -37,12 +38,50 @@ struct Params4 {
     _pad: [u32; 2],
 }
 
-/// True when `row`, broadcast to `out`, is one contiguous row repeated: its shape is out's
-/// trailing axes (after dropping leading 1s), e.g. a bias [256] against [1024, 256].
-fn is_row(row: &[usize], out: &[usize]) -> bool {
-    let lead = row.iter().take_while(|&&d| d == 1).count();
-    let tail = &row[lead..];
-    tail.len() <= out.len() && out[out.len() - tail.len()..] == *tail
+/// How the operands broadcast to out, as the kernels see it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Form {
+    Same,
+    /// The small operand is one row of `len` values repeated: a bias [256] against
+    /// [1024, 256] (its shape is out's trailing axes, after dropping leading 1s).
+    Row {
+        small_is_a: bool,
+        len: usize,
+    },
+    /// The small operand holds one value per plane of `size` values: [N, C, 1, 1] against
+    /// [N, C, H, W] (its shape is out's leading axes, then 1s).
+    Plane {
+        small_is_a: bool,
+        size: usize,
+    },
+    General,
+}
+
+fn form(a: &[usize], b: &[usize], out: &[usize]) -> Form {
+    if a == b {
+        return Form::Same;
+    }
+    let n: usize = out.iter().product();
+    for (small, full, small_is_a) in [(b, a, false), (a, b, true)] {
+        if full.iter().product::<usize>() != n || small.len() > out.len() {
+            continue;
+        }
+        let lead = small.iter().take_while(|&&d| d == 1).count();
+        let tail = &small[lead..];
+        if !tail.is_empty() && out[out.len() - tail.len()..] == *tail {
+            let len = tail.iter().product();
+            return Form::Row { small_is_a, len };
+        }
+        let padded: Vec<usize> = std::iter::repeat_n(1, out.len() - small.len())
+            .chain(small.iter().copied())
+            .collect();
+        let k = padded.iter().rposition(|&d| d != 1).map_or(0, |p| p + 1);
+        if padded[..k] == out[..k] {
+            let size = out[k..].iter().product();
+            return Form::Plane { small_is_a, size };
+        }
+    }
+    Form::General
 }
 
 /// out = a OP b, broadcasting; records nothing.
@@ -57,28 +96,24 @@ fn launch(name: &str, op: Op, a: &Tensor, b: &Tensor) -> Tensor {
     });
     let out = Tensor::uninit(a.device(), &out_shape, name);
     let n = out.numel();
-    let same = a.shape() == b.shape();
+    if n == 0 {
+        return out;
+    }
+    let form = form(a.shape(), b.shape(), &out_shape);
+    if launch_textures(op, form, a, b, &out) {
+        return out;
+    }
     // vec4 fast paths: same shapes, or a full operand against a repeated row (bias add).
-    let (full_a, full_b) = (a.numel() == n, b.numel() == n);
-    let row = if same || n == 0 {
-        None
-    } else if full_a && is_row(b.shape(), &out_shape) {
-        Some((false, b.numel()))
-    } else if full_b && is_row(a.shape(), &out_shape) {
-        Some((true, a.numel()))
-    } else {
-        None
-    };
-    let vec4_row = row.is_some_and(|(_, len)| len % 4 == 0);
-    if n % 4 == 0 && (same || vec4_row) {
-        let (entry, row_is_a, len) = match row {
-            None => ("binary_same4", false, 0),
-            Some((row_is_a, len)) => ("binary_rows4", row_is_a, len),
+    let vec4 = n % 4 == 0
+        && match form {
+            Form::Same => true,
+            Form::Row { len, .. } => len % 4 == 0,
+            _ => false,
         };
-        let params = Params4 {
-            n4: (n / 4) as u32,
-            len4: (len / 4) as u32,
-            _pad: [0; 2],
+    if vec4 {
+        let (entry, row_is_a, len) = match form {
+            Form::Row { small_is_a, len } => ("binary_rows4", small_is_a, len),
+            _ => ("binary_same4", false, 0),
         };
         let mut kernel = Kernel::new(BINARY, entry).with("OP", op as u32 as f64);
         if entry == "binary_rows4" {
@@ -88,20 +123,12 @@ fn launch(name: &str, op: Op, a: &Tensor, b: &Tensor) -> Tensor {
         a.device().0.dispatch(
             &kernel,
             &bufs,
-            bytemuck::bytes_of(&params),
+            bytemuck::bytes_of(&params4(n, len)),
             grid_1d(n / 4, 256),
         );
         return out;
     }
-    let params = Params {
-        n: n as u32,
-        rank: out_shape.len() as u32,
-        _pad: [0; 2],
-        shape: pack8(name, &out_shape),
-        a_strides: pack8(name, &shape::broadcast_strides(a.shape(), &out_shape)),
-        b_strides: pack8(name, &shape::broadcast_strides(b.shape(), &out_shape)),
-    };
-    let entry = if same {
+    let entry = if form == Form::Same {
         "binary_same"
     } else {
         "binary_broadcast"
@@ -110,10 +137,76 @@ fn launch(name: &str, op: Op, a: &Tensor, b: &Tensor) -> Tensor {
     a.device().0.dispatch(
         &kernel,
         &[a.buffer(), b.buffer(), out.buffer()],
-        bytemuck::bytes_of(&params),
+        bytemuck::bytes_of(&params(name, a, b, &out_shape)),
         grid_1d(n, 256),
     );
     out
+}
+
+fn params4(n: usize, len: usize) -> Params4 {
+    Params4 {
+        n4: (n / 4) as u32,
+        len4: (len / 4) as u32,
+        _pad: [0; 2],
+    }
+}
+
+fn params(name: &str, a: &Tensor, b: &Tensor, out_shape: &[usize]) -> Params {
+    Params {
+        n: out_shape.iter().product::<usize>() as u32,
+        rank: out_shape.len() as u32,
+        _pad: [0; 2],
+        shape: pack8(name, out_shape),
+        a_strides: pack8(name, &shape::broadcast_strides(a.shape(), out_shape)),
+        b_strides: pack8(name, &shape::broadcast_strides(b.shape(), out_shape)),
+    }
+}
+
+/// The same products with a and b read through flat textures (`DeviceOptions::texture_reads`);
+/// false (nothing recorded) when this device reads buffers or an operand does not fit.
+fn launch_textures(op: Op, form: Form, a: &Tensor, b: &Tensor, out: &Tensor) -> bool {
+    const RGBA: wgpu::TextureFormat = wgpu::TextureFormat::Rgba32Float;
+    const R32: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
+    let n = out.numel();
+    let small = |small_is_a: bool| if small_is_a { (R32, RGBA) } else { (RGBA, R32) };
+    // (entry, formats of a and b, the small operand is a, vec4s per row or plane)
+    let (entry, (fa, fb), small_is_a, len) = match form {
+        Form::Same if n % 4 == 0 => ("binary_same4_tex", (RGBA, RGBA), false, 0),
+        Form::Row { small_is_a, len } if n % 4 == 0 && len % 4 == 0 => {
+            ("binary_rows4_tex", (RGBA, RGBA), small_is_a, len)
+        }
+        Form::Plane { small_is_a, size } if size % 4 == 0 => {
+            ("binary_planes4_tex", small(small_is_a), small_is_a, size)
+        }
+        _ => ("binary_broadcast_tex", (R32, R32), false, 0),
+    };
+    let Some(tex) = Flat::all(&[(a, fa), (b, fb)]) else {
+        return false;
+    };
+    let mut kernel = Kernel::new(BINARY, entry).with("OP", op as u32 as f64);
+    let (params, grid) = if entry == "binary_broadcast_tex" {
+        let p = params("binary", a, b, out.shape());
+        (bytemuck::bytes_of(&p).to_vec(), grid_1d(n, 256))
+    } else {
+        if entry != "binary_same4_tex" {
+            kernel = kernel.with("ROW_IS_A", small_is_a as u32 as f64);
+        }
+        let p = params4(n, len);
+        (bytemuck::bytes_of(&p).to_vec(), grid_1d(n / 4, 256))
+    };
+    let dev = a.device();
+    dev.0.dispatch_bound(
+        &kernel,
+        &[
+            tex[0].binding(),
+            tex[1].binding(),
+            out.buffer().as_entire_binding(),
+        ],
+        &params,
+        grid,
+    );
+    tex.into_iter().for_each(|t| t.give_back(dev));
+    true
 }
 
 impl Tensor {

@@ -11,8 +11,9 @@
 //! the dispatch is recorded: later work on the same queue runs after it.
 
 use crate::kernels::{Kernel, MATMUL_TEXTURE};
+use crate::shape::grid_1d;
 use crate::tensor::Tensor;
-use crate::texture_pool;
+use crate::texture_pool::{self, Flat};
 
 /// Rows and columns of out per workgroup (32 invocations of 4 rows x 32 columns).
 const ROWS_PER_WG: usize = 128;
@@ -56,32 +57,76 @@ pub(super) fn fits(dev: &crate::device::Device, m: usize, n: usize, k: usize) ->
 
 /// A pooled rgba32float texture for a packed operand.
 fn texture(dev: &crate::device::Device, width: u32, height: u32) -> wgpu::Texture {
-    let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING;
+    let usage = wgpu::TextureUsages::STORAGE_BINDING
+        | wgpu::TextureUsages::TEXTURE_BINDING
+        | wgpu::TextureUsages::COPY_DST;
     texture_pool::take(dev, wgpu::TextureFormat::Rgba32Float, usage, width, height)
 }
 
 /// Packs a matrix with `rows` x `cols` (stored transposed when `trans`) into a texture
-/// ceil(cols / 4) wide and `rows` high.
+/// ceil(cols / 4) wide and `rows` high. A row-major matrix whose rows are a whole number of
+/// 256-byte copy rows is already in that layout: one copy command. Otherwise `matmul_pack`
+/// reads the source through a flat r32float copy (or the buffer, if that does not fit).
 fn pack(src: &Tensor, rows: usize, cols: usize, trans: bool) -> wgpu::Texture {
     let dev = src.device();
     let width = cols.div_ceil(4);
     let tex = texture(dev, width as u32, rows as u32);
+    let row_bytes = cols * 4;
+    if !trans && row_bytes % wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as usize == 0 {
+        dev.0.encode(|enc| {
+            enc.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer: src.buffer(),
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(row_bytes as u32),
+                        rows_per_image: None,
+                    },
+                },
+                tex.as_image_copy(),
+                wgpu::Extent3d {
+                    width: width as u32,
+                    height: rows as u32,
+                    depth_or_array_layers: 1,
+                },
+            )
+        });
+        return tex;
+    }
     let view = tex.create_view(&Default::default());
     let params = PackParams {
         rows: rows as u32,
         cols: cols as u32,
         _pad: [0; 2],
     };
+    let flat = Flat::of(src, wgpu::TextureFormat::R32Float);
+    let (entry, source) = match &flat {
+        Some(f) => ("matmul_pack_tex", f.binding()),
+        None => ("matmul_pack", src.buffer().as_entire_binding()),
+    };
     dev.0.dispatch_bound(
-        &Kernel::new(MATMUL_TEXTURE, "matmul_pack").with("TRANS", trans as u32 as f64),
-        &[
-            src.buffer().as_entire_binding(),
-            wgpu::BindingResource::TextureView(&view),
-        ],
+        &Kernel::new(MATMUL_TEXTURE, entry).with("TRANS", trans as u32 as f64),
+        &[source, wgpu::BindingResource::TextureView(&view)],
         bytemuck::bytes_of(&params),
         [width.div_ceil(8) as u32, rows.div_ceil(8) as u32, 1],
     );
+    if let Some(f) = flat {
+        f.give_back(dev);
+    }
     tex
+}
+
+/// Products with at most this many columns or this short a k run `matmul_thin`: one
+/// invocation per 4 outputs, where the 4 x 32 tiles would mostly idle ([1024, 256] x [256, 2])
+/// or do little but store ([1024, 2] x [2, 256]).
+const THIN: usize = 8;
+
+fn tile_grid(m: usize, n: usize) -> [u32; 3] {
+    [
+        m.div_ceil(ROWS_PER_WG) as u32,
+        n.div_ceil(COLS_PER_WG) as u32,
+        1,
+    ]
 }
 
 /// Outputs with fewer rows than this (and more columns) are computed transposed: a workgroup
@@ -133,10 +178,12 @@ fn product(
         n4: n.div_ceil(4) as u32,
         _pad: [0; 3],
     };
-    let entry = if n % 4 == 0 {
-        "matmul_texture"
-    } else {
-        "matmul_texture_ragged"
+    let thin = n <= THIN || k <= THIN;
+    let (entry, grid) = match (thin, n % 4 == 0) {
+        (false, true) => ("matmul_texture", tile_grid(m, n)),
+        (false, false) => ("matmul_texture_ragged", tile_grid(m, n)),
+        (true, true) => ("matmul_thin4", grid_1d(m * n.div_ceil(4), 256)),
+        (true, false) => ("matmul_thin", grid_1d(m * n.div_ceil(4), 256)),
     };
     dev.0.dispatch_bound(
         &Kernel::new(MATMUL_TEXTURE, entry),
@@ -146,11 +193,7 @@ fn product(
             out.buffer().as_entire_binding(),
         ],
         bytemuck::bytes_of(&params),
-        [
-            m.div_ceil(ROWS_PER_WG) as u32,
-            n.div_ceil(COLS_PER_WG) as u32,
-            1,
-        ],
+        grid,
     );
     texture_pool::give_back(dev, ta);
     texture_pool::give_back(dev, tb);

@@ -6,6 +6,7 @@
 use crate::kernels::{Kernel, UNARY};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
+use crate::texture_pool::Flat;
 
 #[derive(Clone, Copy, Debug)]
 enum Op {
@@ -38,12 +39,26 @@ struct Params {
 /// out = f(x) (entry "unary"), or out = g * f'(x) (entry "unary_grad", with `g`).
 fn launch(name: &str, op: Op, x: &Tensor, g: Option<&Tensor>, alpha: f32, beta: f32) -> Tensor {
     let out = Tensor::uninit(x.device(), x.shape(), name);
-    // 4 elements per invocation when the count allows (the "…4" entry points).
+    // 4 elements per invocation when the count allows (the "…4" entry points), inputs
+    // through flat textures where the device reads them so (the "…_tex" entry points).
     let n = x.numel();
-    let (per, entries) = if n % 4 == 0 {
-        (4, ["unary4", "unary_grad4"])
+    let per = if n % 4 == 0 { 4 } else { 1 };
+    let format = if per == 4 {
+        wgpu::TextureFormat::Rgba32Float
     } else {
-        (1, ["unary", "unary_grad"])
+        wgpu::TextureFormat::R32Float
+    };
+    let inputs: Vec<&Tensor> = [Some(x), g].into_iter().flatten().collect();
+    let tex = Flat::all(&inputs.iter().map(|&t| (t, format)).collect::<Vec<_>>());
+    let entry = match (g.is_some(), per, tex.is_some()) {
+        (false, 1, false) => "unary",
+        (false, 1, true) => "unary_tex",
+        (false, _, false) => "unary4",
+        (false, _, true) => "unary4_tex",
+        (true, 1, false) => "unary_grad",
+        (true, 1, true) => "unary_grad_tex",
+        (true, _, false) => "unary_grad4",
+        (true, _, true) => "unary_grad4_tex",
     };
     let params = Params {
         n: (n / per) as u32,
@@ -51,26 +66,24 @@ fn launch(name: &str, op: Op, x: &Tensor, g: Option<&Tensor>, alpha: f32, beta: 
         alpha,
         beta,
     };
-    let bytes = bytemuck::bytes_of(&params);
-    let dev = &x.device().0;
-    let grid = grid_1d(n / per, 256);
-    match g {
-        None => dev.dispatch(
-            &Kernel::new(UNARY, entries[0]).with("OP", op as u32 as f64),
-            &[x.buffer(), out.buffer()],
-            bytes,
-            grid,
-        ),
-        Some(g) => {
-            let kernel = Kernel::new(UNARY, entries[1]).with("OP", op as u32 as f64);
-            dev.dispatch(
-                &kernel,
-                &[x.buffer(), g.buffer(), out.buffer()],
-                bytes,
-                grid,
-            )
-        }
-    }
+    let mut bindings: Vec<wgpu::BindingResource> = match &tex {
+        Some(tex) => tex.iter().map(Flat::binding).collect(),
+        None => inputs
+            .iter()
+            .map(|t| t.buffer().as_entire_binding())
+            .collect(),
+    };
+    bindings.push(out.buffer().as_entire_binding());
+    let kernel = Kernel::new(UNARY, entry).with("OP", op as u32 as f64);
+    let dev = x.device();
+    dev.0.dispatch_bound(
+        &kernel,
+        &bindings,
+        bytemuck::bytes_of(&params),
+        grid_1d(n / per, 256),
+    );
+    drop(bindings);
+    tex.into_iter().flatten().for_each(|t| t.give_back(dev));
     out
 }
 

@@ -9,6 +9,21 @@ pub fn device() -> Device {
     Device::new().expect("tests need a wgpu adapter: install mesa-vulkan-drivers")
 }
 
+/// One device per way elementwise kernels read their inputs (`DeviceOptions::texture_reads`):
+/// storage buffers, then flat textures; tests run both whatever the adapter's default.
+pub fn devices_for_reads() -> [(&'static str, Device); 2] {
+    [("buffer reads", false), ("texture reads", true)].map(|(name, on)| {
+        let opts = engine::DeviceOptions {
+            texture_reads: Some(on),
+            ..engine::DeviceOptions::default()
+        };
+        (
+            name,
+            Device::with_options(opts).expect("tests need a wgpu adapter"),
+        )
+    })
+}
+
 /// Uniform values in [lo, hi) from a seeded CPU generator.
 pub fn uniform(n: usize, lo: f32, hi: f32, seed: u64) -> Vec<f32> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
