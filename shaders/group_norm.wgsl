@@ -170,3 +170,85 @@ fn gn_dx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     let xhat = (dx_x[i] - st.x) * st.y;
     dx_out[i] = st.y * (dx_dy[i] * dx_gamma[c] - m.x - xhat * m.y);
 }
+
+// ---- Texture reads (CPU adapters; S % 4 == 0) ----
+// The same four plane-walking and per-element kernels with x and dy read through flat
+// rgba32float copies (texture_pool.rs, `flat`: texel i holds values 4i..4i+3 at
+// (i % 4096, i / 4096)), so plane q is texels q * S/4 .. (q + 1) * S/4; the per-element ones
+// handle 4 values of one plane per invocation. Stats, means, gamma, beta stay in buffers
+// (one read per 4 values). Bindings as in the entry points above, x and dy as textures.
+
+@group(0) @binding(0) var t0: texture_2d<f32>;
+@group(0) @binding(1) var t1: texture_2d<f32>;
+@group(0) @binding(4) var<storage, read_write> ap_y4: array<vec4<f32>>;  // y is [N, C, S]
+@group(0) @binding(5) var<storage, read_write> dx_out4: array<vec4<f32>>; // dx is [N, C, S]
+
+fn flat(i: u32) -> vec2<u32> {
+    return vec2<u32>(i % 4096u, i / 4096u);
+}
+
+// t0 = x.
+@compute @workgroup_size(64)
+fn gn_plane_moments4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let plane = gid.x + gid.y * nwg.x * 64u;
+    if (plane >= p.n * p.c) { return; }
+    let s4 = p.s / 4u;
+    let base = plane * s4;
+    let shift = textureLoad(t0, flat(base), 0).x;
+    var s1 = vec4<f32>(0.0);
+    var s2 = vec4<f32>(0.0);
+    for (var j = 0u; j < s4; j++) {
+        let d = textureLoad(t0, flat(base + j), 0) - shift;
+        s1 += d;
+        s2 += d * d;
+    }
+    let count = f32(p.s);
+    let t1_ = s1.x + s1.y + s1.z + s1.w;
+    let t2_ = s2.x + s2.y + s2.z + s2.w;
+    pm_out[plane] = vec2<f32>(shift + t1_ / count, max(t2_ - t1_ * t1_ / count, 0.0));
+}
+
+// t0 = x; one invocation per 4 values.
+@compute @workgroup_size(64)
+fn gn_apply4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
+    let s4 = ap.s / 4u;
+    if (i >= ap.n * ap.c * s4) { return; }
+    let plane = i / s4;
+    let c = plane % ap.c;
+    let st = ap_stats[plane / (ap.c / ap.g)];
+    ap_y4[i] = (textureLoad(t0, flat(i), 0) - st.x) * (st.y * ap_gamma[c]) + ap_beta[c];
+}
+
+// t0 = dy, t1 = x.
+@compute @workgroup_size(64)
+fn gn_plane_grads4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let plane = gid.x + gid.y * nwg.x * 64u;
+    if (plane >= pg.n * pg.c) { return; }
+    let st = pg_stats[plane / (pg.c / pg.g)];
+    let s4 = pg.s / 4u;
+    let base = plane * s4;
+    var s1 = vec4<f32>(0.0);
+    var s2 = vec4<f32>(0.0);
+    for (var j = 0u; j < s4; j++) {
+        let dy = textureLoad(t0, flat(base + j), 0);
+        s1 += dy;
+        s2 += dy * (textureLoad(t1, flat(base + j), 0) - st.x);
+    }
+    pg_out[plane] = vec2<f32>(s1.x + s1.y + s1.z + s1.w, (s2.x + s2.y + s2.z + s2.w) * st.y);
+}
+
+// t0 = dy, t1 = x; one invocation per 4 values.
+@compute @workgroup_size(64)
+fn gn_dx4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
+    let s4 = dxp.s / 4u;
+    if (i >= dxp.n * dxp.c * s4) { return; }
+    let plane = i / s4;
+    let c = plane % dxp.c;
+    let grp = plane / (dxp.c / dxp.g);
+    let st = dx_stats[grp];
+    let m = dx_means[grp];
+    let xhat = (textureLoad(t1, flat(i), 0) - st.x) * st.y;
+    dx_out4[i] = st.y * (textureLoad(t0, flat(i), 0) * dx_gamma[c] - m.x - xhat * m.y);
+}

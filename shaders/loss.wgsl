@@ -41,3 +41,26 @@ fn mse_partial(
     }
     if (lid == 0u) { out[w] = partial[0]; }
 }
+
+// mse_partial for CPU adapters (n % 4 == 0): a and b read through flat rgba32float copies
+// (texture_pool.rs, `flat`: texel i holds values 4i..4i+3 at (i % 4096, i / 4096)), and
+// one invocation per chunk of `chunk` texels, with no workgroup tree (its barriers cost more
+// than the loads there). n counts texels here.
+
+@group(0) @binding(0) var ta: texture_2d<f32>;
+@group(0) @binding(1) var tb: texture_2d<f32>;
+
+@compute @workgroup_size(64)
+fn mse_partial4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let w = gid.x + gid.y * nwg.x * 64u;
+    if (w >= p.nchunks) { return; }
+    let start = w * p.chunk;
+    let end = min(p.n, start + p.chunk);
+    var acc = vec4<f32>(0.0);
+    for (var i = start; i < end; i++) {
+        let t = vec2<u32>(i % 4096u, i / 4096u);
+        let d = textureLoad(ta, t, 0) - textureLoad(tb, t, 0);
+        acc += d * d;
+    }
+    out[w] = acc.x + acc.y + acc.z + acc.w;
+}

@@ -53,24 +53,63 @@ override DECOUPLED: u32 = 0u;
 @group(0) @binding(3) var<storage, read_write> adam_v: array<f32>; // adam_v is [n]
 @group(0) @binding(4) var<uniform> adam_u: Params;
 
+// The new (p, m, v) from (p, g, m, v), 4 values at a time (the scalar entry uses lane x).
+struct AdamOut {
+    p: vec4<f32>,
+    m: vec4<f32>,
+    v: vec4<f32>,
+}
+
+fn adam(u: Params, p_in: vec4<f32>, g_in: vec4<f32>, m_in: vec4<f32>, v_in: vec4<f32>) -> AdamOut {
+    var p = p_in;
+    var g = g_in;
+    if (DECOUPLED == 1u) {
+        p = p - u.lr * u.weight_decay * p;
+    } else {
+        g = g + u.weight_decay * p;
+    }
+    let b1 = u.momentum;
+    let b2 = u.beta2;
+    let m = b1 * m_in + (1.0 - b1) * g;
+    let v = b2 * v_in + (1.0 - b2) * g * g;
+    return AdamOut(p - u.lr * (m / u.bc1) / (sqrt(v / u.bc2) + u.eps), m, v);
+}
+
 @compute @workgroup_size(256)
 fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if (i >= adam_u.n) { return; }
-    var p = adam_p[i];
-    var g = adam_g[i];
-    if (DECOUPLED == 1u) {
-        p = p - adam_u.lr * adam_u.weight_decay * p;
-    } else {
-        g = g + adam_u.weight_decay * p;
-    }
-    let b1 = adam_u.momentum;
-    let b2 = adam_u.beta2;
-    let m = b1 * adam_m[i] + (1.0 - b1) * g;
-    let v = b2 * adam_v[i] + (1.0 - b2) * g * g;
-    adam_m[i] = m;
-    adam_v[i] = v;
-    adam_p[i] = p - adam_u.lr * (m / adam_u.bc1) / (sqrt(v / adam_u.bc2) + adam_u.eps);
+    let r = adam(adam_u, vec4<f32>(adam_p[i]), vec4<f32>(adam_g[i]), vec4<f32>(adam_m[i]), vec4<f32>(adam_v[i]));
+    adam_m[i] = r.m.x;
+    adam_v[i] = r.v.x;
+    adam_p[i] = r.p.x;
+}
+
+// adam_step on 4 values per invocation (n % 4 == 0, n counting vec4s), for CPU adapters:
+// p, g, m, v read through flat rgba32float copies (texture_pool.rs, `flat`: texel i holds
+// values 4i..4i+3 at (i % 4096, i / 4096)), the results written to the buffers.
+@group(0) @binding(0) var at_p: texture_2d<f32>;
+@group(0) @binding(1) var at_g: texture_2d<f32>;
+@group(0) @binding(2) var at_m: texture_2d<f32>;
+@group(0) @binding(3) var at_v: texture_2d<f32>;
+@group(0) @binding(4) var<storage, read_write> at_p_out: array<vec4<f32>>; // [n / 4]
+@group(0) @binding(5) var<storage, read_write> at_m_out: array<vec4<f32>>; // [n / 4]
+@group(0) @binding(6) var<storage, read_write> at_v_out: array<vec4<f32>>; // [n / 4]
+@group(0) @binding(7) var<uniform> adam_u4: Params;
+
+fn flat(i: u32) -> vec2<u32> {
+    return vec2<u32>(i % 4096u, i / 4096u);
+}
+
+@compute @workgroup_size(256)
+fn adam_step4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i >= adam_u4.n) { return; }
+    let t = flat(i);
+    let r = adam(adam_u4, textureLoad(at_p, t, 0), textureLoad(at_g, t, 0), textureLoad(at_m, t, 0), textureLoad(at_v, t, 0));
+    at_p_out[i] = r.p;
+    at_m_out[i] = r.m;
+    at_v_out[i] = r.v;
 }
 
 // ---- EMA of the weights: shadow = d * shadow + (1 - d) * p (d in `momentum`) --------------
@@ -85,6 +124,21 @@ fn ema_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (i >= ema_u.n) { return; }
     let d = ema_u.momentum;
     ema_shadow[i] = d * ema_shadow[i] + (1.0 - d) * ema_p[i];
+}
+
+// ema_update on 4 values per invocation (n counting vec4s), p and the shadow read through
+// flat rgba32float copies as for adam_step4_tex.
+@group(0) @binding(0) var et_p: texture_2d<f32>;
+@group(0) @binding(1) var et_shadow: texture_2d<f32>;
+@group(0) @binding(2) var<storage, read_write> et_out: array<vec4<f32>>; // the shadow, [n / 4]
+@group(0) @binding(3) var<uniform> ema_u4: Params;
+
+@compute @workgroup_size(256)
+fn ema_update4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i >= ema_u4.n) { return; }
+    let d = ema_u4.momentum;
+    et_out[i] = d * textureLoad(et_shadow, flat(i), 0) + (1.0 - d) * textureLoad(et_p, flat(i), 0);
 }
 
 // ---- Global gradient norm -----------------------------------------------------------------

@@ -11,6 +11,8 @@
 //                             a tree reduction in workgroup memory.
 //   reduce_cols (inner > 1):  one invocation per output looping over its chunk; adjacent
 //                             invocations read adjacent memory (consecutive k).
+//   reduce_cols_tex:          reduce_cols reading x through a flat r32float copy (CPU
+//                             adapters; texture_pool.rs, `flat`: value i at (i % 4096, i / 4096)).
 
 override OP: u32 = 0u; // 0 sum, 1 max
 
@@ -71,21 +73,43 @@ fn reduce_rows(
     }
 }
 
-@compute @workgroup_size(256)
-fn reduce_cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u; // flat index into out [outer, nchunks, inner]
+// Output i of reduce_cols: (index in x of its chunk's first element, chunk length).
+fn col_chunk(i: u32) -> vec2<u32> {
     let per_outer = p.nchunks * p.inner;
-    if (i >= p.outer * per_outer) { return; }
     let o = i / per_outer;
     let rem = i % per_outer;
     let c = rem / p.inner;
     let k = rem % p.inner;
     let start = c * p.chunk;
     let end = min(p.r, start + p.chunk);
-    var idx = (o * p.r + start) * p.inner + k;
+    return vec2<u32>((o * p.r + start) * p.inner + k, end - start);
+}
+
+@compute @workgroup_size(256)
+fn reduce_cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u; // flat index into out [outer, nchunks, inner]
+    if (i >= p.outer * p.nchunks * p.inner) { return; }
+    let ch = col_chunk(i);
+    var idx = ch.x;
     var acc = identity();
-    for (var j = start; j < end; j++) {
+    for (var j = 0u; j < ch.y; j++) {
         acc = combine(acc, x[idx]);
+        idx += p.inner;
+    }
+    out[i] = acc * p.scale;
+}
+
+@group(0) @binding(0) var tx: texture_2d<f32>;
+
+@compute @workgroup_size(256)
+fn reduce_cols_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.outer * p.nchunks * p.inner) { return; }
+    let ch = col_chunk(i);
+    var idx = ch.x;
+    var acc = identity();
+    for (var j = 0u; j < ch.y; j++) {
+        acc = combine(acc, textureLoad(tx, vec2<u32>(idx % 4096u, idx / 4096u), 0).x);
         idx += p.inner;
     }
     out[i] = acc * p.scale;

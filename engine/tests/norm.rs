@@ -4,7 +4,7 @@
 //! Legend: x is [N, C, *spatial], S = product of the spatial axes, G = groups.
 mod common;
 use common::*;
-use engine::Tensor;
+use engine::{Device, Tensor};
 
 const EPS: f32 = 1e-5;
 
@@ -131,6 +131,7 @@ fn group_norm_matches_reference_for_1_2_and_c_groups_on_5x7() {
 fn group_norm_matches_reference_without_spatial_axes_and_with_long_groups() {
     check_group_norm_forward(&[3, 4], 2); // S = 1: groups of 2 values
     check_group_norm_forward(&[2, 8, 33, 35], 2); // 4620 values per group (a chunked mean)
+    check_group_norm_forward(&[2, 8, 32, 36], 4); // planes of 4k values (4 per invocation)
     check_group_norm_forward(&[3, 6, 5, 2, 3], 3); // two spatial axes more
 }
 
@@ -140,6 +141,7 @@ fn group_norm_gradients_match_finite_differences() {
         ([2usize, 4, 3, 5], 2usize),
         ([3, 3, 2, 3], 3),
         ([2, 4, 3, 2], 1),
+        ([2, 4, 2, 2], 2), // planes of 4 values: the vec4 kernels
     ] {
         let (x, gamma, beta) = inputs(&shape, 20);
         let c = shape[1];
@@ -158,9 +160,16 @@ fn group_norm_gradients_match_finite_differences() {
 /// large mean (the shifted sums keep the variance).
 #[test]
 fn fused_group_norm_matches_the_composed_op_forward_and_backward() {
-    let dev = device();
+    for (path, dev) in devices_for_reads() {
+        fused_group_norm_matches_composed_on(path, &dev);
+    }
+}
+
+fn fused_group_norm_matches_composed_on(path: &str, dev: &Device) {
     for (shape, groups, offset) in [
         (vec![5usize, 32, 9, 11], 8usize, 0.0f32),
+        (vec![5, 32, 4, 7], 8, 0.0), // planes of 28 values: the vec4 kernels
+        (vec![66, 2, 4], 1, 0.0),
         (vec![70, 4, 3], 2, 0.0),
         (vec![3, 4], 2, 0.0),
         (vec![2, 6, 16, 16], 3, 100.0),
@@ -170,23 +179,24 @@ fn fused_group_norm_matches_the_composed_op_forward_and_backward() {
         let c = shape[1];
         let w = uniform(x.len(), -1.0, 1.0, 41);
         let run = |fused: bool| {
-            let xt = Tensor::from_slice(&dev, &x, &shape).set_requires_grad(true);
-            let gt = Tensor::from_slice(&dev, &gamma, &[c]).set_requires_grad(true);
-            let bt = Tensor::from_slice(&dev, &beta, &[c]).set_requires_grad(true);
+            let xt = Tensor::from_slice(dev, &x, &shape).set_requires_grad(true);
+            let gt = Tensor::from_slice(dev, &gamma, &[c]).set_requires_grad(true);
+            let bt = Tensor::from_slice(dev, &beta, &[c]).set_requires_grad(true);
             let y = if fused {
                 xt.group_norm(groups, &gt, &bt, EPS)
             } else {
                 xt.group_norm_composed(groups, &gt, &bt, EPS)
             };
-            y.backward_with(Tensor::from_slice(&dev, &w, &shape));
+            y.backward_with(Tensor::from_slice(dev, &w, &shape));
             let grad = |t: &Tensor| t.grad().unwrap().to_vec();
             [y.to_vec(), grad(&xt), grad(&gt), grad(&bt)]
         };
         let (fused, composed) = (run(true), run(false));
         for (i, name) in ["y", "dx", "dgamma", "dbeta"].iter().enumerate() {
             let want: Vec<f64> = composed[i].iter().map(|&v| v as f64).collect();
-            let what =
-                format!("fused group_norm {shape:?} groups {groups} offset {offset}: {name}");
+            let what = format!(
+                "fused group_norm {shape:?} groups {groups} offset {offset}, {path}: {name}"
+            );
             assert_close(&what, &fused[i], &want, 1e-3, 1e-3);
         }
     }

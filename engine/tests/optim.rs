@@ -14,10 +14,28 @@ fn to64(v: &[f32]) -> Vec<f64> {
 
 /// A parameter with values in [-1, 1), and the gradients of 3 steps.
 fn setup(dev: &Device) -> (Tensor, Vec<f32>, Vec<Vec<f32>>) {
-    let p0 = uniform(N, -1.0, 1.0, 1);
-    let p = Tensor::from_slice(dev, &p0, &SHAPE).set_requires_grad(true);
-    let grads = (0..3).map(|k| uniform(N, -2.0, 2.0, 10 + k)).collect();
+    setup_shaped(dev, &SHAPE)
+}
+
+fn setup_shaped(dev: &Device, shape: &[usize]) -> (Tensor, Vec<f32>, Vec<Vec<f32>>) {
+    let n = shape.iter().product();
+    let p0 = uniform(n, -1.0, 1.0, 1);
+    let p = Tensor::from_slice(dev, &p0, shape).set_requires_grad(true);
+    let grads = (0..3).map(|k| uniform(n, -2.0, 2.0, 10 + k)).collect();
     (p, p0, grads)
+}
+
+/// The optimizer tests' devices and shapes: both ways elementwise kernels read (on CPU
+/// adapters the texture path updates 4 values per invocation) and a size that is not a
+/// multiple of 4 (always one value per invocation).
+fn cases() -> Vec<(String, Device, Vec<usize>)> {
+    let mut out = Vec::new();
+    for (path, dev) in devices_for_reads() {
+        for shape in [SHAPE.to_vec(), vec![7, 43]] {
+            out.push((format!("{path}, {shape:?}"), dev.clone(), shape));
+        }
+    }
+    out
 }
 
 #[test]
@@ -80,23 +98,25 @@ fn adam_reference(
 }
 
 fn run_adam(make: impl Fn(&[Tensor]) -> Adam, lr: f64, wd: f64, decoupled: bool) {
-    let dev = device();
-    let (p, p0, grads) = setup(&dev);
-    let mut opt = make(std::slice::from_ref(&p));
-    for g in &grads {
-        p.set_grad(Some(Tensor::from_slice(&dev, g, &SHAPE)));
-        opt.step();
+    for (case, dev, shape) in cases() {
+        let (p, p0, grads) = setup_shaped(&dev, &shape);
+        let mut opt = make(std::slice::from_ref(&p));
+        for g in &grads {
+            p.set_grad(Some(Tensor::from_slice(&dev, g, &shape)));
+            opt.step();
+        }
+        let (want, m, v) = adam_reference(&p0, &grads, lr, wd, decoupled);
+        let what = if decoupled { "adamw" } else { "adam" };
+        let what = format!("{what} ({case})");
+        assert_close(&format!("{what} parameter"), &p.to_vec(), &want, 1e-6, 1e-5);
+        let state = opt.state();
+        assert_eq!(
+            state.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["m.0", "v.0"]
+        );
+        assert_close(&format!("{what} m"), &state[0].1.to_vec(), &m, 1e-6, 1e-5);
+        assert_close(&format!("{what} v"), &state[1].1.to_vec(), &v, 1e-6, 1e-5);
     }
-    let (want, m, v) = adam_reference(&p0, &grads, lr, wd, decoupled);
-    let what = if decoupled { "adamw" } else { "adam" };
-    assert_close(&format!("{what} parameter"), &p.to_vec(), &want, 1e-6, 1e-5);
-    let state = opt.state();
-    assert_eq!(
-        state.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-        ["m.0", "v.0"]
-    );
-    assert_close(&format!("{what} m"), &state[0].1.to_vec(), &m, 1e-6, 1e-5);
-    assert_close(&format!("{what} v"), &state[1].1.to_vec(), &v, 1e-6, 1e-5);
 }
 
 #[test]
@@ -136,28 +156,30 @@ fn adam_and_adamw_differ_when_weight_decay_is_on() {
 
 #[test]
 fn ema_with_warmup_three_updates_match_reference() {
-    let dev = device();
-    let (p, p0, values) = setup(&dev);
-    let mut ema = Ema::new(std::slice::from_ref(&p), 0.9, true);
-    let mut want = to64(&p0);
-    for (t, v) in values.iter().enumerate() {
-        p.copy_from_slice(v); // the optimizer moved the weights
-        let d = 0.9f64.min((1.0 + t as f64) / (10.0 + t as f64));
-        assert!((ema.current_decay() as f64 - d).abs() < 1e-7);
-        ema.update();
-        for i in 0..N {
-            want[i] = d * want[i] + (1.0 - d) * v[i] as f64;
+    for (case, dev, shape) in cases() {
+        let (p, p0, values) = setup_shaped(&dev, &shape);
+        let mut ema = Ema::new(std::slice::from_ref(&p), 0.9, true);
+        let mut want = to64(&p0);
+        for (t, v) in values.iter().enumerate() {
+            p.copy_from_slice(v); // the optimizer moved the weights
+            let d = 0.9f64.min((1.0 + t as f64) / (10.0 + t as f64));
+            assert!((ema.current_decay() as f64 - d).abs() < 1e-7);
+            ema.update();
+            for (w, &x) in want.iter_mut().zip(v) {
+                *w = d * *w + (1.0 - d) * x as f64;
+            }
         }
+        let what = format!("ema shadow ({case})");
+        assert_close(&what, &ema.shadow()[0].to_vec(), &want, 1e-6, 1e-6);
+        let eval = Tensor::zeros(&dev, &shape);
+        ema.copy_to(std::slice::from_ref(&eval));
+        assert_eq!(eval.to_vec(), ema.shadow()[0].to_vec());
+        assert_eq!(
+            p.to_vec(),
+            values[2],
+            "the EMA must not write the live parameters ({case})"
+        );
     }
-    assert_close("ema shadow", &ema.shadow()[0].to_vec(), &want, 1e-6, 1e-6);
-    let eval = Tensor::zeros(&dev, &SHAPE);
-    ema.copy_to(std::slice::from_ref(&eval));
-    assert_eq!(eval.to_vec(), ema.shadow()[0].to_vec());
-    assert_eq!(
-        p.to_vec(),
-        values[2],
-        "the EMA must not write the live parameters"
-    );
 }
 
 #[test]

@@ -379,31 +379,30 @@ fn softmax_and_log_softmax_gradients_match_finite_differences() {
     }
 }
 
+/// Millions of elements and fewer than one workgroup; counts that are multiples of 4 (on CPU
+/// adapters the texture kernel) and not; both read paths.
 #[test]
 fn mse_loss_of_millions_matches_reference() {
-    let dev = device();
-    let n = 3_000_017;
-    let a = uniform(n, -1.0, 1.0, 40);
-    let b = uniform(n, -1.0, 1.0, 41);
-    let want: f64 = a
-        .iter()
-        .zip(&b)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum::<f64>()
-        / n as f64;
-    let loss = Tensor::from_slice(&dev, &a, &[n]).mse_loss(&Tensor::from_slice(&dev, &b, &[n]));
-    assert_eq!(loss.shape(), &[] as &[usize]);
-    assert_close("mse_loss of 3M", &loss.to_vec(), &[want], 0.0, 2e-6);
-    // Small and awkward: fewer elements than one workgroup.
-    let (a, b) = (uniform(7, -1.0, 1.0, 42), uniform(7, -1.0, 1.0, 43));
-    let want: f64 = a
-        .iter()
-        .zip(&b)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum::<f64>()
-        / 7.0;
-    let loss = Tensor::from_slice(&dev, &a, &[7]).mse_loss(&Tensor::from_slice(&dev, &b, &[7]));
-    assert_close("mse_loss of 7", &loss.to_vec(), &[want], 1e-7, 1e-6);
+    for (path, dev) in devices_for_reads() {
+        for (n, tol) in [(3_000_017, 2e-6), (3_000_016, 2e-6), (7, 1e-6), (8, 1e-6)] {
+            let a = uniform(n, -1.0, 1.0, 40);
+            let b = uniform(n, -1.0, 1.0, 41);
+            let want: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+                .sum::<f64>()
+                / n as f64;
+            let (ta, tb) = (
+                Tensor::from_slice(&dev, &a, &[n]),
+                Tensor::from_slice(&dev, &b, &[n]),
+            );
+            let loss = ta.mse_loss(&tb);
+            assert_eq!(loss.shape(), &[] as &[usize]);
+            let what = format!("mse_loss of {n}, {path}");
+            assert_close(&what, &loss.to_vec(), &[want], 1e-7, tol);
+        }
+    }
 }
 
 #[test]
@@ -498,5 +497,19 @@ fn short_rows_over_the_last_axis_match_reference() {
             0.0,
             0.0,
         );
+    }
+}
+
+/// `reduce_cols` reading x from its buffer and through a flat texture, whichever the adapter
+/// picks by default: columns, short rows and a chunked long axis.
+#[test]
+fn column_reductions_match_reference_with_buffer_and_texture_reads() {
+    for (_, dev) in devices_for_reads() {
+        for op in ["sum", "max", "mean"] {
+            check_forward_on(&dev, op, &[37, 5, 11], &[1], 20);
+            check_forward_on(&dev, op, &[1024, 256], &[0], 21);
+            check_forward_on(&dev, op, &[40, 3], &[1], 22);
+            check_forward_on(&dev, op, &[5000, 3], &[0], 23);
+        }
     }
 }

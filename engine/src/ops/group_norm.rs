@@ -12,6 +12,7 @@ use super::norm::check_nc;
 use crate::kernels::{Kernel, GROUP_NORM};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
+use crate::texture_pool::Flat;
 
 /// Mirrors `Params` in group_norm.wgsl.
 #[repr(C)]
@@ -37,16 +38,60 @@ fn run(entry: &'static str, buffers: &[&Tensor], p: &Params, items: usize) {
     );
 }
 
+/// Runs `entry`'s "4_tex" form (`textured`, x and dy read through flat textures, 4 values
+/// per invocation where `items` counts values) when the device reads so and planes hold a
+/// multiple of 4 values: `textured` leads the binding list, `buffers` follow. Else `entry`
+/// on buffers alone (textured tensors first).
+fn run_maybe_tex(
+    entry: &'static str,
+    entry_tex: &'static str,
+    textured: &[&Tensor],
+    buffers: &[&Tensor],
+    p: &Params,
+    items: usize,
+    per_value: bool,
+) {
+    let rgba = wgpu::TextureFormat::Rgba32Float;
+    let flats = (p.s % 4 == 0)
+        .then(|| Flat::all(&textured.iter().map(|&t| (t, rgba)).collect::<Vec<_>>()))
+        .flatten();
+    let Some(flats) = flats else {
+        let all: Vec<&Tensor> = textured.iter().chain(buffers).copied().collect();
+        return run(entry, &all, p, items);
+    };
+    let dev = textured[0].device();
+    let mut bindings: Vec<wgpu::BindingResource> = flats.iter().map(Flat::binding).collect();
+    bindings.extend(buffers.iter().map(|t| t.buffer().as_entire_binding()));
+    let items = if per_value { items / 4 } else { items };
+    dev.0.dispatch_bound(
+        &Kernel::new(GROUP_NORM, entry_tex),
+        &bindings,
+        bytemuck::bytes_of(p),
+        grid_1d(items, 64),
+    );
+    drop(bindings);
+    flats.into_iter().for_each(|f| f.give_back(dev));
+}
+
 /// Forward: (y of x's shape, stats [N * G, 2]); records nothing.
 fn forward(x: &Tensor, gamma: &Tensor, beta: &Tensor, p: &Params) -> (Tensor, Tensor) {
     let dev = x.device();
     let (planes, groups) = ((p.n * p.c) as usize, (p.n * p.g) as usize);
     let moments = Tensor::uninit(dev, &[planes, 2], "group_norm (plane moments)");
-    run("gn_plane_moments", &[x, &moments], p, planes);
+    run_maybe_tex(
+        "gn_plane_moments",
+        "gn_plane_moments4_tex",
+        &[x],
+        &[&moments],
+        p,
+        planes,
+        false,
+    );
     let stats = Tensor::uninit(dev, &[groups, 2], "group_norm (stats)");
     run("gn_group_stats", &[&moments, &stats], p, groups);
     let y = Tensor::uninit(dev, x.shape(), "group_norm");
-    run("gn_apply", &[x, &stats, gamma, beta, &y], p, x.numel());
+    let rest = [&stats, gamma, beta, &y];
+    run_maybe_tex("gn_apply", "gn_apply4_tex", &[x], &rest, p, x.numel(), true);
     (y, stats)
 }
 
@@ -62,12 +107,22 @@ fn backward(
     let (n, c) = (p.n as usize, p.c as usize);
     // sums is [N, C, 2]: per plane (sum dy, sum dy * xhat).
     let sums = Tensor::uninit(dev, &[n, c, 2], "group_norm backward (plane sums)");
-    run("gn_plane_grads", &[dy, x, stats, &sums], p, n * c);
+    let rest = [stats, &sums];
+    run_maybe_tex(
+        "gn_plane_grads",
+        "gn_plane_grads4_tex",
+        &[dy, x],
+        &rest,
+        p,
+        n * c,
+        false,
+    );
     let groups = (p.n * p.g) as usize;
     let means = Tensor::uninit(dev, &[groups, 2], "group_norm backward (group means)");
     run("gn_group_grads", &[&sums, gamma, &means], p, groups);
     let dx = Tensor::uninit(dev, x.shape(), "group_norm backward");
-    run("gn_dx", &[dy, x, stats, &means, gamma, &dx], p, x.numel());
+    let rest = [stats, &means, gamma, &dx];
+    run_maybe_tex("gn_dx", "gn_dx4_tex", &[dy, x], &rest, p, x.numel(), true);
     // [C, 2] summed over the batch: (dbeta, dgamma) per channel.
     let per_c = sums.sum(&[0], false);
     let dbeta = per_c.narrow(1, 0, 1).reshape(&[c]);

@@ -7,6 +7,7 @@ use crate::kernels::{Kernel, LOSS};
 use crate::ops::reduce::{reduce_axis, Op};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
+use crate::texture_pool::Flat;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -22,6 +23,56 @@ const MIN_CHUNK: usize = 4096;
 /// Most chunks (workgroups) of the first pass.
 const MAX_CHUNKS: usize = 1024;
 
+/// Texels per invocation of `mse_partial4_tex`.
+const TEX_CHUNK: usize = 16;
+
+/// Sums of (a - b)^2 over chunks of the elements: partial is [nchunks].
+fn mse_partial(a: &Tensor, b: &Tensor) -> Tensor {
+    let n = a.numel();
+    let rgba = wgpu::TextureFormat::Rgba32Float;
+    let dev = a.device();
+    if n % 4 == 0 {
+        if let Some(flats) = Flat::all(&[(a, rgba), (b, rgba)]) {
+            let nchunks = (n / 4).div_ceil(TEX_CHUNK);
+            let partial = Tensor::uninit(dev, &[nchunks], "mse_loss");
+            let params = Params {
+                n: (n / 4) as u32,
+                chunk: TEX_CHUNK as u32,
+                nchunks: nchunks as u32,
+                _pad: 0,
+            };
+            dev.0.dispatch_bound(
+                &Kernel::new(LOSS, "mse_partial4_tex"),
+                &[
+                    flats[0].binding(),
+                    flats[1].binding(),
+                    partial.buffer().as_entire_binding(),
+                ],
+                bytemuck::bytes_of(&params),
+                grid_1d(nchunks, 64),
+            );
+            flats.into_iter().for_each(|f| f.give_back(dev));
+            return partial;
+        }
+    }
+    let chunk = n.div_ceil(MAX_CHUNKS).max(MIN_CHUNK);
+    let nchunks = n.div_ceil(chunk).max(1);
+    let partial = Tensor::uninit(dev, &[nchunks], "mse_loss"); // partial is [nchunks]
+    let params = Params {
+        n: n as u32,
+        chunk: chunk as u32,
+        nchunks: nchunks as u32,
+        _pad: 0,
+    };
+    dev.0.dispatch(
+        &Kernel::new(LOSS, "mse_partial"),
+        &[a.buffer(), b.buffer(), partial.buffer()],
+        bytemuck::bytes_of(&params),
+        grid_1d(nchunks * 256, 256),
+    );
+    partial
+}
+
 impl Tensor {
     /// Mean over all elements of (self - target)^2, as a rank-0 tensor. The shapes must match
     /// exactly (no broadcasting). Gradients: 2 (a - b) / n * g to self, its negative to target.
@@ -34,21 +85,8 @@ impl Tensor {
             target.shape()
         );
         let n = self.numel();
-        let chunk = n.div_ceil(MAX_CHUNKS).max(MIN_CHUNK);
-        let nchunks = n.div_ceil(chunk).max(1);
-        let partial = Tensor::uninit(self.device(), &[nchunks], "mse_loss"); // partial is [nchunks]
-        let params = Params {
-            n: n as u32,
-            chunk: chunk as u32,
-            nchunks: nchunks as u32,
-            _pad: 0,
-        };
-        self.device().0.dispatch(
-            &Kernel::new(LOSS, "mse_partial"),
-            &[self.buffer(), target.buffer(), partial.buffer()],
-            bytemuck::bytes_of(&params),
-            grid_1d(nchunks * 256, 256),
-        );
+        let partial = mse_partial(self, target);
+        let nchunks = partial.numel();
         let out = reduce_axis(&partial, Op::Sum, 1, nchunks, 1, 1.0 / n as f32).reshape(&[]);
         let (a, b) = (self.clone(), target.clone());
         out.record("mse_loss", &[self, target], move |g| {

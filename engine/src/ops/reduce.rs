@@ -14,6 +14,7 @@
 use crate::kernels::{Kernel, REDUCE};
 use crate::shape::{self, grid_1d};
 use crate::tensor::Tensor;
+use crate::texture_pool::Flat;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Op {
@@ -96,13 +97,22 @@ pub(crate) fn reduce_axis(
         );
     } else {
         // out is [outer, nchunks, inner]: one invocation each.
-        let kernel = Kernel::new(REDUCE, "reduce_cols").with("OP", op as u32 as f64);
-        dev.dispatch(
+        // x through a flat texture where the device reads so.
+        let flat = Flat::of(x, wgpu::TextureFormat::R32Float);
+        let (entry, src) = match &flat {
+            Some(f) => ("reduce_cols_tex", f.binding()),
+            None => ("reduce_cols", x.buffer().as_entire_binding()),
+        };
+        let kernel = Kernel::new(REDUCE, entry).with("OP", op as u32 as f64);
+        dev.dispatch_bound(
             &kernel,
-            &[x.buffer(), out.buffer()],
+            &[src, out.buffer().as_entire_binding()],
             bytes,
             grid_1d(outer * nchunks * inner, 256),
         );
+        if let Some(f) = flat {
+            f.give_back(x.device());
+        }
     }
     if nchunks == 1 {
         out
