@@ -72,9 +72,9 @@ fn binary_broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 
 struct Params4 {
     n4: u32,    // vec4s of out
-    len4: u32,  // binary_rows4: vec4s in one row of the broadcast operand
+    len4: u32,  // binary_rows4: vec4s in one row of the broadcast operand; planes4: in a plane
+    count: u32, // binary_planes4_tex: planes before the per-plane operand repeats
     _pad0: u32,
-    _pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
@@ -143,13 +143,14 @@ fn binary_rows4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     }
 }
 
-// One operand full, out [P, S] (S = 4 * len4), the other one value per plane [P] (r32float):
-// an embedding [N, C, 1, 1] added over [N, C, H, W].
+// One operand full, out [.., P, S] (S = 4 * len4, P = count), the other one value per plane
+// [P] (r32float), repeated over the leading axes: an embedding [N, C, 1, 1] added over
+// [N, C, H, W] (P = N * C), or a batch norm's [C, 1, 1] (P = C).
 @compute @workgroup_size(256)
 fn binary_planes4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 256u;
     if (i >= p4.n4) { return; }
-    let j = i / p4.len4;
+    let j = (i / p4.len4) % p4.count;
     if (ROW_IS_A) {
         out4[i] = apply4(vec4<f32>(textureLoad(ta, flat(j), 0).x), textureLoad(tb, flat(i), 0));
     } else {

@@ -135,6 +135,10 @@ fn binary_ops_broadcast_along_each_axis_match_reference() {
         (&[5, 6, 3, 3], &[5, 6, 1, 1]),
         (&[300, 20], &[300, 1]),
         (&[1], &[3, 4]),
+        // One value per channel repeated over the batch (a batch norm's [1, C, 1, 1]):
+        (&[3, 5, 4, 4], &[1, 5, 1, 1]),
+        (&[5, 1, 1], &[3, 5, 2, 6]),
+        (&[2, 3, 5, 8], &[3, 5, 1]),
     ];
     for (i, (sa, sb)) in cases.iter().enumerate() {
         check_binary_forward(&dev, sa, sb, 100 + i as u64);

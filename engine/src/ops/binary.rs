@@ -35,7 +35,8 @@ struct Params {
 struct Params4 {
     n4: u32,
     len4: u32,
-    _pad: [u32; 2],
+    count: u32,
+    _pad: u32,
 }
 
 /// How the operands broadcast to out, as the kernels see it.
@@ -48,11 +49,13 @@ enum Form {
         small_is_a: bool,
         len: usize,
     },
-    /// The small operand holds one value per plane of `size` values: [N, C, 1, 1] against
-    /// [N, C, H, W] (its shape is out's leading axes, then 1s).
+    /// The small operand holds one value per plane of `size` values, repeating every `count`
+    /// planes: [N, C, 1, 1] against [N, C, H, W] (count N * C), or [C, 1, 1] (count C). Its
+    /// shape, padded to out's rank, is 1s, then a run of out's axes, then 1s.
     Plane {
         small_is_a: bool,
         size: usize,
+        count: usize,
     },
     General,
 }
@@ -76,9 +79,15 @@ fn form(a: &[usize], b: &[usize], out: &[usize]) -> Form {
             .chain(small.iter().copied())
             .collect();
         let k = padded.iter().rposition(|&d| d != 1).map_or(0, |p| p + 1);
-        if padded[..k] == out[..k] {
+        let j = padded.iter().position(|&d| d != 1).unwrap_or(0).min(k);
+        if padded[j..k] == out[j..k] {
             let size = out[k..].iter().product();
-            return Form::Plane { small_is_a, size };
+            let count = out[j..k].iter().product();
+            return Form::Plane {
+                small_is_a,
+                size,
+                count,
+            };
         }
     }
     Form::General
@@ -147,7 +156,8 @@ fn params4(n: usize, len: usize) -> Params4 {
     Params4 {
         n4: (n / 4) as u32,
         len4: (len / 4) as u32,
-        _pad: [0; 2],
+        count: 0,
+        _pad: 0,
     }
 }
 
@@ -169,16 +179,25 @@ fn launch_textures(op: Op, form: Form, a: &Tensor, b: &Tensor, out: &Tensor) -> 
     const R32: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
     let n = out.numel();
     let small = |small_is_a: bool| if small_is_a { (R32, RGBA) } else { (RGBA, R32) };
-    // (entry, formats of a and b, the small operand is a, vec4s per row or plane)
-    let (entry, (fa, fb), small_is_a, len) = match form {
-        Form::Same if n % 4 == 0 => ("binary_same4_tex", (RGBA, RGBA), false, 0),
+    // (entry, formats of a and b, the small operand is a, values per row or plane, planes
+    // before the small operand repeats)
+    let (entry, (fa, fb), small_is_a, len, count) = match form {
+        Form::Same if n % 4 == 0 => ("binary_same4_tex", (RGBA, RGBA), false, 0, 0),
         Form::Row { small_is_a, len } if n % 4 == 0 && len % 4 == 0 => {
-            ("binary_rows4_tex", (RGBA, RGBA), small_is_a, len)
+            ("binary_rows4_tex", (RGBA, RGBA), small_is_a, len, 0)
         }
-        Form::Plane { small_is_a, size } if size % 4 == 0 => {
-            ("binary_planes4_tex", small(small_is_a), small_is_a, size)
-        }
-        _ => ("binary_broadcast_tex", (R32, R32), false, 0),
+        Form::Plane {
+            small_is_a,
+            size,
+            count,
+        } if size % 4 == 0 => (
+            "binary_planes4_tex",
+            small(small_is_a),
+            small_is_a,
+            size,
+            count,
+        ),
+        _ => ("binary_broadcast_tex", (R32, R32), false, 0, 0),
     };
     let Some(tex) = Flat::all(&[(a, fa), (b, fb)]) else {
         return false;
@@ -191,7 +210,10 @@ fn launch_textures(op: Op, form: Form, a: &Tensor, b: &Tensor, out: &Tensor) -> 
         if entry != "binary_same4_tex" {
             kernel = kernel.with("ROW_IS_A", small_is_a as u32 as f64);
         }
-        let p = params4(n, len);
+        let p = Params4 {
+            count: count as u32,
+            ..params4(n, len)
+        };
         (bytemuck::bytes_of(&p).to_vec(), grid_1d(n / 4, 256))
     };
     let dev = a.device();
