@@ -6,6 +6,10 @@
 //   ta is op(A) packed as an rgba32float texture, K4 wide and M high:
 //     texel (x, y) = op(A)[y, 4x..4x+3], zero past K
 //   tb is op(B) packed the same way, N4 wide and K high: texel (x, y) = op(B)[y, 4x..4x+3]
+//   or, for an operand stored transposed with rows of a multiple of 64 values, its stored rows
+//   copied as they are (NATURAL_A: ta M4 wide and K high, texel (x, k) = op(A)[4x..4x+3, k];
+//   NATURAL_B: tb K4 wide and N high, texel (x, n) = op(B)[4x..4x+3, n]), read as 4x4 blocks
+//   and turned round (`transpose`)
 //   out is [M, N]
 //
 // Why: llvmpipe runs each invocation as one SIMD lane. A storage-buffer load inside a loop is
@@ -95,6 +99,50 @@ struct Params {
 @group(0) @binding(0) var ta: texture_2d<f32>;
 @group(0) @binding(1) var tb: texture_2d<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
+
+override NATURAL_A: bool = false; // ta holds A^T's stored rows (see the legend)
+override NATURAL_B: bool = false; // tb holds B^T's stored rows
+
+// Rows m0..m0+3 of op(A) at k = 4kq..4kq+3, as the columns of a matrix (zero past K). Rows
+// past M are clamped to the last (computed, never stored).
+fn a_block(m0: u32, kq: u32) -> mat4x4<f32> {
+    if (NATURAL_A) {
+        // M % 4 == 0 here: texel (m0 / 4, k) holds op(A)[m0..m0+3, k].
+        let x = min(m0 / 4u, p.m / 4u - 1u);
+        let k = kq * 4u;
+        let q0 = textureLoad(ta, vec2<u32>(x, k), 0);
+        let q1 = select(vec4<f32>(0.0), textureLoad(ta, vec2<u32>(x, min(k + 1u, p.k - 1u)), 0), k + 1u < p.k);
+        let q2 = select(vec4<f32>(0.0), textureLoad(ta, vec2<u32>(x, min(k + 2u, p.k - 1u)), 0), k + 2u < p.k);
+        let q3 = select(vec4<f32>(0.0), textureLoad(ta, vec2<u32>(x, min(k + 3u, p.k - 1u)), 0), k + 3u < p.k);
+        return transpose(mat4x4<f32>(q0, q1, q2, q3));
+    }
+    return mat4x4<f32>(
+        textureLoad(ta, vec2<u32>(kq, min(m0, p.m - 1u)), 0),
+        textureLoad(ta, vec2<u32>(kq, min(m0 + 1u, p.m - 1u)), 0),
+        textureLoad(ta, vec2<u32>(kq, min(m0 + 2u, p.m - 1u)), 0),
+        textureLoad(ta, vec2<u32>(kq, min(m0 + 3u, p.m - 1u)), 0));
+}
+
+// Rows k = 4kq..4kq+3 of op(B) at columns 4x..4x+3, as the columns of a matrix. Rows past K
+// are clamped to the last (op(A) is zero there, so they add nothing); columns past N too.
+fn b_block(x: u32, kq: u32) -> mat4x4<f32> {
+    if (NATURAL_B) {
+        // K % 4 == 0 here: texel (kq, n) holds op(B)[4kq..4kq+3, n].
+        let c = 4u * x;
+        return transpose(mat4x4<f32>(
+            textureLoad(tb, vec2<u32>(kq, min(c, p.n - 1u)), 0),
+            textureLoad(tb, vec2<u32>(kq, min(c + 1u, p.n - 1u)), 0),
+            textureLoad(tb, vec2<u32>(kq, min(c + 2u, p.n - 1u)), 0),
+            textureLoad(tb, vec2<u32>(kq, min(c + 3u, p.n - 1u)), 0)));
+    }
+    let k = kq * 4u;
+    let last = p.k - 1u;
+    return mat4x4<f32>(
+        textureLoad(tb, vec2<u32>(x, k), 0),
+        textureLoad(tb, vec2<u32>(x, min(k + 1u, last)), 0),
+        textureLoad(tb, vec2<u32>(x, min(k + 2u, last)), 0),
+        textureLoad(tb, vec2<u32>(x, min(k + 3u, last)), 0));
+}
 // out is [M, N]: matmul_texture writes vec4s (N % 4 == 0), matmul_texture_ragged floats.
 @group(0) @binding(2) var<storage, read_write> out4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> out1: array<f32>;
@@ -123,28 +171,22 @@ struct Tile {
 
 // Rows m0..m0+3 and column groups g0..g0+7 of out (sid: the lane in its subgroup).
 fn tile(m0: u32, g0: u32, sid: u32) -> Tile {
-    let y0 = i32(min(m0, p.m - 1u));
-    let y1 = i32(min(m0 + 1u, p.m - 1u));
-    let y2 = i32(min(m0 + 2u, p.m - 1u));
-    let y3 = i32(min(m0 + 3u, p.m - 1u));
     // The column group this lane fetches for the subgroup (clamped: groups past N are
     // computed and never stored).
-    let bx = i32(min(g0 + sid % 8u, p.n4 - 1u));
-    let last_k = i32(p.k - 1u);
+    let bx = min(g0 + sid % 8u, p.n4 - 1u);
     var c0 = Acc4(); var c1 = Acc4(); var c2 = Acc4(); var c3 = Acc4();
     var c4 = Acc4(); var c5 = Acc4(); var c6 = Acc4(); var c7 = Acc4();
     for (var kq = 0u; kq < p.k4; kq++) {
-        let x = i32(kq);
-        let a0 = textureLoad(ta, vec2<i32>(x, y0), 0);
-        let a1 = textureLoad(ta, vec2<i32>(x, y1), 0);
-        let a2 = textureLoad(ta, vec2<i32>(x, y2), 0);
-        let a3 = textureLoad(ta, vec2<i32>(x, y3), 0);
-        // Rows k..k+3 of op(B), clamped to K (op(A) is zero past K, so they add nothing).
-        let k = x * 4;
-        let l0 = textureLoad(tb, vec2<i32>(bx, k), 0);
-        let l1 = textureLoad(tb, vec2<i32>(bx, min(k + 1, last_k)), 0);
-        let l2 = textureLoad(tb, vec2<i32>(bx, min(k + 2, last_k)), 0);
-        let l3 = textureLoad(tb, vec2<i32>(bx, min(k + 3, last_k)), 0);
+        let a = a_block(m0, kq);
+        let a0 = a[0];
+        let a1 = a[1];
+        let a2 = a[2];
+        let a3 = a[3];
+        let bl = b_block(bx, kq);
+        let l0 = bl[0];
+        let l1 = bl[1];
+        let l2 = bl[2];
+        let l3 = bl[3];
         // Group g0+j's 4x4 block of op(B) at rows k.. is lane j's (l0, l1, l2, l3). The lane
         // index of subgroupBroadcast must be a constant: one line per group.
         fma4(&c0, mat4x4<f32>(subgroupBroadcast(l0, 0u), subgroupBroadcast(l1, 0u),
@@ -232,24 +274,29 @@ fn matmul_texture_ragged(
 // ---- matmul_thin ----
 // Products with few columns or a short k ([1024, 2] x [2, 256], [1024, 256] x [256, 2]), where
 // the 4 x 32 tiles above would mostly idle or wait on stores: one invocation per row and
-// column group of 4, k in steps of 4 (op(A) is zero past K; op(B)'s rows past K are skipped).
+// column group of 4, k in steps of 4.
 // Grid: 1-D over M * N4 invocations, in workgroups of 256.
+
+// Row `row` of op(A) at k = 4kq..4kq+3 (zero past K).
+fn a_row(row: u32, kq: u32) -> vec4<f32> {
+    if (NATURAL_A) {
+        let x = row / 4u;
+        let i = row % 4u;
+        let k = kq * 4u;
+        var a = vec4<f32>(textureLoad(ta, vec2<u32>(x, k), 0)[i], 0.0, 0.0, 0.0);
+        if (k + 1u < p.k) { a.y = textureLoad(ta, vec2<u32>(x, k + 1u), 0)[i]; }
+        if (k + 2u < p.k) { a.z = textureLoad(ta, vec2<u32>(x, k + 2u), 0)[i]; }
+        if (k + 3u < p.k) { a.w = textureLoad(ta, vec2<u32>(x, k + 3u), 0)[i]; }
+        return a;
+    }
+    return textureLoad(ta, vec2<u32>(kq, row), 0);
+}
 
 // Row `row` of out at column group x.
 fn thin(row: u32, x: u32) -> vec4<f32> {
     var acc = vec4<f32>(0.0);
     for (var kq = 0u; kq < p.k4; kq++) {
-        let a = textureLoad(ta, vec2<u32>(kq, row), 0);
-        let k = kq * 4u;
-        acc += a.x * textureLoad(tb, vec2<u32>(x, k), 0);
-        if (k + 3u < p.k) {
-            acc += a.y * textureLoad(tb, vec2<u32>(x, k + 1u), 0);
-            acc += a.z * textureLoad(tb, vec2<u32>(x, k + 2u), 0);
-            acc += a.w * textureLoad(tb, vec2<u32>(x, k + 3u), 0);
-        } else {
-            if (k + 1u < p.k) { acc += a.y * textureLoad(tb, vec2<u32>(x, k + 1u), 0); }
-            if (k + 2u < p.k) { acc += a.z * textureLoad(tb, vec2<u32>(x, k + 2u), 0); }
-        }
+        acc += b_block(x, kq) * a_row(row, kq);
     }
     return acc;
 }

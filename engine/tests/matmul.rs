@@ -407,10 +407,16 @@ fn texture_kernel_matches_reference_for_all_transposes() {
             (2, 130, 70),
             (257, 131, 3),
             (31, 30, 1001),
-            // Rows of 64 or 128 values: packed by a plain copy when not transposed.
+            // Rows of 64 or 128 values: packed by a plain copy when not transposed, and read
+            // in their stored layout when transposed (A^T when M % 64 == 0, B^T when
+            // K % 64 == 0), with K past the last full 4, N ragged, thin sides.
             (70, 128, 64),
+            (128, 36, 37),
+            (64, 20, 128),
+            (37, 30, 64),
             (1024, 2, 256),
             (1024, 256, 2),
+            (64, 6, 130),
         ] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let sa = if ta { [k, m] } else { [m, k] };

@@ -5,8 +5,12 @@
 //!
 //! Legend (as in matmul.rs): out[M, N] = op(A)[M, K] @ op(B)[K, N].
 //!   a is [M, K] (or [K, M] when trans_a), b is [K, N] (or [N, K] when trans_b)
-//! Each operand is packed by `matmul_pack` (transposing it when stored transposed) into an
-//! rgba32float texture of 4 values per texel along its rows: op(A) K4 x M, op(B) N4 x K.
+//! Each operand reaches the kernel as an rgba32float texture of 4 values per texel along its
+//! rows, op(A) K4 x M and op(B) N4 x K (packed by a copy command when the stored rows already
+//! are whole copy rows, else by `matmul_pack`, transposing when stored transposed), or, when
+//! stored transposed with rows of a multiple of 64 values, in its stored layout copied as it
+//! is (A^T: M4 x K, B^T: K4 x N), which the kernel reads 4x4 blocks of and turns round
+//! (`operand`).
 //! The textures come from a pool on the device, keyed by size, and go back to it as soon as
 //! the dispatch is recorded: later work on the same queue runs after it.
 
@@ -63,35 +67,60 @@ fn texture(dev: &crate::device::Device, width: u32, height: u32) -> wgpu::Textur
     texture_pool::take(dev, wgpu::TextureFormat::Rgba32Float, usage, width, height)
 }
 
-/// Packs a matrix with `rows` x `cols` (stored transposed when `trans`) into a texture
-/// ceil(cols / 4) wide and `rows` high. A row-major matrix whose rows are a whole number of
-/// 256-byte copy rows is already in that layout: one copy command. Otherwise `matmul_pack`
-/// reads the source through a flat r32float copy (or the buffer, if that does not fit).
-fn pack(src: &Tensor, rows: usize, cols: usize, trans: bool) -> wgpu::Texture {
+/// Copies `src`'s stored rows of `row_bytes` (a multiple of 256) into `tex`, `width` texels by
+/// `height` rows: no kernel.
+fn copy_rows(src: &Tensor, tex: &wgpu::Texture, row_bytes: usize, width: usize, height: usize) {
+    src.device().0.encode(|enc| {
+        enc.copy_buffer_to_texture(
+            wgpu::TexelCopyBufferInfo {
+                buffer: src.buffer(),
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(row_bytes as u32),
+                    rows_per_image: None,
+                },
+            },
+            tex.as_image_copy(),
+            wgpu::Extent3d {
+                width: width as u32,
+                height: height as u32,
+                depth_or_array_layers: 1,
+            },
+        )
+    });
+}
+
+fn aligned(bytes: usize) -> bool {
+    bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as usize)
+}
+
+/// One operand op(X), `rows` x `cols` (stored transposed when `trans`), as a texture the
+/// kernel reads, and whether it is in the stored ("natural") layout:
+/// - packed: ceil(cols / 4) wide and `rows` high, texel (x, r) = op(X)[r, 4x..4x+3]. A
+///   row-major X whose rows are whole 256-byte copy rows is already so: one copy command.
+///   Otherwise `matmul_pack` builds it, reading X through a flat r32float copy (or the buffer,
+///   if that does not fit).
+/// - natural (`natural_ok`, X transposed with stored rows of a multiple of 64 values): X's
+///   stored rows copied as they are, rows / 4 wide and `cols` high, texel (x, c) =
+///   op(X)[4x..4x+3, c]; the kernel turns 4x4 blocks round as it reads (NATURAL_A/B).
+fn operand(
+    src: &Tensor,
+    rows: usize,
+    cols: usize,
+    trans: bool,
+    natural_ok: bool,
+) -> (wgpu::Texture, bool) {
     let dev = src.device();
+    if trans && natural_ok && aligned(rows * 4) {
+        let tex = texture(dev, (rows / 4) as u32, cols as u32);
+        copy_rows(src, &tex, rows * 4, rows / 4, cols);
+        return (tex, true);
+    }
     let width = cols.div_ceil(4);
     let tex = texture(dev, width as u32, rows as u32);
-    let row_bytes = cols * 4;
-    if !trans && row_bytes % wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as usize == 0 {
-        dev.0.encode(|enc| {
-            enc.copy_buffer_to_texture(
-                wgpu::TexelCopyBufferInfo {
-                    buffer: src.buffer(),
-                    layout: wgpu::TexelCopyBufferLayout {
-                        offset: 0,
-                        bytes_per_row: Some(row_bytes as u32),
-                        rows_per_image: None,
-                    },
-                },
-                tex.as_image_copy(),
-                wgpu::Extent3d {
-                    width: width as u32,
-                    height: rows as u32,
-                    depth_or_array_layers: 1,
-                },
-            )
-        });
-        return tex;
+    if !trans && aligned(cols * 4) {
+        copy_rows(src, &tex, cols * 4, width, rows);
+        return (tex, false);
     }
     let view = tex.create_view(&Default::default());
     let params = PackParams {
@@ -113,7 +142,7 @@ fn pack(src: &Tensor, rows: usize, cols: usize, trans: bool) -> wgpu::Texture {
     if let Some(f) = flat {
         f.give_back(dev);
     }
-    tex
+    (tex, false)
 }
 
 /// Products with at most this many columns or this short a k run `matmul_thin`: one
@@ -163,8 +192,10 @@ fn product(
     op: &str,
 ) -> Tensor {
     let dev = a.device();
-    let ta = pack(a, m, k, trans_a);
-    let tb = pack(b, k, n, trans_b);
+    // op(A) natural: M/4 x K; op(B) natural: K/4 x N, which must fit the texture height.
+    let (ta, natural_a) = operand(a, m, k, trans_a, true);
+    let max = dev.limits().max_texture_dimension_2d as usize;
+    let (tb, natural_b) = operand(b, k, n, trans_b, n <= max);
     let (va, vb) = (
         ta.create_view(&Default::default()),
         tb.create_view(&Default::default()),
@@ -185,8 +216,11 @@ fn product(
         (true, true) => ("matmul_thin4", grid_1d(m * n.div_ceil(4), 256)),
         (true, false) => ("matmul_thin", grid_1d(m * n.div_ceil(4), 256)),
     };
+    let kernel = Kernel::new(MATMUL_TEXTURE, entry)
+        .with("NATURAL_A", natural_a as u32 as f64)
+        .with("NATURAL_B", natural_b as u32 as f64);
     dev.0.dispatch_bound(
-        &Kernel::new(MATMUL_TEXTURE, entry),
+        &kernel,
         &[
             wgpu::BindingResource::TextureView(&va),
             wgpu::BindingResource::TextureView(&vb),
