@@ -52,6 +52,8 @@ pub(crate) struct DeviceInner {
     /// Whether matmuls run `ops::matmul_texture` (DeviceOptions::matmul_texture, and the
     /// adapter has subgroups of at least 8).
     pub matmul_texture: bool,
+    /// The adapter has wgpu's SUBGROUP feature with subgroups of at least 8 invocations.
+    pub subgroups8: bool,
     pub workgroup_reductions: bool,
     /// Whether elementwise kernels read their inputs through flat textures
     /// (DeviceOptions::texture_reads; `texture_pool::Flat`).
@@ -76,20 +78,6 @@ struct Batch {
     dispatches: usize,
 }
 
-fn rank(t: wgpu::DeviceType) -> u32 {
-    match t {
-        wgpu::DeviceType::DiscreteGpu => 0,
-        wgpu::DeviceType::IntegratedGpu => 1,
-        wgpu::DeviceType::VirtualGpu => 2,
-        wgpu::DeviceType::Cpu => 3,
-        wgpu::DeviceType::Other => 4,
-    }
-}
-
-const NO_ADAPTER_HELP: &str = "wgpu found no Vulkan, Metal, DX12 or GL adapter. On Linux without a GPU, \
-install Mesa's Vulkan drivers for a CPU fallback (lavapipe): `sudo apt-get install mesa-vulkan-drivers`. \
-With a GPU, install its vendor's Vulkan driver.";
-
 impl Device {
     /// The best adapter wgpu finds: a discrete GPU first, then integrated, virtual, CPU.
     pub fn new() -> Result<Device> {
@@ -97,38 +85,7 @@ impl Device {
     }
 
     pub fn with_options(opts: DeviceOptions) -> Result<Device> {
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        if let Some(b) = opts.backends {
-            desc.backends = b;
-        }
-        let backends = desc.backends;
-        let instance = wgpu::Instance::new(desc);
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
-        if adapters.is_empty() {
-            return Err(Error::NoAdapter(format!(
-                "{NO_ADAPTER_HELP} (backends searched: {backends:?})"
-            )));
-        }
-        if let Some(want) = &opts.adapter_name {
-            let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-            adapters.retain(|a| {
-                a.get_info()
-                    .name
-                    .to_lowercase()
-                    .contains(&want.to_lowercase())
-            });
-            if adapters.is_empty() {
-                return Err(Error::NoAdapter(format!(
-                    "no adapter name contains {want:?}; found {names:?}"
-                )));
-            }
-        }
-        // Prefer real GPUs, and Vulkan/Metal/DX12 over GL.
-        adapters.sort_by_key(|a| {
-            let i = a.get_info();
-            (rank(i.device_type), (i.backend == wgpu::Backend::Gl) as u32)
-        });
-        let adapter = adapters.remove(0);
+        let adapter = crate::options::pick_adapter(&opts)?;
         let info = adapter.get_info();
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -183,6 +140,7 @@ impl Device {
             max_dispatches: opts.max_dispatches_per_submit.max(1),
             matmul_wide_tiles,
             matmul_texture,
+            subgroups8,
             workgroup_reductions,
             texture_reads,
             textures: RefCell::new(HashMap::new()),

@@ -40,6 +40,7 @@ pub const CONV: Shader = shader!("conv");
 pub const UPSAMPLE: Shader = shader!("upsample");
 pub const ATTENTION: Shader = shader!("attention");
 pub const CONV_GRAD_WEIGHT: Shader = shader!("conv_grad_weight");
+pub const CONV_GRAD_WEIGHT_ROWS: Shader = shader!("conv_grad_weight_rows");
 pub const GROUP_NORM: Shader = shader!("group_norm");
 
 /// What to run: a shader's entry point, specialised by override constants.

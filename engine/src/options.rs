@@ -1,5 +1,7 @@
 //! `DeviceOptions`: how a `Device` picks its adapter and which kernels it runs (re-exported
-//! from `device`).
+//! from `device`), and the adapter choice itself.
+
+use crate::error::{Error, Result};
 
 /// How to pick and drive the adapter. Everything is explicit: no hidden environment switches
 /// (wgpu's own `WGPU_BACKEND` is still honoured when `backends` is `None`).
@@ -54,4 +56,56 @@ impl Default for DeviceOptions {
             texture_reads: None,
         }
     }
+}
+
+fn rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+const NO_ADAPTER_HELP: &str = "wgpu found no Vulkan, Metal, DX12 or GL adapter. On Linux without a GPU, \
+install Mesa's Vulkan drivers for a CPU fallback (lavapipe): `sudo apt-get install mesa-vulkan-drivers`. \
+With a GPU, install its vendor's Vulkan driver.";
+
+/// The adapter `opts` asks for: the best-ranked of those wgpu finds on the backends searched
+/// (discrete GPUs first, CPU adapters last; Vulkan, Metal and DX12 before GL), among those
+/// whose name contains `adapter_name` when given.
+pub(crate) fn pick_adapter(opts: &DeviceOptions) -> Result<wgpu::Adapter> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    if let Some(b) = opts.backends {
+        desc.backends = b;
+    }
+    let backends = desc.backends;
+    let instance = wgpu::Instance::new(desc);
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+    if adapters.is_empty() {
+        return Err(Error::NoAdapter(format!(
+            "{NO_ADAPTER_HELP} (backends searched: {backends:?})"
+        )));
+    }
+    if let Some(want) = &opts.adapter_name {
+        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        adapters.retain(|a| {
+            a.get_info()
+                .name
+                .to_lowercase()
+                .contains(&want.to_lowercase())
+        });
+        if adapters.is_empty() {
+            return Err(Error::NoAdapter(format!(
+                "no adapter name contains {want:?}; found {names:?}"
+            )));
+        }
+    }
+    // Prefer real GPUs, and Vulkan/Metal/DX12 over GL.
+    adapters.sort_by_key(|a| {
+        let i = a.get_info();
+        (rank(i.device_type), (i.backend == wgpu::Backend::Gl) as u32)
+    });
+    Ok(adapters.remove(0))
 }

@@ -2,15 +2,14 @@
 //! a GEMM with a long reduction (N*OH*OW), split into chunks computed in parallel and then
 //! summed. Kernels: shaders/conv_grad_weight.wgsl. Legend and `Geometry` as in ops/conv.rs:
 //!   x is [N, Cin, H, W], dy is [N, Cout, OH, OW], dW is [Cout, Cin, KH, KW] = [Cout, R]
-//! Three kernels, the first that applies: conv2d_grad_weight_rows (stride 1, 3-wide kernels; x
-//! and dy read through textures, one dispatch), conv2d_grad_weight_uniform (dy copied, per image
+//! Three kernels, the first that applies: conv2d_grad_weight_rows (stride 1, 3-wide kernels,
+//! subgroups; in conv_grad_weight_rows.rs), conv2d_grad_weight_uniform (dy copied, per image
 //! and 16 channels, into uniform buffers) when an image's rows of dy fit, conv2d_grad_weight
 //! (any shape) otherwise.
 
 use super::conv::{grid, u32_of, uniform_buffer, Geometry, UNIFORM_FLOATS, UNIFORM_WG, WG};
 use crate::kernels::CONV_GRAD_WEIGHT;
 use crate::tensor::Tensor;
-use crate::texture_pool;
 
 /// r values and output channels one invocation of conv2d_grad_weight computes (8 x 8 per
 /// workgroup, like conv2d_gather).
@@ -37,10 +36,11 @@ struct GradWeightParams {
     _pad: [u32; 2],
 }
 
-/// Mirrors `GradWeightUniformParams` in conv_grad_weight.wgsl.
+/// Mirrors `GradWeightUniformParams` in conv_grad_weight.wgsl (and `Params` in
+/// conv_grad_weight_rows.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct GradWeightUniformParams {
+pub(super) struct GradWeightUniformParams {
     cin: u32,
     cout: u32,
     h: u32,
@@ -56,7 +56,7 @@ struct GradWeightUniformParams {
 
 /// GradWeightUniformParams of this geometry for image `n` and first channel `co0`
 /// (conv2d_grad_weight_rows reads `n` as the batch size N and ignores `co0`).
-fn uniform_params(g: &Geometry, n: usize, co0: usize) -> GradWeightUniformParams {
+pub(super) fn uniform_params(g: &Geometry, n: usize, co0: usize) -> GradWeightUniformParams {
     let pad = i32::try_from(g.padding).expect("conv2d: padding does not fit in 32 bits");
     GradWeightUniformParams {
         cin: u32_of("Cin", g.cin),
@@ -82,58 +82,6 @@ fn weight_splits(g: &Geometry, tiles: usize) -> usize {
 
 /// Output channels per conv2d_grad_weight_uniform dispatch (its accumulators).
 const GU_CHANNELS: usize = 16;
-/// Output channels per conv2d_grad_weight_rows workgroup.
-const GR_CHANNELS: usize = 8;
-
-/// dW as conv2d_grad_weight_rows computes it, in one dispatch: stride 1, 3-wide kernels, rows of
-/// a multiple of 4 pixels, x and dy read through flat textures; partial [N, Cout, R] summed over
-/// N. None when the shape does not suit it or the textures do not fit.
-fn grad_weight_rows(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tensor> {
-    let dev = x.device();
-    let fits = texture_pool::flat_fits(dev, x.numel(), wgpu::TextureFormat::R32Float)
-        && texture_pool::flat_fits(dev, dy.numel(), wgpu::TextureFormat::Rgba32Float);
-    if g.stride != 1 || g.kw != 3 || !g.ow.is_multiple_of(4) || !fits {
-        return None;
-    }
-    let r = g.cin * g.kh * g.kw;
-    let x_tex = texture_pool::flat(x, wgpu::TextureFormat::R32Float);
-    let dy_tex = texture_pool::flat(dy, wgpu::TextureFormat::Rgba32Float);
-    let (xv, dyv) = (
-        x_tex.create_view(&Default::default()),
-        dy_tex.create_view(&Default::default()),
-    );
-    let partial = Tensor::uninit(dev, &[g.n, g.cout, r], "conv2d backward (weight)");
-    let params = uniform_params(g, g.n, 0);
-    let gc = GR_CHANNELS.min(g.cout);
-    let kernel = g
-        .kernel_in(CONV_GRAD_WEIGHT, "conv2d_grad_weight_rows")
-        .with("STRIDE", 1.0)
-        .with("GC", gc as f64);
-    let groups = [
-        (g.cin * g.kh).div_ceil(UNIFORM_WG),
-        g.cout.div_ceil(gc),
-        g.n,
-    ];
-    dev.0.dispatch_bound(
-        &kernel,
-        &[
-            wgpu::BindingResource::TextureView(&xv),
-            wgpu::BindingResource::TextureView(&dyv),
-            partial.buffer().as_entire_binding(),
-        ],
-        bytemuck::bytes_of(&params),
-        grid(dev, g, groups),
-    );
-    texture_pool::give_back(dev, x_tex);
-    texture_pool::give_back(dev, dy_tex);
-    let shape = [g.cout, g.cin, g.kh, g.kw];
-    Some(if g.n == 1 {
-        partial.reshape(&shape)
-    } else {
-        partial.sum(&[0], false).reshape(&shape)
-    })
-}
-
 /// dW as conv2d_grad_weight_uniform computes it: dy copied, one image and up to 16 channels at
 /// a time, into uniform buffers; partial [N, Cout, R] summed over N. None when an image's rows
 /// of dy do not fit (Q > 4096) or do not split into vec4s (Q % 4 != 0).
@@ -187,7 +135,7 @@ fn grad_weight_uniform(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tensor> 
 
 /// dW [Cout, Cin, KH, KW] from x and dy: per-chunk partial products, then their sum.
 pub(super) fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Tensor {
-    if let Some(dw) = grad_weight_rows(x, dy, g) {
+    if let Some(dw) = super::conv_grad_weight_rows::grad_weight(x, dy, g) {
         return dw;
     }
     if let Some(dw) = grad_weight_uniform(x, dy, g) {

@@ -5,6 +5,7 @@ pub mod attention;
 mod binary;
 pub mod conv;
 mod conv_grad_weight;
+mod conv_grad_weight_rows;
 mod fill;
 mod group_norm;
 mod layout;

@@ -1,0 +1,160 @@
+// The weight gradient of a stride-1 conv2d with 3-wide kernels, in one dispatch, for CPU
+// adapters. Launched by engine/src/ops/conv_grad_weight_rows.rs; the other weight-gradient
+// kernels are in conv_grad_weight.wgsl (legend there).
+//
+// Legend: N = batch; Cin, Cout; H, W = x's size; OH, OW = dy's (OW % 4 == 0); KH (KW = 3);
+// R = Cin*KH*KW indexed r = (ci, kh, kw); Q = OH*OW.
+//   x is [N, Cin, H, W], dy is [N, Cout, OH, OW]
+//   partial is [N, Cout, R]: partial[n, co, r] = sum over q of dy[n, co, q] * xcol[n, r, q]
+//
+// Each invocation computes the three r = (ci, kh, 0..2) of one kernel row for GC <= 8 channels
+// co0..co0+GC-1 of one image, walking dy in segments of 8 pixels along each output row. The
+// three taps read one window of 10 x values shifted by 0, 1, 2, so per segment: 10 fetches of x
+// and the 2 * GC vec4s of dy, which are the same for the whole workgroup: each lane of a
+// subgroup fetches one channel's two (lane j: channel j % 8) and subgroupBroadcast hands them
+// round, a register shuffle where a fetch is a gather over all the lanes. 24 * GC FMAs.
+// Needs subgroups of at least 8 invocations (the launcher checks). No invocation returns
+// early: lanes past Cin * KH compute a clamped (ci, kh) and store nothing, so every lane takes
+// part in the broadcasts.
+// x and dy are read through textures: a texel fetch is one vector gather on CPU adapters, where
+// a storage load here is a loop over the SIMD lanes. x's values sit row-major in an r32float
+// texture 4096 wide, dy's in an rgba32float one 4096 texels wide (4 pixels a texel;
+// engine/src/texture_pool.rs, `flat`).
+// Grid: x over groups of 32 (ci, kh), y over groups of GC output channels, z over the images.
+
+override KH: u32 = 3u;
+override GC: u32 = 8u; // output channels per invocation (1..8)
+
+// Mirrors `GradWeightUniformParams` in conv_grad_weight.rs (n is N here; co0 is unused).
+struct Params {
+    cin: u32,
+    cout: u32,
+    h: u32,
+    w: u32,
+    out_h: u32,
+    out_w: u32,
+    n: u32,
+    co0: u32,
+    _pad1: u32,
+    _pad0: u32,
+    pad_h: i32,
+    pad_w: i32,
+}
+
+@group(0) @binding(0) var gr_xt: texture_2d<f32>;
+@group(0) @binding(1) var gr_dyt: texture_2d<f32>;
+@group(0) @binding(2) var<storage, read_write> gr_out: array<f32>; // partial is [N, Cout, R]
+@group(0) @binding(3) var<uniform> gu: Params;
+
+// x at column w of the row starting at `row` (valid: the row is inside x), 0 outside.
+fn gr_x(row: u32, valid: bool, w: i32) -> f32 {
+    let ok = valid && w >= 0 && w < i32(gu.w);
+    let i = row + u32(select(0, w, ok));
+    return select(0.0, textureLoad(gr_xt, vec2<u32>(i & 4095u, i >> 12u), 0).x, ok);
+}
+
+// dy's 4 pixels at texel t (clamped to the last one: a segment's tail past its row reads
+// finite values that the zeroed window cancels).
+fn gr_dy(t: u32) -> vec4<f32> {
+    let last = gu.n * gu.cout * gu.out_h * gu.out_w / 4u - 1u;
+    let u = min(t, last);
+    return textureLoad(gr_dyt, vec2<u32>(u & 4095u, u >> 12u), 0);
+}
+
+// The three taps' windows: lo<kw>, hi<kw> are the x values of pixels 0..3 and 4..7 for tap kw.
+struct Win {
+    lo0: vec4<f32>, hi0: vec4<f32>,
+    lo1: vec4<f32>, hi1: vec4<f32>,
+    lo2: vec4<f32>, hi2: vec4<f32>,
+}
+
+// The three taps' accumulators of one channel: a<kw> += dy[8 pixels] * (window shifted by kw),
+// the 8 pixels of dy being (da, db).
+fn gr_add(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>, a2: ptr<function, vec4<f32>>,
+          da: vec4<f32>, db: vec4<f32>, x: Win) {
+    *a0 += da * x.lo0 + db * x.hi0;
+    *a1 += da * x.lo1 + db * x.hi1;
+    *a2 += da * x.lo2 + db * x.hi2;
+}
+
+// partial[n, co0 + j, r0 + kw] for kw = 0, 1, 2 (sums of the vec4 accumulators), if that
+// channel exists and this lane's (ci, kh) does.
+fn gr_store(live: bool, n: u32, co0: u32, j: u32, r0: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>) {
+    if (!live || co0 + j >= gu.cout) { return; }
+    let rr = gu.cin * KH * 3u;
+    let o = (n * gu.cout + co0 + j) * rr + r0;
+    let ones = vec4<f32>(1.0);
+    gr_out[o] = dot(a0, ones);
+    gr_out[o + 1u] = dot(a1, ones);
+    gr_out[o + 2u] = dot(a2, ones);
+}
+
+@compute @workgroup_size(32)
+fn conv2d_grad_weight_rows(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(subgroup_invocation_id) sid: u32,
+) {
+    let lane_id = wg.x * 32u + lid.x;           // (ci, kh)
+    let live = lane_id < gu.cin * KH;
+    let lane = min(lane_id, gu.cin * KH - 1u);
+    let n = wg.z;
+    let co0 = wg.y * GC;
+    let ci = lane / KH;
+    let kh = lane % KH;
+    let plane = (n * gu.cin + ci) * gu.h * gu.w;
+    let q4 = gu.out_h * gu.out_w / 4u; // texels per channel of dy
+    // The texel of dy[n, c, 0] for the channel this lane fetches for its subgroup (clamped to
+    // the last channel: channels past Cout are computed and never stored).
+    let mine = (n * gu.cout + min(co0 + sid % 8u, gu.cout - 1u)) * q4;
+    // b<kw><j>: tap kw of channel j
+    var b00 = vec4<f32>(0.0); var b10 = vec4<f32>(0.0); var b20 = vec4<f32>(0.0);
+    var b01 = vec4<f32>(0.0); var b11 = vec4<f32>(0.0); var b21 = vec4<f32>(0.0);
+    var b02 = vec4<f32>(0.0); var b12 = vec4<f32>(0.0); var b22 = vec4<f32>(0.0);
+    var b03 = vec4<f32>(0.0); var b13 = vec4<f32>(0.0); var b23 = vec4<f32>(0.0);
+    var b04 = vec4<f32>(0.0); var b14 = vec4<f32>(0.0); var b24 = vec4<f32>(0.0);
+    var b05 = vec4<f32>(0.0); var b15 = vec4<f32>(0.0); var b25 = vec4<f32>(0.0);
+    var b06 = vec4<f32>(0.0); var b16 = vec4<f32>(0.0); var b26 = vec4<f32>(0.0);
+    var b07 = vec4<f32>(0.0); var b17 = vec4<f32>(0.0); var b27 = vec4<f32>(0.0);
+    for (var oh = 0u; oh < gu.out_h; oh++) {
+        let h = i32(oh + kh) - gu.pad_h;
+        let valid = h >= 0 && h < i32(gu.h);
+        let row = plane + u32(select(0, h, valid)) * gu.w;
+        for (var ow0 = 0u; ow0 < gu.out_w; ow0 += 8u) {
+            let w0 = i32(ow0) - gu.pad_w;
+            let x0 = vec4<f32>(gr_x(row, valid, w0), gr_x(row, valid, w0 + 1),
+                               gr_x(row, valid, w0 + 2), gr_x(row, valid, w0 + 3));
+            var x1 = vec4<f32>(gr_x(row, valid, w0 + 4), gr_x(row, valid, w0 + 5),
+                               gr_x(row, valid, w0 + 6), gr_x(row, valid, w0 + 7));
+            var x2 = vec4<f32>(gr_x(row, valid, w0 + 8), gr_x(row, valid, w0 + 9), 0.0, 0.0);
+            var x = Win(x0, x1, vec4<f32>(x0.yzw, x1.x), vec4<f32>(x1.yzw, x2.x),
+                        vec4<f32>(x0.zw, x1.xy), vec4<f32>(x1.zw, x2.xy));
+            if (ow0 + 8u > gu.out_w) {
+                // a 4-pixel tail (OW % 4 == 0): pixels 4..7 are past the row
+                x.hi0 = vec4<f32>(0.0); x.hi1 = vec4<f32>(0.0); x.hi2 = vec4<f32>(0.0);
+            }
+            let at = mine + (oh * gu.out_w + ow0) / 4u;
+            let da = gr_dy(at);
+            let db = gr_dy(at + 1u);
+            // Channel j's 8 pixels are lane j's (da, db). The lane index of subgroupBroadcast
+            // must be a constant: one line per channel.
+            gr_add(&b00, &b10, &b20, subgroupBroadcast(da, 0u), subgroupBroadcast(db, 0u), x);
+            if (GC > 1u) { gr_add(&b01, &b11, &b21, subgroupBroadcast(da, 1u), subgroupBroadcast(db, 1u), x); }
+            if (GC > 2u) { gr_add(&b02, &b12, &b22, subgroupBroadcast(da, 2u), subgroupBroadcast(db, 2u), x); }
+            if (GC > 3u) { gr_add(&b03, &b13, &b23, subgroupBroadcast(da, 3u), subgroupBroadcast(db, 3u), x); }
+            if (GC > 4u) { gr_add(&b04, &b14, &b24, subgroupBroadcast(da, 4u), subgroupBroadcast(db, 4u), x); }
+            if (GC > 5u) { gr_add(&b05, &b15, &b25, subgroupBroadcast(da, 5u), subgroupBroadcast(db, 5u), x); }
+            if (GC > 6u) { gr_add(&b06, &b16, &b26, subgroupBroadcast(da, 6u), subgroupBroadcast(db, 6u), x); }
+            if (GC > 7u) { gr_add(&b07, &b17, &b27, subgroupBroadcast(da, 7u), subgroupBroadcast(db, 7u), x); }
+        }
+    }
+    let r0 = (ci * KH + kh) * 3u;
+    gr_store(live, n, co0, 0u, r0, b00, b10, b20);
+    if (GC > 1u) { gr_store(live, n, co0, 1u, r0, b01, b11, b21); }
+    if (GC > 2u) { gr_store(live, n, co0, 2u, r0, b02, b12, b22); }
+    if (GC > 3u) { gr_store(live, n, co0, 3u, r0, b03, b13, b23); }
+    if (GC > 4u) { gr_store(live, n, co0, 4u, r0, b04, b14, b24); }
+    if (GC > 5u) { gr_store(live, n, co0, 5u, r0, b05, b15, b25); }
+    if (GC > 6u) { gr_store(live, n, co0, 6u, r0, b06, b16, b26); }
+    if (GC > 7u) { gr_store(live, n, co0, 7u, r0, b07, b17, b27); }
+}
