@@ -44,7 +44,23 @@ struct Params {
 @group(0) @binding(0) var gr_xt: texture_2d<f32>;
 @group(0) @binding(1) var gr_dyt: texture_2d<f32>;
 @group(0) @binding(2) var<storage, read_write> gr_out: array<f32>; // partial is [N, Cout, R]
-@group(0) @binding(3) var<uniform> gu: Params;
+@group(0) @binding(3) var<uniform> gu_raw: Params;
+
+// The parameters as the kernel reads them: gu_raw's values, each plus 0 computed from x's
+// texture (its mip levels, 1, less 1), which no compiler can see is 0. Why: lavapipe (Mesa 22)
+// inlines the values of uniforms that bound loops or steer branches inside them into the shader
+// and compiles it again at every dispatch, keeping each copy; for this kernel that cost ~4 ms
+// and ~450 KB per dispatch (`cargo run --release -p models --example leak_probe`). Values
+// derived from a texture query are not uniforms it can inline.
+var<private> gu: Params;
+
+fn load_params() {
+    let z = textureNumLevels(gr_xt) - 1u;
+    let zi = i32(z);
+    gu = Params(gu_raw.cin + z, gu_raw.cout + z, gu_raw.h + z, gu_raw.w + z, gu_raw.out_h + z,
+                gu_raw.out_w + z, gu_raw.n + z, gu_raw.co0 + z, 0u, 0u, gu_raw.pad_h + zi,
+                gu_raw.pad_w + zi);
+}
 
 // x at column w of the row starting at `row` (valid: the row is inside x), 0 outside.
 fn gr_x(row: u32, valid: bool, w: i32) -> f32 {
@@ -95,6 +111,7 @@ fn conv2d_grad_weight_rows(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(subgroup_invocation_id) sid: u32,
 ) {
+    load_params();
     let lane_id = wg.x * 32u + lid.x;           // (ci, kh)
     let live = lane_id < gu.cin * KH;
     let lane = min(lane_id, gu.cin * KH - 1u);
