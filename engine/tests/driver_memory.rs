@@ -1,0 +1,46 @@
+//! Repeated dispatches must not grow the process: lavapipe (Mesa 22) compiled
+//! conv2d_grad_weight_rows again at every dispatch, because it inlines uniform values that
+//! bound loops into the shader, and kept every copy (~450 KB each, 24 GB over a chapter 6
+//! run). The kernels now read such values in a form it cannot inline
+//! (shaders/conv_grad_weight_rows.wgsl). Alone in its test binary, so that no other test's
+//! allocations share the process; Linux only (it reads /proc/self/statm), skipped elsewhere.
+
+use engine::{ops, Device, Tensor};
+
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+#[test]
+fn repeated_conv_backward_dispatches_keep_memory_flat() {
+    let Some(_) = resident_bytes() else {
+        eprintln!("skipped: no /proc/self/statm on this system");
+        return;
+    };
+    let dev = Device::new().expect("tests need a wgpu adapter: install mesa-vulkan-drivers");
+    let x = Tensor::randn(&dev, &[1, 8, 8, 8]);
+    let dy = Tensor::randn(&dev, &[1, 8, 8, 8]);
+    let w = Tensor::randn(&dev, &[8, 8, 3, 3]);
+    // The forward, grad-input and grad-weight kernels of a stride-1 3x3 conv.
+    let run = |calls: usize| {
+        for _ in 0..calls {
+            drop(x.conv2d(&w, None, 1, 1));
+            drop(ops::conv::conv2d_grad_input(&dy, &w, &[1, 8, 8, 8], 1, 1));
+            drop(ops::conv::conv2d_grad_weight(&x, &dy, &[8, 8, 3, 3], 1, 1));
+        }
+        dev.sync().unwrap();
+    };
+    run(20); // warm up: pipelines, pools
+    let before = resident_bytes().unwrap();
+    run(200);
+    let grown = resident_bytes().unwrap().saturating_sub(before);
+    // With the recompiling driver this grew ~90 MB; allocator noise is a few MB.
+    assert!(
+        grown < 24 << 20,
+        "200 rounds of conv forward and backward grew the process by {:.1} MB: is the driver compiling a \
+         kernel again at every dispatch?",
+        grown as f64 / 1e6
+    );
+}
