@@ -41,10 +41,18 @@ struct Params {
     _pad2: u32,
 }
 
-// Bindings shared by the three kernels.
-@group(0) @binding(0) var<storage, read> q4: array<vec4<f32>>; // q is [B, Lq, D]
-@group(0) @binding(1) var<storage, read> k4: array<vec4<f32>>; // k is [B, Lk, D]
-@group(0) @binding(2) var<storage, read> v4: array<vec4<f32>>; // v is [B, Lk, Dv]
+// Bindings shared by the three kernels. q, k, v (and dO below), whose rows the loops load
+// over and over, are read through flat rgba32float copies (engine/src/texture_pool.rs,
+// `flat`: vec4 i of the tensor is texel (i % 4096, i / 4096)): a texel fetch is one vector
+// gather on CPU adapters, where a storage-buffer load is a loop over the SIMD lanes, and
+// GPUs serve it from their texture caches.
+@group(0) @binding(0) var tq: texture_2d<f32>; // q is [B, Lq, D]
+@group(0) @binding(1) var tk: texture_2d<f32>; // k is [B, Lk, D]
+@group(0) @binding(2) var tv: texture_2d<f32>; // v is [B, Lk, Dv]
+
+fn texel(t: texture_2d<f32>, i: u32) -> vec4<f32> {
+    return textureLoad(t, vec2<u32>(i % 4096u, i / 4096u), 0);
+}
 
 // A row of up to 64 floats in registers; only v0 .. v(w-1) are meaningful.
 struct Row {
@@ -126,22 +134,26 @@ fn part(r: Row, i: u32) -> vec4<f32> {
     }
 }
 
-// The row of q, k or v starting at vec4 offset o. All 16 vec4s are read; those past the
-// row's width are never used, so the compiler drops their loads. Indices past the end of
-// the buffer are clamped (robust buffer access) and likewise unused.
+// The row of a flat texture starting at vec4 offset o. All 16 vec4s are read; those past the
+// row's width are never used, so the compiler drops their loads. Texels past the end of the
+// texture read as 0 or another texel (robust access) and are likewise unused.
+fn load_row(t: texture_2d<f32>, o: u32) -> Row {
+    return Row(texel(t, o), texel(t, o + 1u), texel(t, o + 2u), texel(t, o + 3u),
+               texel(t, o + 4u), texel(t, o + 5u), texel(t, o + 6u), texel(t, o + 7u),
+               texel(t, o + 8u), texel(t, o + 9u), texel(t, o + 10u), texel(t, o + 11u),
+               texel(t, o + 12u), texel(t, o + 13u), texel(t, o + 14u), texel(t, o + 15u));
+}
+
 fn load_q(o: u32) -> Row {
-    return Row(q4[o], q4[o + 1u], q4[o + 2u], q4[o + 3u], q4[o + 4u], q4[o + 5u], q4[o + 6u], q4[o + 7u],
-               q4[o + 8u], q4[o + 9u], q4[o + 10u], q4[o + 11u], q4[o + 12u], q4[o + 13u], q4[o + 14u], q4[o + 15u]);
+    return load_row(tq, o);
 }
 
 fn load_k(o: u32) -> Row {
-    return Row(k4[o], k4[o + 1u], k4[o + 2u], k4[o + 3u], k4[o + 4u], k4[o + 5u], k4[o + 6u], k4[o + 7u],
-               k4[o + 8u], k4[o + 9u], k4[o + 10u], k4[o + 11u], k4[o + 12u], k4[o + 13u], k4[o + 14u], k4[o + 15u]);
+    return load_row(tk, o);
 }
 
 fn load_v(o: u32) -> Row {
-    return Row(v4[o], v4[o + 1u], v4[o + 2u], v4[o + 3u], v4[o + 4u], v4[o + 5u], v4[o + 6u], v4[o + 7u],
-               v4[o + 8u], v4[o + 9u], v4[o + 10u], v4[o + 11u], v4[o + 12u], v4[o + 13u], v4[o + 14u], v4[o + 15u]);
+    return load_row(tv, o);
 }
 
 // (batch, first row) of this invocation's group of ROWS rows; batch >= B when it has none.
@@ -323,12 +335,11 @@ fn attention_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 // ---- backward: shared bindings ----
 
 @group(0) @binding(3) var<storage, read> lse_in: array<f32>;   // lse is [B, Lq]
-@group(0) @binding(5) var<storage, read> do4: array<vec4<f32>>; // do is [B, Lq, Dv]
+@group(0) @binding(5) var tdo: texture_2d<f32>; // do is [B, Lq, Dv], a flat texture like q
 @group(0) @binding(8) var<uniform> pb: Params;
 
 fn load_do(o: u32) -> Row {
-    return Row(do4[o], do4[o + 1u], do4[o + 2u], do4[o + 3u], do4[o + 4u], do4[o + 5u], do4[o + 6u], do4[o + 7u],
-               do4[o + 8u], do4[o + 9u], do4[o + 10u], do4[o + 11u], do4[o + 12u], do4[o + 13u], do4[o + 14u], do4[o + 15u]);
+    return load_row(tdo, o);
 }
 
 // ---- attention_dq ----

@@ -369,15 +369,6 @@ fn shift(a: vec4<f32>, b: vec4<f32>, k: u32) -> vec4<f32> {
 // sit row-major in an r32float texture 4096 wide (engine/src/texture_pool.rs, `flat`).
 @group(0) @binding(0) var gr_src: texture_2d<f32>;
 
-// The weight chunk, as conv2d_gather_uniform's u_wt, through a flat rgba32float copy (texel i
-// = u_wt[i] at (i % 4096, i / 4096)): the same texel for the whole workgroup, which a CPU
-// adapter fetches faster than it reads a uniform buffer (`--example access_probe`).
-@group(0) @binding(1) var gr_wt: texture_2d<f32>;
-
-fn gr_w(i: u32) -> vec4<f32> {
-    return textureLoad(gr_wt, vec2<u32>(i & 4095u, i >> 12u), 0);
-}
-
 // src at column w of the row starting at `row` (valid: the row is inside src), 0 outside.
 fn row_at(row: u32, valid: bool, w: i32) -> f32 {
     let ok = valid && w >= 0 && w < i32(gp.src_w);
@@ -436,17 +427,17 @@ fn conv2d_gather_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
                 // u_wt rows (a, kh, 0), (a, kh, 1), (a, kh, 2) are wi, wi + c4v, wi + 2*c4v.
                 let s1 = wi + c4v;
                 let s2 = wi + 2u * c4v;
-                row3(&acc0, gr_w(wi), gr_w(s1), gr_w(s2), x0, x1, x2);
-                if (CV > 1u) { row3(&acc1, gr_w(wi + 1u), gr_w(s1 + 1u), gr_w(s2 + 1u), x0, x1, x2); }
+                row3(&acc0, u_wt[wi], u_wt[s1], u_wt[s2], x0, x1, x2);
+                if (CV > 1u) { row3(&acc1, u_wt[wi + 1u], u_wt[s1 + 1u], u_wt[s2 + 1u], x0, x1, x2); }
                 if (CV > 2u) {
-                    row3(&acc2, gr_w(wi + 2u), gr_w(s1 + 2u), gr_w(s2 + 2u), x0, x1, x2);
-                    row3(&acc3, gr_w(wi + 3u), gr_w(s1 + 3u), gr_w(s2 + 3u), x0, x1, x2);
+                    row3(&acc2, u_wt[wi + 2u], u_wt[s1 + 2u], u_wt[s2 + 2u], x0, x1, x2);
+                    row3(&acc3, u_wt[wi + 3u], u_wt[s1 + 3u], u_wt[s2 + 3u], x0, x1, x2);
                 }
                 if (CV > 4u) {
-                    row3(&acc4, gr_w(wi + 4u), gr_w(s1 + 4u), gr_w(s2 + 4u), x0, x1, x2);
-                    row3(&acc5, gr_w(wi + 5u), gr_w(s1 + 5u), gr_w(s2 + 5u), x0, x1, x2);
-                    row3(&acc6, gr_w(wi + 6u), gr_w(s1 + 6u), gr_w(s2 + 6u), x0, x1, x2);
-                    row3(&acc7, gr_w(wi + 7u), gr_w(s1 + 7u), gr_w(s2 + 7u), x0, x1, x2);
+                    row3(&acc4, u_wt[wi + 4u], u_wt[s1 + 4u], u_wt[s2 + 4u], x0, x1, x2);
+                    row3(&acc5, u_wt[wi + 5u], u_wt[s1 + 5u], u_wt[s2 + 5u], x0, x1, x2);
+                    row3(&acc6, u_wt[wi + 6u], u_wt[s1 + 6u], u_wt[s2 + 6u], x0, x1, x2);
+                    row3(&acc7, u_wt[wi + 7u], u_wt[s1 + 7u], u_wt[s2 + 7u], x0, x1, x2);
                 }
                 wi += 3u * c4v;
                 continue;
@@ -454,17 +445,17 @@ fn conv2d_gather_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
             for (var kw = 0u; kw < KW; kw++) {
                 let lo = shift(x0, x1, kw);
                 let hi = shift(x1, x2, kw);
-                fma8(&acc0, gr_w(wi), lo, hi);
-                if (CV > 1u) { fma8(&acc1, gr_w(wi + 1u), lo, hi); }
+                fma8(&acc0, u_wt[wi], lo, hi);
+                if (CV > 1u) { fma8(&acc1, u_wt[wi + 1u], lo, hi); }
                 if (CV > 2u) {
-                    fma8(&acc2, gr_w(wi + 2u), lo, hi);
-                    fma8(&acc3, gr_w(wi + 3u), lo, hi);
+                    fma8(&acc2, u_wt[wi + 2u], lo, hi);
+                    fma8(&acc3, u_wt[wi + 3u], lo, hi);
                 }
                 if (CV > 4u) {
-                    fma8(&acc4, gr_w(wi + 4u), lo, hi);
-                    fma8(&acc5, gr_w(wi + 5u), lo, hi);
-                    fma8(&acc6, gr_w(wi + 6u), lo, hi);
-                    fma8(&acc7, gr_w(wi + 7u), lo, hi);
+                    fma8(&acc4, u_wt[wi + 4u], lo, hi);
+                    fma8(&acc5, u_wt[wi + 5u], lo, hi);
+                    fma8(&acc6, u_wt[wi + 6u], lo, hi);
+                    fma8(&acc7, u_wt[wi + 7u], lo, hi);
                 }
                 wi += c4v;
             }

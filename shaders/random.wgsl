@@ -80,22 +80,36 @@ fn block(i: u32, q: Params) -> vec4<u32> {
     return philox4x32_10(vec4<u32>(lo, hi, 0u, 0u), vec2<u32>(q.key_lo, q.key_hi));
 }
 
+// The 4 values of invocation i (uniform or normal, by MODE).
+fn values(i: u32) -> vec4<f32> {
+    let x = block(i, p);
+    if (MODE == 1u) {
+        return vec4<f32>(x >> vec4<u32>(8u)) * (1.0 / 16777216.0);
+    }
+    return vec4<f32>(box_muller(x.x, x.y), box_muller(x.z, x.w));
+}
+
 @compute @workgroup_size(256)
 fn philox(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 256u;
     let base = i * 4u;
     if (base >= p.n) { return; }
-    let x = block(i, p);
-    var v: vec4<f32>;
-    if (MODE == 1u) {
-        v = vec4<f32>(x >> vec4<u32>(8u)) * (1.0 / 16777216.0);
-    } else {
-        v = vec4<f32>(box_muller(x.x, x.y), box_muller(x.z, x.w));
-    }
+    let v = values(i);
     let m = min(p.n - base, 4u);
     for (var k = 0u; k < m; k++) {
         out[base + k] = v[k];
     }
+}
+
+// philox for n % 4 == 0: one vec4 store per invocation (CPU adapters store a vec4 several
+// times faster than 4 floats one by one: `--example access_probe`).
+@group(0) @binding(0) var<storage, read_write> out4: array<vec4<f32>>; // out is [n / 4]
+
+@compute @workgroup_size(256)
+fn philox4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i * 4u >= p.n) { return; }
+    out4[i] = values(i);
 }
 
 @group(0) @binding(0) var<storage, read_write> bits: array<u32>; // bits is [n]

@@ -64,18 +64,9 @@ pub(crate) fn flat_fits(dev: &Device, numel: usize, format: wgpu::TextureFormat)
 /// r32float, 4 for rgba32float) at (i % 4096, i / 4096). The caller checks `flat_fits` and
 /// gives the texture back when its dispatches are recorded.
 pub(crate) fn flat(t: &crate::Tensor, format: wgpu::TextureFormat) -> wgpu::Texture {
-    flat_buffer(t.device(), t.buffer(), t.numel(), format)
-}
-
-/// `flat` for the first `numel` values of a buffer (with COPY_SRC usage).
-pub(crate) fn flat_buffer(
-    dev: &Device,
-    buffer: &wgpu::Buffer,
-    numel: usize,
-    format: wgpu::TextureFormat,
-) -> wgpu::Texture {
+    let dev = t.device();
     let c = per_texel(format);
-    let texels = numel / c;
+    let texels = t.numel() / c;
     let (rows, rem) = (texels / FLAT_WIDTH, texels % FLAT_WIDTH);
     let usage = wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::TEXTURE_BINDING;
     let height = texels.div_ceil(FLAT_WIDTH) as u32;
@@ -89,7 +80,7 @@ pub(crate) fn flat_buffer(
             }
             enc.copy_buffer_to_texture(
                 wgpu::TexelCopyBufferInfo {
-                    buffer,
+                    buffer: t.buffer(),
                     layout: wgpu::TexelCopyBufferLayout {
                         offset: (y * row_bytes) as u64,
                         bytes_per_row: Some(row_bytes as u32),

@@ -126,7 +126,9 @@ fn gpu_philox_counter_carries_into_high_word() {
 #[test]
 fn rand_and_randn_odd_sizes_match_cpu_reference() {
     let dev = device();
-    for n in [1usize, 3, 257] {
+    // Odd sizes (4 floats stored one by one), and multiples of 4 (one vec4 store each)
+    // across several workgroups.
+    for n in [1usize, 3, 257, 4, 4100] {
         let (seed, offset) = (99u64 + n as u64, 12u64);
         let words = philox_stream_cpu(n, seed, offset);
         let u = Tensor::rand_seeded(&dev, &[n], seed, offset).to_vec();

@@ -12,18 +12,20 @@
 //!   dk_j = scale * sum_i P_ij (dP_ij - dd_i) q_i,  dv_j = sum_i P_ij dO_i  (`attention_dkv`)
 //! The kernels hold rows of up to `MAX_HEAD_DIM` floats in vec4 registers and need D and Dv
 //! to be multiples of 4: other head dims are zero-padded to one (the padding adds nothing to
-//! q . k, and the padded output columns are cut off), wider heads and devices with fewer than
-//! 8 storage buffers per stage take the composed path `attention_composed`.
+//! q . k, and the padded output columns are cut off), wider heads, devices with fewer than 4
+//! storage buffers per stage, and tensors too large for the flat textures the kernels read q,
+//! k, v and dO through take the composed path `attention_composed`.
 
 use crate::kernels::{Kernel, ATTENTION};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
+use crate::texture_pool;
 
 /// Widest head (D and Dv) the fused kernels hold in registers.
 pub const MAX_HEAD_DIM: usize = 64;
 
-/// Storage buffers the backward kernels bind.
-const STORAGE_BUFFERS: u32 = 8;
+/// Storage buffers the backward kernels bind (q, k, v and dO are textures).
+const STORAGE_BUFFERS: u32 = 4;
 
 /// Mirrors `Params` in attention.wgsl.
 #[repr(C)]
@@ -118,15 +120,47 @@ fn launch(
         .with("D4", (dims.d / 4) as f64)
         .with("DV4", (dims.dv / 4) as f64)
         .with("ROWS", per as f64);
-    let bufs: Vec<&wgpu::Buffer> = buffers.iter().map(|t| t.buffer()).collect();
+    // q, k, v and dO (bindings 0, 1, 2, 5) through flat textures (see attention.wgsl).
+    let textures: Vec<Option<wgpu::Texture>> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, t)| matches!(i, 0 | 1 | 2 | 5).then(|| texture_pool::flat(t, RGBA)))
+        .collect();
+    let views: Vec<Option<wgpu::TextureView>> = textures
+        .iter()
+        .map(|t| t.as_ref().map(|t| t.create_view(&Default::default())))
+        .collect();
+    let bindings: Vec<wgpu::BindingResource> = buffers
+        .iter()
+        .zip(&views)
+        .map(|(t, v)| match v {
+            Some(v) => wgpu::BindingResource::TextureView(v),
+            None => t.buffer().as_entire_binding(),
+        })
+        .collect();
     let invocations = dims.b * groups;
     u32_of("invocation count", invocations);
-    dev.0.dispatch(
+    dev.0.dispatch_bound(
         &kernel,
-        &bufs,
+        &bindings,
         bytemuck::bytes_of(&params),
         grid_1d(invocations, 64),
     );
+    drop(bindings);
+    drop(views);
+    for t in textures.into_iter().flatten() {
+        texture_pool::give_back(dev, t);
+    }
+}
+
+const RGBA: wgpu::TextureFormat = wgpu::TextureFormat::Rgba32Float;
+
+/// Whether q, k, v (and so dO, q's size over Dv) fit the flat textures the kernels read.
+fn fits_textures(dev: &crate::device::Device, dims: &Dims) -> bool {
+    let (d, dv) = (dims.d.div_ceil(4) * 4, dims.dv.div_ceil(4) * 4);
+    [dims.lq * d, dims.lk * d, dims.lk * dv, dims.lq * dv]
+        .iter()
+        .all(|&n| n == 0 || texture_pool::flat_fits(dev, dims.b * n, RGBA))
 }
 
 /// Forward kernel: (out [B, Lq, Dv], lse [B, Lq]). Records nothing.
@@ -195,6 +229,7 @@ pub fn attention_with_rows(q: &Tensor, k: &Tensor, v: &Tensor, rows: usize) -> T
     if dims.d > MAX_HEAD_DIM
         || dims.dv > MAX_HEAD_DIM
         || limits.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS
+        || !fits_textures(q.device(), &dims)
     {
         return Tensor::attention_composed(q, k, v);
     }

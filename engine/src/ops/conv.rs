@@ -26,7 +26,6 @@ use crate::tensor::Tensor;
 use crate::texture_pool;
 
 const R32: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
-const RGBA: wgpu::TextureFormat = wgpu::TextureFormat::Rgba32Float;
 
 /// Output pixels (x) and channels (y) one invocation computes in conv2d_gather, and
 /// invocations per workgroup along each: a workgroup covers 32 pixels x 32 channels.
@@ -283,10 +282,6 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
             let ntiles = per_chunk.min(tiles - first);
             let wt = uniform_buffer(dev);
             pack_weight(l.weight, g, l.flip, first * tile, ntiles * tile, &wt);
-            // The rows kernel reads the chunk through a flat rgba32float copy.
-            let wt_tex = rows_kernel
-                .then(|| texture_pool::flat_buffer(dev, &wt, rows * ntiles * tile, RGBA));
-            let wt_view = wt_tex.as_ref().map(|t| t.create_view(&Default::default()));
             params.c_begin = u32_of("channel", first * tile);
             params.c4 = u32_of("channels", ntiles * tile);
             // Without a bias the binding still needs a buffer: src stands in, unread.
@@ -296,13 +291,9 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
                 Some(v) => wgpu::BindingResource::TextureView(v),
                 None => l.src.buffer().as_entire_binding(),
             };
-            let weights = match &wt_view {
-                Some(v) => wgpu::BindingResource::TextureView(v),
-                None => wt.as_entire_binding(),
-            };
             let bindings = [
                 src,
-                weights,
+                wt.as_entire_binding(),
                 bias.buffer().as_entire_binding(),
                 out.buffer().as_entire_binding(),
             ];
@@ -312,10 +303,6 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
                 bytemuck::bytes_of(&params),
                 grid(dev, g, groups),
             );
-            drop(bindings);
-            if let Some(t) = wt_tex {
-                texture_pool::give_back(dev, t);
-            }
         }
         if let Some(t) = src_tex {
             texture_pool::give_back(dev, t);
@@ -345,8 +332,7 @@ pub(super) fn uniform_buffer(dev: &crate::device::Device) -> wgpu::Buffer {
         size: (4 * UNIFORM_FLOATS) as u64,
         usage: wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::UNIFORM
-            | wgpu::BufferUsages::COPY_DST
-            | wgpu::BufferUsages::COPY_SRC,
+            | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     })
 }
