@@ -40,7 +40,7 @@ fn roofline(c: &mut Criterion) {
         b.iter_custom(|k| benches::time_gpu(&dev, k, fma))
     });
     group.throughput(Throughput::Bytes(moved));
-    let mib = 4 * elems >> 20;
+    let mib = (4 * elems) >> 20;
     group.bench_function(format!("copy_buffer {mib} MiB"), |b| {
         b.iter_custom(|k| benches::time_gpu(&dev, k, copy))
     });

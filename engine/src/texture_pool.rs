@@ -63,7 +63,7 @@ pub(crate) fn flat_fits(dev: &Device, numel: usize, format: wgpu::TextureFormat)
 /// FLAT_WIDTH texels wide, row-major: texel i holds values c*i .. c*i + c-1 (c = 1 for
 /// r32float, 4 for rgba32float) at (i % 4096, i / 4096). The caller checks `flat_fits` and
 /// gives the texture back when its dispatches are recorded.
-pub(crate) fn flat(t: &crate::Tensor, format: wgpu::TextureFormat) -> wgpu::Texture {
+fn flat(t: &crate::Tensor, format: wgpu::TextureFormat) -> wgpu::Texture {
     let dev = t.device();
     let c = per_texel(format);
     let texels = t.numel() / c;
@@ -72,40 +72,53 @@ pub(crate) fn flat(t: &crate::Tensor, format: wgpu::TextureFormat) -> wgpu::Text
     let height = texels.div_ceil(FLAT_WIDTH) as u32;
     let tex = take(dev, format, usage, FLAT_WIDTH as u32, height);
     let row_bytes = FLAT_WIDTH * 4 * c;
-    dev.0.encode(|enc| {
-        // Whole rows, then the last partial row.
-        for (y, width, height) in [(0, FLAT_WIDTH, rows), (rows, rem, 1)] {
-            if width == 0 || height == 0 {
-                continue;
-            }
-            enc.copy_buffer_to_texture(
-                wgpu::TexelCopyBufferInfo {
-                    buffer: t.buffer(),
-                    layout: wgpu::TexelCopyBufferLayout {
-                        offset: (y * row_bytes) as u64,
-                        bytes_per_row: Some(row_bytes as u32),
-                        rows_per_image: None,
-                    },
-                },
-                wgpu::TexelCopyTextureInfo {
-                    texture: &tex,
-                    mip_level: 0,
-                    origin: wgpu::Origin3d {
-                        x: 0,
-                        y: y as u32,
-                        z: 0,
-                    },
-                    aspect: wgpu::TextureAspect::All,
-                },
-                wgpu::Extent3d {
-                    width: width as u32,
-                    height: height as u32,
-                    depth_or_array_layers: 1,
-                },
-            );
-        }
-    });
+    // Whole rows, then the last partial row.
+    copy_rows(t, &tex, row_bytes, 0, FLAT_WIDTH, rows);
+    copy_rows(t, &tex, row_bytes, rows, rem, 1);
     tex
+}
+
+/// Copies rows `y0 .. y0 + height` of `src`'s buffer, seen as rows of `row_bytes` (a multiple
+/// of 256), into the same rows of `tex`, `width` texels of each: a copy command, no kernel.
+/// Nothing when the region is empty.
+pub(crate) fn copy_rows(
+    src: &crate::Tensor,
+    tex: &wgpu::Texture,
+    row_bytes: usize,
+    y0: usize,
+    width: usize,
+    height: usize,
+) {
+    if width == 0 || height == 0 {
+        return;
+    }
+    src.device().0.encode(|enc| {
+        enc.copy_buffer_to_texture(
+            wgpu::TexelCopyBufferInfo {
+                buffer: src.buffer(),
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: (y0 * row_bytes) as u64,
+                    bytes_per_row: Some(row_bytes as u32),
+                    rows_per_image: None,
+                },
+            },
+            wgpu::TexelCopyTextureInfo {
+                texture: tex,
+                mip_level: 0,
+                origin: wgpu::Origin3d {
+                    x: 0,
+                    y: y0 as u32,
+                    z: 0,
+                },
+                aspect: wgpu::TextureAspect::All,
+            },
+            wgpu::Extent3d {
+                width: width as u32,
+                height: height as u32,
+                depth_or_array_layers: 1,
+            },
+        )
+    });
 }
 
 /// A tensor's values in a flat texture (see `flat`) for the kernels of one dispatch to read,
@@ -124,9 +137,15 @@ impl Flat {
         if !dev.0.texture_reads || !flat_fits(dev, t.numel(), format) {
             return None;
         }
+        Some(Flat::new(t, format))
+    }
+
+    /// `t` copied into a flat texture of `format` whatever the device (for kernels that
+    /// always read through textures); the caller checks `flat_fits`.
+    pub(crate) fn new(t: &crate::Tensor, format: wgpu::TextureFormat) -> Flat {
         let tex = flat(t, format);
         let view = tex.create_view(&Default::default());
-        Some(Flat { tex, view })
+        Flat { tex, view }
     }
 
     /// Every tensor copied as `of` does, or `None` unless all of them can be.
@@ -135,7 +154,7 @@ impl Flat {
         let fits = ts
             .iter()
             .all(|(t, f)| dev.0.texture_reads && flat_fits(dev, t.numel(), *f));
-        fits.then(|| ts.iter().map(|(t, f)| Flat::of(t, *f).unwrap()).collect())
+        fits.then(|| ts.iter().map(|(t, f)| Flat::new(t, *f)).collect())
     }
 
     pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
@@ -145,4 +164,21 @@ impl Flat {
     pub(crate) fn give_back(self, dev: &Device) {
         give_back(dev, self.tex);
     }
+}
+
+/// Records `kernel` with `textures` bound at 0.. and `buffers` after them (then the uniform
+/// `params`, as `DeviceInner::dispatch`), and gives the textures back.
+pub(crate) fn dispatch_reading(
+    dev: &Device,
+    kernel: &crate::kernels::Kernel,
+    textures: Vec<Flat>,
+    buffers: &[&crate::Tensor],
+    params: &[u8],
+    grid: [u32; 3],
+) {
+    let mut bindings: Vec<wgpu::BindingResource> = textures.iter().map(Flat::binding).collect();
+    bindings.extend(buffers.iter().map(|t| t.buffer().as_entire_binding()));
+    dev.0.dispatch_bound(kernel, &bindings, params, grid);
+    drop(bindings);
+    textures.into_iter().for_each(|t| t.give_back(dev));
 }

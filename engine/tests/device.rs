@@ -55,8 +55,7 @@ fn tensor_over_the_device_buffer_limit_is_a_clear_panic() {
         .min(dev.limits().max_buffer_size) as usize;
     let n = max / 4 + 1;
     let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Tensor::zeros(&dev, &[n])))
-        .err()
-        .expect("allocation over the limit must panic");
+        .expect_err("allocation over the limit must panic");
     let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(
         msg.contains(&format!("full: output of shape [{n}]"))

@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use engine::{Device, Tensor};
-use models::nn::unet::{NormKind, TrainSettings, UNet, UNetConfig, UNetTrainer};
+use models::nn::unet::{TrainSettings, UNet, UNetConfig, UNetTrainer};
 
 fn resident_mb() -> f64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm (Linux)");
@@ -65,12 +65,7 @@ fn mlp_step(dev: &Device) -> Box<dyn FnMut()> {
 
 /// One step of chapter 6's default U-Net (batch 16, CFG CondOT loss, Adam, EMA).
 fn unet_step(dev: &Device) -> Box<dyn FnMut()> {
-    let config = UNetConfig {
-        channels: vec![8, 16, 32],
-        layers: 1,
-        norm: NormKind::Group,
-        ..UNetConfig::lab3()
-    };
+    let config = UNetConfig::small();
     let settings = TrainSettings {
         lr: 3e-3,
         eta: 0.1,

@@ -9,7 +9,7 @@
 //! profiled total is larger than the unprofiled step; the shares are the point.
 
 use engine::{Device, DeviceOptions, Tensor};
-use models::nn::unet::{NormKind, TrainSettings, UNet, UNetConfig, UNetTrainer};
+use models::nn::unet::{TrainSettings, UNet, UNetConfig, UNetTrainer};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,12 +19,7 @@ fn main() {
         .map(|b| b.parse().expect("batch: a number"))
         .unwrap_or(16);
     let config = match model {
-        "ch06" => UNetConfig {
-            channels: vec![8, 16, 32],
-            layers: 1,
-            norm: NormKind::Group,
-            ..UNetConfig::lab3()
-        },
+        "ch06" => UNetConfig::small(),
         "lab3" => UNetConfig::lab3(),
         other => panic!("model {other:?}: use ch06 or lab3"),
     };

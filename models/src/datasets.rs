@@ -127,7 +127,7 @@ fn draws(dev: &Device, n: usize, k: usize, m: usize) -> (Vec<f32>, Vec<f32>) {
 
 /// Label of the i-th point of two alternating classes, with n/2 (rounded down) of class 0.
 fn alternating(i: usize) -> u32 {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         1
     } else {
         0

@@ -19,7 +19,7 @@
 use crate::kernels::{Kernel, ATTENTION};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
-use crate::texture_pool;
+use crate::texture_pool::{self, Flat};
 
 /// Widest head (D and Dv) the fused kernels hold in registers.
 pub const MAX_HEAD_DIM: usize = 64;
@@ -121,20 +121,16 @@ fn launch(
         .with("DV4", (dims.dv / 4) as f64)
         .with("ROWS", per as f64);
     // q, k, v and dO (bindings 0, 1, 2, 5) through flat textures (see attention.wgsl).
-    let textures: Vec<Option<wgpu::Texture>> = buffers
+    let textures: Vec<Option<Flat>> = buffers
         .iter()
         .enumerate()
-        .map(|(i, t)| matches!(i, 0 | 1 | 2 | 5).then(|| texture_pool::flat(t, RGBA)))
-        .collect();
-    let views: Vec<Option<wgpu::TextureView>> = textures
-        .iter()
-        .map(|t| t.as_ref().map(|t| t.create_view(&Default::default())))
+        .map(|(i, t)| matches!(i, 0 | 1 | 2 | 5).then(|| Flat::new(t, RGBA)))
         .collect();
     let bindings: Vec<wgpu::BindingResource> = buffers
         .iter()
-        .zip(&views)
-        .map(|(t, v)| match v {
-            Some(v) => wgpu::BindingResource::TextureView(v),
+        .zip(&textures)
+        .map(|(t, f)| match f {
+            Some(f) => f.binding(),
             None => t.buffer().as_entire_binding(),
         })
         .collect();
@@ -147,10 +143,10 @@ fn launch(
         grid_1d(invocations, 64),
     );
     drop(bindings);
-    drop(views);
-    for t in textures.into_iter().flatten() {
-        texture_pool::give_back(dev, t);
-    }
+    textures
+        .into_iter()
+        .flatten()
+        .for_each(|f| f.give_back(dev));
 }
 
 const RGBA: wgpu::TextureFormat = wgpu::TextureFormat::Rgba32Float;

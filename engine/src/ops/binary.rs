@@ -5,7 +5,7 @@
 use crate::kernels::{Kernel, BINARY};
 use crate::shape::{self, grid_1d, pack8};
 use crate::tensor::Tensor;
-use crate::texture_pool::Flat;
+use crate::texture_pool::{self, Flat};
 
 #[derive(Clone, Copy, Debug)]
 enum Op {
@@ -113,7 +113,7 @@ fn launch(name: &str, op: Op, a: &Tensor, b: &Tensor) -> Tensor {
         return out;
     }
     // vec4 fast paths: same shapes, or a full operand against a repeated row (bias add).
-    let vec4 = n % 4 == 0
+    let vec4 = n.is_multiple_of(4)
         && match form {
             Form::Same => true,
             Form::Row { len, .. } => len % 4 == 0,
@@ -146,7 +146,7 @@ fn launch(name: &str, op: Op, a: &Tensor, b: &Tensor) -> Tensor {
     a.device().0.dispatch(
         &kernel,
         &[a.buffer(), b.buffer(), out.buffer()],
-        bytemuck::bytes_of(&params(name, a, b, &out_shape)),
+        bytemuck::bytes_of(&strided_params(name, a, b, &out_shape)),
         grid_1d(n, 256),
     );
     out
@@ -161,7 +161,7 @@ fn params4(n: usize, len: usize) -> Params4 {
     }
 }
 
-fn params(name: &str, a: &Tensor, b: &Tensor, out_shape: &[usize]) -> Params {
+fn strided_params(name: &str, a: &Tensor, b: &Tensor, out_shape: &[usize]) -> Params {
     Params {
         n: out_shape.iter().product::<usize>() as u32,
         rank: out_shape.len() as u32,
@@ -182,8 +182,8 @@ fn launch_textures(op: Op, form: Form, a: &Tensor, b: &Tensor, out: &Tensor) -> 
     // (entry, formats of a and b, the small operand is a, values per row or plane, planes
     // before the small operand repeats)
     let (entry, (fa, fb), small_is_a, len, count) = match form {
-        Form::Same if n % 4 == 0 => ("binary_same4_tex", (RGBA, RGBA), false, 0, 0),
-        Form::Row { small_is_a, len } if n % 4 == 0 && len % 4 == 0 => {
+        Form::Same if n.is_multiple_of(4) => ("binary_same4_tex", (RGBA, RGBA), false, 0, 0),
+        Form::Row { small_is_a, len } if n.is_multiple_of(4) && len % 4 == 0 => {
             ("binary_rows4_tex", (RGBA, RGBA), small_is_a, len, 0)
         }
         Form::Plane {
@@ -204,7 +204,7 @@ fn launch_textures(op: Op, form: Form, a: &Tensor, b: &Tensor, out: &Tensor) -> 
     };
     let mut kernel = Kernel::new(BINARY, entry).with("OP", op as u32 as f64);
     let (params, grid) = if entry == "binary_broadcast_tex" {
-        let p = params("binary", a, b, out.shape());
+        let p = strided_params("binary", a, b, out.shape());
         (bytemuck::bytes_of(&p).to_vec(), grid_1d(n, 256))
     } else {
         if entry != "binary_same4_tex" {
@@ -216,18 +216,7 @@ fn launch_textures(op: Op, form: Form, a: &Tensor, b: &Tensor, out: &Tensor) -> 
         };
         (bytemuck::bytes_of(&p).to_vec(), grid_1d(n / 4, 256))
     };
-    let dev = a.device();
-    dev.0.dispatch_bound(
-        &kernel,
-        &[
-            tex[0].binding(),
-            tex[1].binding(),
-            out.buffer().as_entire_binding(),
-        ],
-        &params,
-        grid,
-    );
-    tex.into_iter().for_each(|t| t.give_back(dev));
+    texture_pool::dispatch_reading(a.device(), &kernel, tex, &[out], &params, grid);
     true
 }
 

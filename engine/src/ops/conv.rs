@@ -23,7 +23,7 @@ use super::conv_grad_weight::grad_weight;
 use crate::kernels::{Kernel, Shader, CONV};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
-use crate::texture_pool;
+use crate::texture_pool::{self, Flat};
 
 const R32: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
 
@@ -276,8 +276,7 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
             ("conv2d_gather_uniform", quads.div_ceil(UNIFORM_WG))
         };
         let kernel = kernel(entry).with("CV", cv as f64);
-        let src_tex = rows_kernel.then(|| texture_pool::flat(l.src, R32));
-        let src_view = src_tex.as_ref().map(|t| t.create_view(&Default::default()));
+        let src_tex = rows_kernel.then(|| Flat::new(l.src, R32));
         for first in (0..tiles).step_by(per_chunk) {
             let ntiles = per_chunk.min(tiles - first);
             let wt = uniform_buffer(dev);
@@ -287,8 +286,8 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
             // Without a bias the binding still needs a buffer: src stands in, unread.
             let bias = l.bias.unwrap_or(l.src);
             let groups = [x_groups, ntiles, n];
-            let src = match &src_view {
-                Some(v) => wgpu::BindingResource::TextureView(v),
+            let src = match &src_tex {
+                Some(f) => f.binding(),
                 None => l.src.buffer().as_entire_binding(),
             };
             let bindings = [
@@ -304,9 +303,7 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
                 grid(dev, g, groups),
             );
         }
-        if let Some(t) = src_tex {
-            texture_pool::give_back(dev, t);
-        }
+        src_tex.into_iter().for_each(|f| f.give_back(dev));
         return out;
     }
     let c4 = out_c.div_ceil(4) * 4;

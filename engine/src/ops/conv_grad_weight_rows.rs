@@ -10,7 +10,7 @@ use super::conv::{grid, Geometry, UNIFORM_WG};
 use super::conv_grad_weight::uniform_params;
 use crate::kernels::{Kernel, CONV_GRAD_WEIGHT_ROWS};
 use crate::tensor::Tensor;
-use crate::texture_pool;
+use crate::texture_pool::{self, Flat};
 
 /// Output channels per invocation (the kernel's GC, at most 8: one per lane of a subgroup).
 const CHANNELS: usize = 8;
@@ -26,12 +26,10 @@ pub(super) fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tenso
         return None;
     }
     let r = g.cin * g.kh * g.kw;
-    let x_tex = texture_pool::flat(x, wgpu::TextureFormat::R32Float);
-    let dy_tex = texture_pool::flat(dy, wgpu::TextureFormat::Rgba32Float);
-    let (xv, dyv) = (
-        x_tex.create_view(&Default::default()),
-        dy_tex.create_view(&Default::default()),
-    );
+    let textures = vec![
+        Flat::new(x, wgpu::TextureFormat::R32Float),
+        Flat::new(dy, wgpu::TextureFormat::Rgba32Float),
+    ];
     let partial = Tensor::uninit(dev, &[g.n, g.cout, r], "conv2d backward (weight)");
     let params = uniform_params(g, g.n, 0);
     let gc = CHANNELS.min(g.cout);
@@ -43,18 +41,8 @@ pub(super) fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tenso
         g.cout.div_ceil(gc),
         g.n,
     ];
-    dev.0.dispatch_bound(
-        &kernel,
-        &[
-            wgpu::BindingResource::TextureView(&xv),
-            wgpu::BindingResource::TextureView(&dyv),
-            partial.buffer().as_entire_binding(),
-        ],
-        bytemuck::bytes_of(&params),
-        grid(dev, g, groups),
-    );
-    texture_pool::give_back(dev, x_tex);
-    texture_pool::give_back(dev, dy_tex);
+    let (bytes, grid) = (bytemuck::bytes_of(&params), grid(dev, g, groups));
+    texture_pool::dispatch_reading(dev, &kernel, textures, &[&partial], bytes, grid);
     let shape = [g.cout, g.cin, g.kh, g.kw];
     Some(if g.n == 1 {
         partial.reshape(&shape)

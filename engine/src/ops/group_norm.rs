@@ -12,7 +12,7 @@ use super::norm::check_nc;
 use crate::kernels::{Kernel, GROUP_NORM};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
-use crate::texture_pool::Flat;
+use crate::texture_pool::{self, Flat};
 
 /// Mirrors `Params` in group_norm.wgsl.
 #[repr(C)]
@@ -52,25 +52,23 @@ fn run_maybe_tex(
     per_value: bool,
 ) {
     let rgba = wgpu::TextureFormat::Rgba32Float;
-    let flats = (p.s % 4 == 0)
-        .then(|| Flat::all(&textured.iter().map(|&t| (t, rgba)).collect::<Vec<_>>()))
-        .flatten();
+    let flats =
+        p.s.is_multiple_of(4)
+            .then(|| Flat::all(&textured.iter().map(|&t| (t, rgba)).collect::<Vec<_>>()))
+            .flatten();
     let Some(flats) = flats else {
         let all: Vec<&Tensor> = textured.iter().chain(buffers).copied().collect();
         return run(entry, &all, p, items);
     };
-    let dev = textured[0].device();
-    let mut bindings: Vec<wgpu::BindingResource> = flats.iter().map(Flat::binding).collect();
-    bindings.extend(buffers.iter().map(|t| t.buffer().as_entire_binding()));
     let items = if per_value { items / 4 } else { items };
-    dev.0.dispatch_bound(
+    texture_pool::dispatch_reading(
+        textured[0].device(),
         &Kernel::new(GROUP_NORM, entry_tex),
-        &bindings,
+        flats,
+        buffers,
         bytemuck::bytes_of(p),
         grid_1d(items, 64),
     );
-    drop(bindings);
-    flats.into_iter().for_each(|f| f.give_back(dev));
 }
 
 /// Forward: (y of x's shape, stats [N * G, 2]); records nothing.

@@ -7,7 +7,7 @@ use crate::kernels::{Kernel, LOSS};
 use crate::ops::reduce::{reduce_axis, Op};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
-use crate::texture_pool::Flat;
+use crate::texture_pool::{self, Flat};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -31,7 +31,7 @@ fn mse_partial(a: &Tensor, b: &Tensor) -> Tensor {
     let n = a.numel();
     let rgba = wgpu::TextureFormat::Rgba32Float;
     let dev = a.device();
-    if n % 4 == 0 {
+    if n.is_multiple_of(4) {
         if let Some(flats) = Flat::all(&[(a, rgba), (b, rgba)]) {
             let nchunks = (n / 4).div_ceil(TEX_CHUNK);
             let partial = Tensor::uninit(dev, &[nchunks], "mse_loss");
@@ -41,17 +41,14 @@ fn mse_partial(a: &Tensor, b: &Tensor) -> Tensor {
                 nchunks: nchunks as u32,
                 _pad: 0,
             };
-            dev.0.dispatch_bound(
+            texture_pool::dispatch_reading(
+                dev,
                 &Kernel::new(LOSS, "mse_partial4_tex"),
-                &[
-                    flats[0].binding(),
-                    flats[1].binding(),
-                    partial.buffer().as_entire_binding(),
-                ],
+                flats,
+                &[&partial],
                 bytemuck::bytes_of(&params),
                 grid_1d(nchunks, 64),
             );
-            flats.into_iter().for_each(|f| f.give_back(dev));
             return partial;
         }
     }

@@ -82,7 +82,8 @@ fn launch(
     // matmul_tiled reads and writes every operand as vec4s along its contiguous axis. Its
     // 16x16 tiles per invocation (WIDE) pay on CPU adapters, where every load and store is a
     // loop over SIMD lanes; GPUs get 8x8, which fits their registers (DeviceOptions).
-    let vec4 = l.k % 4 == 0 && l.n % 4 == 0 && (!trans_a || l.m % 4 == 0);
+    let vec4 =
+        l.k.is_multiple_of(4) && l.n.is_multiple_of(4) && (!trans_a || l.m.is_multiple_of(4));
     // A 128-wide workgroup tile over an output 64 or fewer wide computes mostly padding.
     let wide = dev.0.matmul_wide_tiles && l.m > 64 && l.n > 64;
     // A thin side (an MLP's 2-wide input or output layer, or its weight gradient) would leave
@@ -154,7 +155,7 @@ fn split_k(l: &Launch, tiles: usize, vec4: bool) -> Option<usize> {
     let want = TARGET_GROUPS.div_ceil(tiles).min(l.k / MIN_CHUNK);
     (2..=want)
         .rev()
-        .find(|&s| l.k % s == 0 && (!vec4 || (l.k / s) % 4 == 0))
+        .find(|&s| l.k.is_multiple_of(s) && (!vec4 || (l.k / s).is_multiple_of(4)))
 }
 
 /// Runs `kernel` as `chunks` partial products [chunks, M, N] and sums them.

@@ -67,29 +67,6 @@ fn texture(dev: &crate::device::Device, width: u32, height: u32) -> wgpu::Textur
     texture_pool::take(dev, wgpu::TextureFormat::Rgba32Float, usage, width, height)
 }
 
-/// Copies `src`'s stored rows of `row_bytes` (a multiple of 256) into `tex`, `width` texels by
-/// `height` rows: no kernel.
-fn copy_rows(src: &Tensor, tex: &wgpu::Texture, row_bytes: usize, width: usize, height: usize) {
-    src.device().0.encode(|enc| {
-        enc.copy_buffer_to_texture(
-            wgpu::TexelCopyBufferInfo {
-                buffer: src.buffer(),
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(row_bytes as u32),
-                    rows_per_image: None,
-                },
-            },
-            tex.as_image_copy(),
-            wgpu::Extent3d {
-                width: width as u32,
-                height: height as u32,
-                depth_or_array_layers: 1,
-            },
-        )
-    });
-}
-
 fn aligned(bytes: usize) -> bool {
     bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as usize)
 }
@@ -113,13 +90,13 @@ fn operand(
     let dev = src.device();
     if trans && natural_ok && aligned(rows * 4) {
         let tex = texture(dev, (rows / 4) as u32, cols as u32);
-        copy_rows(src, &tex, rows * 4, rows / 4, cols);
+        texture_pool::copy_rows(src, &tex, rows * 4, 0, rows / 4, cols);
         return (tex, true);
     }
     let width = cols.div_ceil(4);
     let tex = texture(dev, width as u32, rows as u32);
     if !trans && aligned(cols * 4) {
-        copy_rows(src, &tex, cols * 4, width, rows);
+        texture_pool::copy_rows(src, &tex, cols * 4, 0, width, rows);
         return (tex, false);
     }
     let view = tex.create_view(&Default::default());
@@ -139,9 +116,7 @@ fn operand(
         bytemuck::bytes_of(&params),
         [width.div_ceil(8) as u32, rows.div_ceil(8) as u32, 1],
     );
-    if let Some(f) = flat {
-        f.give_back(dev);
-    }
+    flat.into_iter().for_each(|f| f.give_back(dev));
     (tex, false)
 }
 

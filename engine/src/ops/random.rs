@@ -98,7 +98,11 @@ fn launch(op: &str, dev: &Device, shape: &[usize], seed: u64, offset: u64, dist:
     let out = Tensor::uninit(dev, shape, op);
     let n = out.numel();
     let p = params(op, n, seed, offset);
-    let entry = if n % 4 == 0 { "philox4" } else { "philox" };
+    let entry = if n.is_multiple_of(4) {
+        "philox4"
+    } else {
+        "philox"
+    };
     let kernel = Kernel::new(RANDOM, entry).with("MODE", dist as u32 as f64);
     dev.0.dispatch(
         &kernel,

@@ -14,7 +14,7 @@
 use crate::kernels::{Kernel, REDUCE};
 use crate::shape::{self, grid_1d};
 use crate::tensor::Tensor;
-use crate::texture_pool::Flat;
+use crate::texture_pool::{self, Flat};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Op {
@@ -98,20 +98,19 @@ pub(crate) fn reduce_axis(
     } else {
         // out is [outer, nchunks, inner]: one invocation each.
         // x through a flat texture where the device reads so.
-        let flat = Flat::of(x, wgpu::TextureFormat::R32Float);
-        let (entry, src) = match &flat {
-            Some(f) => ("reduce_cols_tex", f.binding()),
-            None => ("reduce_cols", x.buffer().as_entire_binding()),
-        };
-        let kernel = Kernel::new(REDUCE, entry).with("OP", op as u32 as f64);
-        dev.dispatch_bound(
-            &kernel,
-            &[src, out.buffer().as_entire_binding()],
-            bytes,
-            grid_1d(outer * nchunks * inner, 256),
-        );
-        if let Some(f) = flat {
-            f.give_back(x.device());
+        let grid = grid_1d(outer * nchunks * inner, 256);
+        let kernel = |entry| Kernel::new(REDUCE, entry).with("OP", op as u32 as f64);
+        match Flat::of(x, wgpu::TextureFormat::R32Float) {
+            Some(f) => {
+                let k = kernel("reduce_cols_tex");
+                texture_pool::dispatch_reading(x.device(), &k, vec![f], &[&out], bytes, grid)
+            }
+            None => dev.dispatch(
+                &kernel("reduce_cols"),
+                &[x.buffer(), out.buffer()],
+                bytes,
+                grid,
+            ),
         }
     }
     if nchunks == 1 {

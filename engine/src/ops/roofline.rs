@@ -74,7 +74,7 @@ pub fn copy_buffer(src: &Tensor, dst: &Tensor) {
 pub fn stream_copy(src: &Tensor) -> Tensor {
     let n = src.numel();
     assert!(
-        n % 4 == 0,
+        n.is_multiple_of(4),
         "stream_copy: {n} elements (shape {:?}) is not a multiple of 4",
         src.shape()
     );

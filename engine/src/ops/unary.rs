@@ -6,7 +6,7 @@
 use crate::kernels::{Kernel, UNARY};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
-use crate::texture_pool::Flat;
+use crate::texture_pool::{self, Flat};
 
 #[derive(Clone, Copy, Debug)]
 enum Op {
@@ -42,7 +42,7 @@ fn launch(name: &str, op: Op, x: &Tensor, g: Option<&Tensor>, alpha: f32, beta: 
     // 4 elements per invocation when the count allows (the "…4" entry points), inputs
     // through flat textures where the device reads them so (the "…_tex" entry points).
     let n = x.numel();
-    let per = if n % 4 == 0 { 4 } else { 1 };
+    let per = if n.is_multiple_of(4) { 4 } else { 1 };
     let format = if per == 4 {
         wgpu::TextureFormat::Rgba32Float
     } else {
@@ -66,24 +66,17 @@ fn launch(name: &str, op: Op, x: &Tensor, g: Option<&Tensor>, alpha: f32, beta: 
         alpha,
         beta,
     };
-    let mut bindings: Vec<wgpu::BindingResource> = match &tex {
-        Some(tex) => tex.iter().map(Flat::binding).collect(),
-        None => inputs
-            .iter()
-            .map(|t| t.buffer().as_entire_binding())
-            .collect(),
-    };
-    bindings.push(out.buffer().as_entire_binding());
     let kernel = Kernel::new(UNARY, entry).with("OP", op as u32 as f64);
+    let (bytes, grid) = (bytemuck::bytes_of(&params), grid_1d(n / per, 256));
     let dev = x.device();
-    dev.0.dispatch_bound(
-        &kernel,
-        &bindings,
-        bytemuck::bytes_of(&params),
-        grid_1d(n / per, 256),
-    );
-    drop(bindings);
-    tex.into_iter().flatten().for_each(|t| t.give_back(dev));
+    match tex {
+        Some(tex) => texture_pool::dispatch_reading(dev, &kernel, tex, &[&out], bytes, grid),
+        None => {
+            let mut bufs: Vec<&wgpu::Buffer> = inputs.iter().map(|t| t.buffer()).collect();
+            bufs.push(out.buffer());
+            dev.0.dispatch(&kernel, &bufs, bytes, grid);
+        }
+    }
     out
 }
 

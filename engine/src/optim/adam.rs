@@ -9,7 +9,7 @@ use super::{check_params, n32, Optimizer, Params};
 use crate::kernels::{Kernel, OPTIM};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
-use crate::texture_pool::Flat;
+use crate::texture_pool::{self, Flat};
 
 pub struct Adam {
     pub lr: f32,
@@ -100,22 +100,26 @@ impl Optimizer for Adam {
             let n = n32("Adam", p);
             // CPU adapters: 4 values per invocation, read through flat textures.
             let rgba = wgpu::TextureFormat::Rgba32Float;
-            let flats = (n % 4 == 0)
+            let flats = n
+                .is_multiple_of(4)
                 .then(|| Flat::all(&[(p, rgba), (&g, rgba), (m, rgba), (v, rgba)]))
                 .flatten();
             let dev = p.device();
             match flats {
                 Some(f) => {
                     let u = Params { n: n / 4, ..u };
-                    let mut bindings: Vec<_> = f.iter().map(Flat::binding).collect();
-                    bindings.extend([p, m, v].map(|t| t.buffer().as_entire_binding()));
                     let k4 = Kernel::new(OPTIM, "adam_step4_tex")
                         .with("DECOUPLED", self.decoupled as u32 as f64);
                     let grid = grid_1d(p.numel() / 4, 256);
-                    dev.0
-                        .dispatch_bound(&k4, &bindings, bytemuck::bytes_of(&u), grid);
-                    drop(bindings);
-                    f.into_iter().for_each(|t| t.give_back(dev));
+                    let outs = [p, m, v];
+                    texture_pool::dispatch_reading(
+                        dev,
+                        &k4,
+                        f,
+                        &outs,
+                        bytemuck::bytes_of(&u),
+                        grid,
+                    );
                 }
                 None => dev.0.dispatch(
                     &k,

@@ -6,7 +6,7 @@ use super::{check_params, clone_tensor, copy_into, n32, Params};
 use crate::kernels::{Kernel, OPTIM};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
-use crate::texture_pool::Flat;
+use crate::texture_pool::{self, Flat};
 
 pub struct Ema {
     pub decay: f32,
@@ -53,23 +53,17 @@ impl Ema {
             };
             // CPU adapters: 4 values per invocation, read through flat textures.
             let rgba = wgpu::TextureFormat::Rgba32Float;
-            let flats = (n % 4 == 0)
+            let flats = n
+                .is_multiple_of(4)
                 .then(|| Flat::all(&[(p, rgba), (s, rgba)]))
                 .flatten();
             let dev = p.device();
             match flats {
                 Some(f) => {
                     let u = Params { n: n / 4, ..u };
-                    let bindings = [
-                        f[0].binding(),
-                        f[1].binding(),
-                        s.buffer().as_entire_binding(),
-                    ];
                     let k4 = Kernel::new(OPTIM, "ema_update4_tex");
                     let grid = grid_1d(p.numel() / 4, 256);
-                    dev.0
-                        .dispatch_bound(&k4, &bindings, bytemuck::bytes_of(&u), grid);
-                    f.into_iter().for_each(|t| t.give_back(dev));
+                    texture_pool::dispatch_reading(dev, &k4, f, &[s], bytemuck::bytes_of(&u), grid);
                 }
                 None => dev.0.dispatch(
                     &k,

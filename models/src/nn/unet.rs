@@ -67,6 +67,17 @@ impl UNetConfig {
             attention_heads: 0,
         }
     }
+
+    /// Chapter 6's default profile: lab 3's model at a quarter of its channels, one residual
+    /// layer per stage and group norm (sized for a 2-core CPU).
+    pub fn small() -> UNetConfig {
+        UNetConfig {
+            channels: vec![8, 16, 32],
+            layers: 1,
+            norm: NormKind::Group,
+            ..UNetConfig::lab3()
+        }
+    }
 }
 
 /// The conditional U-Net u_theta(x, t, y).

@@ -81,7 +81,7 @@ pub fn color(i: usize) -> RGBColor {
 /// Rows of a `[N, 2]` tensor read back with `to_vec()` as points `(x, y)`.
 pub fn pairs(flat: &[f32]) -> Vec<(f64, f64)> {
     assert!(
-        flat.len() % 2 == 0,
+        flat.len().is_multiple_of(2),
         "plot::pairs: {} values is not a list of 2-D points",
         flat.len()
     );

@@ -223,7 +223,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         "x(t)",
     )
     .legend_at(plotters::chart::SeriesLabelPosition::UpperRight)
-    .line(Line::new(fine, plotters::style::BLACK.into()).label("exact 2 e^(-θt)"));
+    .line(Line::new(fine, plotters::style::BLACK).label("exact 2 e^(-θt)"));
     for (s, (name, sim, _)) in solvers.iter().enumerate() {
         let path = simulate_with_trajectory(&sim.as_ref(), &start, &ts, 1).to_vec(); // [1, K+1, 1]
         let pts = times

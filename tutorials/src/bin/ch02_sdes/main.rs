@@ -118,7 +118,7 @@ fn run_1d(
     let traj = simulate_with_trajectory(sim, x0, &ts, every);
     let all = ts.to_vec();
     let mut times: Vec<f64> = all.iter().step_by(every).map(|&t| t as f64).collect();
-    if steps % every != 0 {
+    if !steps.is_multiple_of(every) {
         times.push(t1 as f64);
     }
     (times, traj.to_vec())
