@@ -2,8 +2,8 @@
 //
 // Legend: n = elements of one parameter tensor; P = partial sums of squares (one per
 // workgroup of `sumsq_partial`, over all the gradients being clipped).
-// Every update is in place: one dispatch per parameter tensor writes the parameter and its
-// state buffers (momentum, Adam moments, EMA shadow).
+// Every update is in place: a dispatch writes the parameter and its state buffers (momentum,
+// Adam moments, EMA shadow), for one parameter tensor or (adam_multi, ema_multi) several.
 
 struct Params {
     n: u32,
@@ -139,6 +139,132 @@ fn ema_update4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     if (i >= ema_u4.n) { return; }
     let d = ema_u4.momentum;
     et_out[i] = d * textureLoad(et_shadow, flat(i), 0) + (1.0 - d) * textureLoad(et_p, flat(i), 0);
+}
+
+// ---- Several parameters per dispatch (foreach): adam_multi, ema_multi ---------------------
+// One dispatch updates up to 4 (Adam) or 8 (EMA) parameter tensors held in separate buffers,
+// one value per invocation: on adapters where a dispatch costs more than updating a small
+// tensor, a model's many small parameters (biases, norms, adapters) take one dispatch per
+// 4 or 8 instead of one each. The invocations of a dispatch run over the slots' elements laid
+// end to end: slot s covers elements ends[s - 1] .. ends[s] (ends[-1] = 0), so value j of
+// slot s is invocation ends[s - 1] + j. Unused slots repeat slot 0's buffers and cover no
+// elements (their ends equal the total). The arithmetic is adam() and the EMA's above, so a
+// parameter gets the same bits through either path.
+
+struct MultiParams {
+    u: Params,
+    ends: array<vec4<u32>, 2>, // cumulative element counts of slots 0..7 (padded with the total)
+}
+
+// The slot of invocation i (i below the total): how many slot ends are at or before it.
+fn slot_of(i: u32, e0: vec4<u32>, e1: vec4<u32>) -> u32 {
+    let one = vec4<u32>(1u);
+    let zero = vec4<u32>(0u);
+    return dot(select(zero, one, vec4<u32>(i) >= e0), one) + dot(select(zero, one, vec4<u32>(i) >= e1), one);
+}
+
+// The first invocation of slot s.
+fn slot_start(s: u32, e0: vec4<u32>, e1: vec4<u32>) -> u32 {
+    if (s == 0u) { return 0u; }
+    let k = s - 1u;
+    if (k < 4u) { return e0[k]; }
+    return e1[k - 4u];
+}
+
+@group(0) @binding(0) var<storage, read_write> am_p0: array<f32>;
+@group(0) @binding(1) var<storage, read> am_g0: array<f32>;
+@group(0) @binding(2) var<storage, read_write> am_m0: array<f32>;
+@group(0) @binding(3) var<storage, read_write> am_v0: array<f32>;
+@group(0) @binding(4) var<storage, read_write> am_p1: array<f32>;
+@group(0) @binding(5) var<storage, read> am_g1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> am_m1: array<f32>;
+@group(0) @binding(7) var<storage, read_write> am_v1: array<f32>;
+@group(0) @binding(8) var<storage, read_write> am_p2: array<f32>;
+@group(0) @binding(9) var<storage, read> am_g2: array<f32>;
+@group(0) @binding(10) var<storage, read_write> am_m2: array<f32>;
+@group(0) @binding(11) var<storage, read_write> am_v2: array<f32>;
+@group(0) @binding(12) var<storage, read_write> am_p3: array<f32>;
+@group(0) @binding(13) var<storage, read> am_g3: array<f32>;
+@group(0) @binding(14) var<storage, read_write> am_m3: array<f32>;
+@group(0) @binding(15) var<storage, read_write> am_v3: array<f32>;
+@group(0) @binding(16) var<uniform> am_u: MultiParams;
+
+@compute @workgroup_size(256)
+fn adam_multi(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    let e0 = am_u.ends[0];
+    let e1 = am_u.ends[1];
+    if (i >= e1.w) { return; }
+    let s = slot_of(i, e0, e1);
+    let j = i - slot_start(s, e0, e1);
+    let u = am_u.u;
+    switch s {
+        case 0u: {
+            let r = adam(u, vec4<f32>(am_p0[j]), vec4<f32>(am_g0[j]), vec4<f32>(am_m0[j]), vec4<f32>(am_v0[j]));
+            am_p0[j] = r.p.x;
+            am_m0[j] = r.m.x;
+            am_v0[j] = r.v.x;
+        }
+        case 1u: {
+            let r = adam(u, vec4<f32>(am_p1[j]), vec4<f32>(am_g1[j]), vec4<f32>(am_m1[j]), vec4<f32>(am_v1[j]));
+            am_p1[j] = r.p.x;
+            am_m1[j] = r.m.x;
+            am_v1[j] = r.v.x;
+        }
+        case 2u: {
+            let r = adam(u, vec4<f32>(am_p2[j]), vec4<f32>(am_g2[j]), vec4<f32>(am_m2[j]), vec4<f32>(am_v2[j]));
+            am_p2[j] = r.p.x;
+            am_m2[j] = r.m.x;
+            am_v2[j] = r.v.x;
+        }
+        case 3u: {
+            let r = adam(u, vec4<f32>(am_p3[j]), vec4<f32>(am_g3[j]), vec4<f32>(am_m3[j]), vec4<f32>(am_v3[j]));
+            am_p3[j] = r.p.x;
+            am_m3[j] = r.m.x;
+            am_v3[j] = r.v.x;
+        }
+        default: {}
+    }
+}
+
+@group(0) @binding(0) var<storage, read> em_p0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> em_s0: array<f32>;
+@group(0) @binding(2) var<storage, read> em_p1: array<f32>;
+@group(0) @binding(3) var<storage, read_write> em_s1: array<f32>;
+@group(0) @binding(4) var<storage, read> em_p2: array<f32>;
+@group(0) @binding(5) var<storage, read_write> em_s2: array<f32>;
+@group(0) @binding(6) var<storage, read> em_p3: array<f32>;
+@group(0) @binding(7) var<storage, read_write> em_s3: array<f32>;
+@group(0) @binding(8) var<storage, read> em_p4: array<f32>;
+@group(0) @binding(9) var<storage, read_write> em_s4: array<f32>;
+@group(0) @binding(10) var<storage, read> em_p5: array<f32>;
+@group(0) @binding(11) var<storage, read_write> em_s5: array<f32>;
+@group(0) @binding(12) var<storage, read> em_p6: array<f32>;
+@group(0) @binding(13) var<storage, read_write> em_s6: array<f32>;
+@group(0) @binding(14) var<storage, read> em_p7: array<f32>;
+@group(0) @binding(15) var<storage, read_write> em_s7: array<f32>;
+@group(0) @binding(16) var<uniform> em_u: MultiParams;
+
+@compute @workgroup_size(256)
+fn ema_multi(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    let e0 = em_u.ends[0];
+    let e1 = em_u.ends[1];
+    if (i >= e1.w) { return; }
+    let s = slot_of(i, e0, e1);
+    let j = i - slot_start(s, e0, e1);
+    let d = em_u.u.momentum;
+    switch s {
+        case 0u: { em_s0[j] = d * em_s0[j] + (1.0 - d) * em_p0[j]; }
+        case 1u: { em_s1[j] = d * em_s1[j] + (1.0 - d) * em_p1[j]; }
+        case 2u: { em_s2[j] = d * em_s2[j] + (1.0 - d) * em_p2[j]; }
+        case 3u: { em_s3[j] = d * em_s3[j] + (1.0 - d) * em_p3[j]; }
+        case 4u: { em_s4[j] = d * em_s4[j] + (1.0 - d) * em_p4[j]; }
+        case 5u: { em_s5[j] = d * em_s5[j] + (1.0 - d) * em_p5[j]; }
+        case 6u: { em_s6[j] = d * em_s6[j] + (1.0 - d) * em_p6[j]; }
+        case 7u: { em_s7[j] = d * em_s7[j] + (1.0 - d) * em_p7[j]; }
+        default: {}
+    }
 }
 
 // ---- Global gradient norm -----------------------------------------------------------------

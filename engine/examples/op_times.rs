@@ -1,6 +1,9 @@
 //! Where a training step's time goes: times each op of an MLP step alone, at the step's shapes.
 //!
-//!     cargo run --release -p engine --example op_times [-- --profile]
+//!     cargo run --release -p engine --example op_times [-- --profile] [-- --small]
+//!
+//! `--small` times only the small products of a U-Net's time and label adapters (batch 16),
+//! through each matmul path (`DeviceOptions::matmul_texture` on and off).
 //!
 //! With `--profile`, each line is followed by its kernels' times (every dispatch waited for
 //! on its own, so slower than the line above; copies into textures are not dispatches).
@@ -25,7 +28,13 @@ fn time(dev: &Device, name: &str, mut f: impl FnMut() -> Tensor) {
         samples.push(t.elapsed().as_secs_f64() / 20.0);
     }
     samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!("{name:<44} {:>9.3} ms", samples[3] * 1e3);
+    let before = dev.stats().dispatches;
+    f();
+    let dispatches = dev.stats().dispatches - before;
+    println!(
+        "{name:<44} {:>9.3} ms  ({dispatches} dispatches)",
+        samples[3] * 1e3
+    );
     for k in dev.profile_report() {
         let each = k.total.as_secs_f64() / k.dispatches as f64;
         println!("    {:<40} {:>9.3} ms each", k.kernel, each * 1e3);
@@ -33,8 +42,37 @@ fn time(dev: &Device, name: &str, mut f: impl FnMut() -> Tensor) {
     dev.profile_reset();
 }
 
+/// The adapters' products: [16, 40] x [40, c] forward, dX, dW, for c = 40 and 128, and two
+/// larger products for where the paths cross.
+fn small_products(profile: bool) {
+    for textures in [true, false] {
+        let dev = Device::with_options(engine::DeviceOptions {
+            profile,
+            matmul_texture: Some(textures),
+            ..Default::default()
+        })
+        .unwrap();
+        println!("matmul_texture: {textures}");
+        for (m, k, n) in [(16, 40, 40), (16, 40, 128), (64, 128, 128), (256, 128, 128)] {
+            let x = Tensor::randn(&dev, &[m, k]);
+            let w = Tensor::randn(&dev, &[k, n]);
+            let g = Tensor::randn(&dev, &[m, n]);
+            time(&dev, &format!("[{m},{k}]x[{k},{n}]"), || x.matmul(&w));
+            time(&dev, &format!("dX [{m},{n}]x[{k},{n}]^T"), || {
+                g.matmul_t(&w, false, true)
+            });
+            time(&dev, &format!("dW [{m},{k}]^T x [{m},{n}]"), || {
+                x.matmul_t(&g, true, false)
+            });
+        }
+    }
+}
+
 fn main() {
     let profile = std::env::args().any(|a| a == "--profile");
+    if std::env::args().any(|a| a == "--small") {
+        return small_products(profile);
+    }
     let dev = Device::with_options(engine::DeviceOptions {
         profile,
         ..Default::default()

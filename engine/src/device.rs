@@ -55,12 +55,13 @@ pub(crate) struct DeviceInner {
     /// The adapter has wgpu's SUBGROUP feature with subgroups of at least 8 invocations.
     pub subgroups8: bool,
     pub workgroup_reductions: bool,
-    /// Whether elementwise kernels read their inputs through flat textures
-    /// (DeviceOptions::texture_reads; `texture_pool::Flat`).
-    pub texture_reads: bool,
+    /// Elementwise kernels read their inputs through flat textures (`texture_pool::Flat`)
+    /// when they hold at least this many values per input; `None`: never
+    /// (DeviceOptions::texture_reads).
+    pub texture_reads_from: Option<usize>,
     /// Textures kernels read inputs through, by (format, usage, width, height), ready for
     /// reuse (`texture_pool`).
-    pub(crate) textures: RefCell<HashMap<TextureKey, Vec<wgpu::Texture>>>,
+    pub(crate) textures: RefCell<HashMap<TextureKey, Vec<crate::texture_pool::Pooled>>>,
     /// Philox key and the next counter: see `ops::random`.
     pub(crate) rng: Cell<(u64, u64)>,
     stats: Cell<DeviceStats>,
@@ -122,9 +123,12 @@ impl Device {
         let workgroup_reductions = opts
             .workgroup_reductions
             .unwrap_or(info.device_type != wgpu::DeviceType::Cpu);
-        let texture_reads = opts
-            .texture_reads
-            .unwrap_or(info.device_type == wgpu::DeviceType::Cpu);
+        let texture_reads_from = match opts.texture_reads {
+            Some(true) => Some(0),
+            Some(false) => None,
+            None => (info.device_type == wgpu::DeviceType::Cpu)
+                .then_some(crate::texture_pool::PAYS_FROM_VALUES),
+        };
         Ok(Device(Rc::new(DeviceInner {
             device,
             queue,
@@ -142,7 +146,7 @@ impl Device {
             matmul_texture,
             subgroups8,
             workgroup_reductions,
-            texture_reads,
+            texture_reads_from,
             textures: RefCell::new(HashMap::new()),
             rng: Cell::new((0x853c_49e6_748f_ea9b, 0)),
             stats: Cell::new(DeviceStats::default()),

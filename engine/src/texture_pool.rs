@@ -2,8 +2,16 @@
 //! `ops::matmul_texture` and `flat_texture`), pooled by (format, width, height) like tensor
 //! buffers. A texture can go back to the pool as soon as the dispatches reading it are
 //! recorded: work on the queue runs in order, so a later pack or copy into it waits for them.
+//! Each texture keeps the view kernels bind it by: creating a view per dispatch cost ~55 us on
+//! lavapipe, as much as the dispatch itself (`--example dispatch_cost`).
 
 use crate::device::Device;
+
+/// A pooled texture and the whole-texture view that kernels bind.
+pub(crate) struct Pooled {
+    pub tex: wgpu::Texture,
+    pub view: wgpu::TextureView,
+}
 
 /// A pooled texture of this format and size (usable as `usage`), or a new one.
 pub(crate) fn take(
@@ -12,12 +20,12 @@ pub(crate) fn take(
     usage: wgpu::TextureUsages,
     width: u32,
     height: u32,
-) -> wgpu::Texture {
+) -> Pooled {
     let key = (format, usage, width, height);
     if let Some(t) = dev.0.textures.borrow_mut().get_mut(&key).and_then(Vec::pop) {
         return t;
     }
-    dev.0.device.create_texture(&wgpu::TextureDescriptor {
+    let tex = dev.0.device.create_texture(&wgpu::TextureDescriptor {
         label: Some("kernel input (texture)"),
         size: wgpu::Extent3d {
             width,
@@ -30,13 +38,22 @@ pub(crate) fn take(
         format,
         usage,
         view_formats: &[],
-    })
+    });
+    let view = tex.create_view(&Default::default());
+    Pooled { tex, view }
 }
 
-pub(crate) fn give_back(dev: &Device, t: wgpu::Texture) {
-    let key = (t.format(), t.usage(), t.width(), t.height());
+pub(crate) fn give_back(dev: &Device, t: Pooled) {
+    let key = (t.tex.format(), t.tex.usage(), t.tex.width(), t.tex.height());
     dev.0.textures.borrow_mut().entry(key).or_default().push(t);
 }
+
+/// Values per input from which reading through flat texture copies pays on CPU adapters
+/// (`DeviceOptions::texture_reads` left to `None`). `cargo run --release -p engine --example
+/// dispatch_cost` on lavapipe (2 cores): an `add_scalar` costs ~75 us + 5.8 ns per value
+/// reading its buffer and ~120 us + 2.6 ns per value reading a texture copy (the copy
+/// command's fixed cost), so the copy pays from ~14K values per input.
+pub(crate) const PAYS_FROM_VALUES: usize = 16384;
 
 /// Texels per row of a flat texture.
 pub(crate) const FLAT_WIDTH: usize = 4096;
@@ -63,7 +80,7 @@ pub(crate) fn flat_fits(dev: &Device, numel: usize, format: wgpu::TextureFormat)
 /// FLAT_WIDTH texels wide, row-major: texel i holds values c*i .. c*i + c-1 (c = 1 for
 /// r32float, 4 for rgba32float) at (i % 4096, i / 4096). The caller checks `flat_fits` and
 /// gives the texture back when its dispatches are recorded.
-fn flat(t: &crate::Tensor, format: wgpu::TextureFormat) -> wgpu::Texture {
+fn flat(t: &crate::Tensor, format: wgpu::TextureFormat) -> Pooled {
     let dev = t.device();
     let c = per_texel(format);
     let texels = t.numel() / c;
@@ -73,8 +90,8 @@ fn flat(t: &crate::Tensor, format: wgpu::TextureFormat) -> wgpu::Texture {
     let tex = take(dev, format, usage, FLAT_WIDTH as u32, height);
     let row_bytes = FLAT_WIDTH * 4 * c;
     // Whole rows, then the last partial row.
-    copy_rows(t, &tex, row_bytes, 0, FLAT_WIDTH, rows);
-    copy_rows(t, &tex, row_bytes, rows, rem, 1);
+    copy_rows(t, &tex.tex, row_bytes, 0, FLAT_WIDTH, rows);
+    copy_rows(t, &tex.tex, row_bytes, rows, rem, 1);
     tex
 }
 
@@ -121,48 +138,49 @@ pub(crate) fn copy_rows(
     });
 }
 
+/// Whether a kernel reading `ts` should read them through flat texture copies: this device's
+/// elementwise kernels read through textures (`DeviceOptions::texture_reads`), every tensor
+/// fits one, and between them they hold at least `texture_reads_from` values per tensor.
+pub(crate) fn pays(ts: &[(&crate::Tensor, wgpu::TextureFormat)]) -> bool {
+    let Some(dev) = ts.first().map(|(t, _)| t.device()) else {
+        return false;
+    };
+    let Some(from) = dev.0.texture_reads_from else {
+        return false;
+    };
+    let values: usize = ts.iter().map(|(t, _)| t.numel()).sum();
+    ts.iter().all(|(t, f)| flat_fits(dev, t.numel(), *f)) && values >= from * ts.len()
+}
+
 /// A tensor's values in a flat texture (see `flat`) for the kernels of one dispatch to read,
 /// with the view they bind. Give it back once the dispatch is recorded.
-pub(crate) struct Flat {
-    tex: wgpu::Texture,
-    view: wgpu::TextureView,
-}
+pub(crate) struct Flat(Pooled);
 
 impl Flat {
     /// `t` copied into a flat texture of `format`, when this device's elementwise kernels
-    /// read through textures (`DeviceOptions::texture_reads`) and `t` fits one; else `None`,
-    /// and the caller reads the buffer.
+    /// read through textures (`DeviceOptions::texture_reads`), `t` is large enough for the
+    /// copy to pay and fits one; else `None`, and the caller reads the buffer.
     pub(crate) fn of(t: &crate::Tensor, format: wgpu::TextureFormat) -> Option<Flat> {
-        let dev = t.device();
-        if !dev.0.texture_reads || !flat_fits(dev, t.numel(), format) {
-            return None;
-        }
-        Some(Flat::new(t, format))
+        Flat::all(&[(t, format)]).map(|mut v| v.remove(0))
     }
 
     /// `t` copied into a flat texture of `format` whatever the device (for kernels that
     /// always read through textures); the caller checks `flat_fits`.
     pub(crate) fn new(t: &crate::Tensor, format: wgpu::TextureFormat) -> Flat {
-        let tex = flat(t, format);
-        let view = tex.create_view(&Default::default());
-        Flat { tex, view }
+        Flat(flat(t, format))
     }
 
-    /// Every tensor copied as `of` does, or `None` unless all of them can be.
+    /// Every tensor copied as `of` does, or `None` unless `pays` for them.
     pub(crate) fn all(ts: &[(&crate::Tensor, wgpu::TextureFormat)]) -> Option<Vec<Flat>> {
-        let dev = ts.first()?.0.device();
-        let fits = ts
-            .iter()
-            .all(|(t, f)| dev.0.texture_reads && flat_fits(dev, t.numel(), *f));
-        fits.then(|| ts.iter().map(|(t, f)| Flat::new(t, *f)).collect())
+        pays(ts).then(|| ts.iter().map(|(t, f)| Flat::new(t, *f)).collect())
     }
 
     pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
-        wgpu::BindingResource::TextureView(&self.view)
+        wgpu::BindingResource::TextureView(&self.0.view)
     }
 
     pub(crate) fn give_back(self, dev: &Device) {
-        give_back(dev, self.tex);
+        give_back(dev, self.0);
     }
 }
 

@@ -154,6 +154,124 @@ fn adam_and_adamw_differ_when_weight_decay_is_on() {
     assert_ne!(p.to_vec(), q.to_vec());
 }
 
+/// Shapes for the many-parameter tests: more than two dispatches' worth of small tensors
+/// (Adam updates 4 per dispatch, the EMA 8), sizes that are not multiples of 4 or of the
+/// workgroup, a single value, and one tensor large enough that a CPU adapter updates it on
+/// its own through texture copies.
+const MANY: [&[usize]; 11] = [
+    &[3, 100],
+    &[7, 43],
+    &[1],
+    &[5],
+    &[64, 300],
+    &[40],
+    &[2, 2],
+    &[257],
+    &[9, 9],
+    &[16],
+    &[3],
+];
+
+/// Parameter 5 of MANY gets no gradient in the Adam test.
+const FROZEN: usize = 5;
+
+/// The default device and both ways of reading, named.
+fn all_devices() -> Vec<(String, Device)> {
+    let mut out = vec![("default reads".to_string(), device())];
+    out.extend(devices_for_reads().map(|(n, d)| (n.to_string(), d)));
+    out
+}
+
+/// A parameter of `shape` with values in [-1, 1) and 3 steps' gradients, seeded by `i`.
+fn param(dev: &Device, shape: &[usize], i: u64) -> (Tensor, Vec<f32>, Vec<Vec<f32>>) {
+    let n = shape.iter().product();
+    let p0 = uniform(n, -1.0, 1.0, 100 + i);
+    let p = Tensor::from_slice(dev, &p0, shape).set_requires_grad(true);
+    let grads = (0..3).map(|k| uniform(n, -2.0, 2.0, 200 + 10 * i + k)).collect();
+    (p, p0, grads)
+}
+
+#[test]
+fn adam_over_many_parameters_updates_each_as_on_its_own() {
+    for (case, dev) in all_devices() {
+        let params: Vec<_> = (0..MANY.len())
+            .map(|i| param(&dev, MANY[i], i as u64))
+            .collect();
+        let ts: Vec<Tensor> = params.iter().map(|(p, _, _)| p.clone()).collect();
+        let mut opt = Adam::new(&ts, 0.01).with_weight_decay(0.1);
+        for step in 0..3 {
+            for (i, (p, _, grads)) in params.iter().enumerate() {
+                if i != FROZEN {
+                    p.set_grad(Some(Tensor::from_slice(&dev, &grads[step], p.shape())));
+                }
+            }
+            opt.step();
+        }
+        let state = opt.state();
+        for (i, (p, p0, grads)) in params.iter().enumerate() {
+            let what = format!("adam parameter {i} {:?} ({case})", MANY[i]);
+            if i == FROZEN {
+                assert_eq!(&p.to_vec(), p0, "{what}: no gradient, so it must not move");
+                continue;
+            }
+            let (want, m, v) = adam_reference(p0, grads, 0.01, 0.1, false);
+            assert_close(&what, &p.to_vec(), &want, 1e-6, 1e-5);
+            assert_close(&format!("{what} m"), &state[i].1.to_vec(), &m, 1e-6, 1e-5);
+            let v_got = state[MANY.len() + i].1.to_vec();
+            assert_close(&format!("{what} v"), &v_got, &v, 1e-6, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn adam_and_ema_update_small_parameters_several_per_dispatch() {
+    let (_, dev) = devices_for_reads().into_iter().next().unwrap(); // buffer reads
+    if dev.limits().max_storage_buffers_per_shader_stage < 16 {
+        eprintln!("skipped: this adapter binds fewer than 16 storage buffers per kernel");
+        return;
+    }
+    let ts: Vec<Tensor> = (0..10)
+        .map(|i| param(&dev, &[3 + i], i as u64).0)
+        .collect();
+    let mut opt = Adam::new(&ts, 0.01);
+    let mut ema = Ema::new(&ts, 0.9, true);
+    for p in &ts {
+        p.set_grad(Some(p.ones_like()));
+    }
+    let before = dev.stats().dispatches;
+    opt.step();
+    assert_eq!(dev.stats().dispatches - before, 3, "10 Adam updates, 4 per dispatch");
+    let before = dev.stats().dispatches;
+    ema.update();
+    assert_eq!(dev.stats().dispatches - before, 2, "10 EMA updates, 8 per dispatch");
+}
+
+#[test]
+fn ema_over_many_parameters_updates_each_as_on_its_own() {
+    for (case, dev) in all_devices() {
+        let params: Vec<_> = (0..MANY.len())
+            .map(|i| param(&dev, MANY[i], i as u64))
+            .collect();
+        let ts: Vec<Tensor> = params.iter().map(|(p, _, _)| p.clone()).collect();
+        let mut ema = Ema::new(&ts, 0.9, true);
+        let mut want: Vec<Vec<f64>> = params.iter().map(|(_, p0, _)| to64(p0)).collect();
+        for t in 0..3 {
+            let d = 0.9f64.min((1.0 + t as f64) / (10.0 + t as f64));
+            for ((p, _, values), w) in params.iter().zip(&mut want) {
+                p.copy_from_slice(&values[t]);
+                for (w, &x) in w.iter_mut().zip(&values[t]) {
+                    *w = d * *w + (1.0 - d) * x as f64;
+                }
+            }
+            ema.update();
+        }
+        for (i, w) in want.iter().enumerate() {
+            let what = format!("ema shadow {i} {:?} ({case})", MANY[i]);
+            assert_close(&what, &ema.shadow()[i].to_vec(), w, 1e-6, 1e-6);
+        }
+    }
+}
+
 #[test]
 fn ema_with_warmup_three_updates_match_reference() {
     for (case, dev, shape) in cases() {

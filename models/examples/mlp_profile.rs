@@ -3,8 +3,13 @@
 //!
 //!     cargo run --release -p models --example mlp_profile            # the course's MLP
 //!     cargo run --release -p models --example mlp_profile -- wide    # 2 -> 256 x3 -> 2, batch 1024
+//!     cargo run --release -p models --example mlp_profile -- --time  # the step time only
+//!     cargo run --release -p models --example mlp_profile -- --batch 8  # another batch size
+//!     cargo run --release -p models --example mlp_profile -- --buffer-reads  # no texture copies
 //!
-//! Prints the unprofiled step time and dispatches per step, then each kernel's share over
+//! Prints the unprofiled step time (the fastest, first quartile and median of 300 steps: on a
+//! shared 2-core machine the median moves by 20% from run to run, the low quantiles much less)
+//! and dispatches per step, then each kernel's share over
 //! 5 profiled steps (every profiled dispatch is waited for on its own, so the profiled total
 //! is larger than the unprofiled step; the shares and counts are the point).
 
@@ -42,12 +47,23 @@ impl Step {
 
 fn main() {
     let wide = std::env::args().any(|a| a == "wide");
-    let (dims, batch): (&[usize], usize) = if wide {
+    let time_only = std::env::args().any(|a| a == "--time");
+    let (dims, mut batch): (&[usize], usize) = if wide {
         (&[2, 256, 256, 256, 2], 1024)
     } else {
         (&[3, 64, 64, 64, 64, 2], 1000)
     };
-    let plain = Device::new().expect("no wgpu adapter");
+    // `--batch N` overrides (a tiny batch leaves the fixed cost of the step's dispatches).
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--batch") {
+        batch = args[i + 1].parse().expect("--batch N");
+    }
+    // `--buffer-reads`: elementwise kernels read storage buffers, not texture copies.
+    let opts = DeviceOptions {
+        texture_reads: args.iter().any(|a| a == "--buffer-reads").then_some(false),
+        ..Default::default()
+    };
+    let plain = Device::with_options(opts.clone()).expect("no wgpu adapter");
     println!("adapter: {}", plain.describe());
     println!("MLP {dims:?}, batch {batch}");
     let mut step = Step::new(&plain, dims, batch);
@@ -57,21 +73,32 @@ fn main() {
     plain.sync().unwrap();
     let before = plain.stats().dispatches;
     let mut times = Vec::new();
-    for _ in 0..15 {
+    const STEPS: usize = 300;
+    for _ in 0..STEPS {
         let t = Instant::now();
         step.run();
         plain.sync().unwrap();
         times.push(t.elapsed().as_secs_f64());
     }
+    if args.iter().any(|a| a == "--trace") {
+        let ms: Vec<String> = times.iter().map(|t| format!("{:.0}", t * 1e3)).collect();
+        println!("step times (ms): {}", ms.join(" "));
+    }
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let per_step = (plain.stats().dispatches - before) / 15;
+    let per_step = (plain.stats().dispatches - before) / STEPS as u64;
     println!(
-        "unprofiled: {:.2} ms per step (median of 15), {per_step} dispatches per step",
-        times[7] * 1e3
+        "unprofiled: {:.2} ms per step fastest, {:.2} first quartile, {:.2} median of {STEPS}; \
+         {per_step} dispatches per step",
+        times[0] * 1e3,
+        times[STEPS / 4] * 1e3,
+        times[STEPS / 2] * 1e3
     );
+    if time_only {
+        return;
+    }
     let dev = Device::with_options(DeviceOptions {
         profile: true,
-        ..Default::default()
+        ..opts
     })
     .unwrap();
     let mut step = Step::new(&dev, dims, batch);

@@ -17,7 +17,7 @@
 use crate::kernels::{Kernel, MATMUL_TEXTURE};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
-use crate::texture_pool::{self, Flat};
+use crate::texture_pool::{self, Flat, Pooled};
 
 /// Rows and columns of out per workgroup (32 invocations of 4 rows x 32 columns).
 const ROWS_PER_WG: usize = 128;
@@ -60,7 +60,7 @@ pub(super) fn fits(dev: &crate::device::Device, m: usize, n: usize, k: usize) ->
 }
 
 /// A pooled rgba32float texture for a packed operand.
-fn texture(dev: &crate::device::Device, width: u32, height: u32) -> wgpu::Texture {
+fn texture(dev: &crate::device::Device, width: u32, height: u32) -> Pooled {
     let usage = wgpu::TextureUsages::STORAGE_BINDING
         | wgpu::TextureUsages::TEXTURE_BINDING
         | wgpu::TextureUsages::COPY_DST;
@@ -86,20 +86,19 @@ fn operand(
     cols: usize,
     trans: bool,
     natural_ok: bool,
-) -> (wgpu::Texture, bool) {
+) -> (Pooled, bool) {
     let dev = src.device();
     if trans && natural_ok && aligned(rows * 4) {
         let tex = texture(dev, (rows / 4) as u32, cols as u32);
-        texture_pool::copy_rows(src, &tex, rows * 4, 0, rows / 4, cols);
+        texture_pool::copy_rows(src, &tex.tex, rows * 4, 0, rows / 4, cols);
         return (tex, true);
     }
     let width = cols.div_ceil(4);
     let tex = texture(dev, width as u32, rows as u32);
     if !trans && aligned(cols * 4) {
-        texture_pool::copy_rows(src, &tex, cols * 4, 0, width, rows);
+        texture_pool::copy_rows(src, &tex.tex, cols * 4, 0, width, rows);
         return (tex, false);
     }
-    let view = tex.create_view(&Default::default());
     let params = PackParams {
         rows: rows as u32,
         cols: cols as u32,
@@ -112,7 +111,7 @@ fn operand(
     };
     dev.0.dispatch_bound(
         &Kernel::new(MATMUL_TEXTURE, entry).with("TRANS", trans as u32 as f64),
-        &[source, wgpu::BindingResource::TextureView(&view)],
+        &[source, wgpu::BindingResource::TextureView(&tex.view)],
         bytemuck::bytes_of(&params),
         [width.div_ceil(8) as u32, rows.div_ceil(8) as u32, 1],
     );
@@ -171,10 +170,6 @@ fn product(
     let (ta, natural_a) = operand(a, m, k, trans_a, true);
     let max = dev.limits().max_texture_dimension_2d as usize;
     let (tb, natural_b) = operand(b, k, n, trans_b, n <= max);
-    let (va, vb) = (
-        ta.create_view(&Default::default()),
-        tb.create_view(&Default::default()),
-    );
     let out = Tensor::uninit(dev, out_shape, op);
     let params = Params {
         m: m as u32,
@@ -197,8 +192,8 @@ fn product(
     dev.0.dispatch_bound(
         &kernel,
         &[
-            wgpu::BindingResource::TextureView(&va),
-            wgpu::BindingResource::TextureView(&vb),
+            wgpu::BindingResource::TextureView(&ta.view),
+            wgpu::BindingResource::TextureView(&tb.view),
             out.buffer().as_entire_binding(),
         ],
         bytemuck::bytes_of(&params),

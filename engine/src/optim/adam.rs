@@ -5,7 +5,7 @@
 //!   m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
 //!   p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 
-use super::{check_params, n32, Optimizer, Params};
+use super::{check_params, multi, n32, Optimizer, Params};
 use crate::kernels::{Kernel, OPTIM};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
@@ -87,9 +87,11 @@ impl Optimizer for Adam {
             bc2: (1.0 - (self.beta2 as f64).powf(t)) as f32,
             ..Default::default()
         };
-        let k = Kernel::new(OPTIM, "adam_step").with("DECOUPLED", self.decoupled as u32 as f64);
-        for ((p, m), v) in self.params.iter().zip(&self.m).zip(&self.v) {
-            let Some(g) = p.grad() else { continue };
+        let grads: Vec<Option<Tensor>> = self.params.iter().map(Tensor::grad).collect();
+        let mut small: Vec<Vec<&Tensor>> = Vec::new();
+        for (i, g) in grads.iter().enumerate() {
+            let Some(g) = g else { continue };
+            let (p, m, v) = (&self.params[i], &self.m[i], &self.v[i]);
             assert_eq!(
                 g.shape(),
                 p.shape(),
@@ -98,37 +100,33 @@ impl Optimizer for Adam {
                 p.shape()
             );
             let n = n32("Adam", p);
-            // CPU adapters: 4 values per invocation, read through flat textures.
+            // CPU adapters: large tensors 4 values per invocation, read through flat textures.
             let rgba = wgpu::TextureFormat::Rgba32Float;
-            let flats = n
-                .is_multiple_of(4)
-                .then(|| Flat::all(&[(p, rgba), (&g, rgba), (m, rgba), (v, rgba)]))
-                .flatten();
+            let reads = [(p, rgba), (g, rgba), (m, rgba), (v, rgba)];
             let dev = p.device();
-            match flats {
-                Some(f) => {
-                    let u = Params { n: n / 4, ..u };
-                    let k4 = Kernel::new(OPTIM, "adam_step4_tex")
-                        .with("DECOUPLED", self.decoupled as u32 as f64);
-                    let grid = grid_1d(p.numel() / 4, 256);
-                    let outs = [p, m, v];
-                    texture_pool::dispatch_reading(
-                        dev,
-                        &k4,
-                        f,
-                        &outs,
-                        bytemuck::bytes_of(&u),
-                        grid,
-                    );
-                }
-                None => dev.0.dispatch(
+            if n.is_multiple_of(4) && texture_pool::pays(&reads) {
+                let f = Flat::all(&reads).expect("pays");
+                let u = Params { n: n / 4, ..u };
+                let k4 = Kernel::new(OPTIM, "adam_step4_tex")
+                    .with("DECOUPLED", self.decoupled as u32 as f64);
+                let grid = grid_1d(p.numel() / 4, 256);
+                let outs = [p, m, v];
+                texture_pool::dispatch_reading(dev, &k4, f, &outs, bytemuck::bytes_of(&u), grid);
+            } else if multi::available(dev) {
+                small.push(vec![p, g, m, v]);
+            } else {
+                let k = Kernel::new(OPTIM, "adam_step")
+                    .with("DECOUPLED", self.decoupled as u32 as f64);
+                dev.0.dispatch(
                     &k,
                     &[p.buffer(), g.buffer(), m.buffer(), v.buffer()],
                     bytemuck::bytes_of(&Params { n, ..u }),
                     grid_1d(p.numel(), 256),
-                ),
+                );
             }
         }
+        // The rest several per dispatch.
+        multi::adam(&small, self.decoupled, u);
     }
 
     fn zero_grad(&self) {

@@ -2,7 +2,7 @@
 //! averaged weights): shadow <- d * shadow + (1 - d) * p, with the warm-up
 //! d_t = min(decay, (1 + t) / (10 + t)) at the t-th update (t from 0) when `warmup` is on.
 
-use super::{check_params, clone_tensor, copy_into, n32, Params};
+use super::{check_params, clone_tensor, copy_into, multi, n32, Params};
 use crate::kernels::{Kernel, OPTIM};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
@@ -43,36 +43,36 @@ impl Ema {
     /// Moves every shadow towards its parameter.
     pub fn update(&mut self) {
         let d = self.current_decay();
-        let k = Kernel::new(OPTIM, "ema_update");
+        let u = Params {
+            momentum: d,
+            ..Default::default()
+        };
+        let mut small: Vec<Vec<&Tensor>> = Vec::new();
         for (p, s) in self.params.iter().zip(&self.shadow) {
             let n = n32("Ema", p);
-            let u = Params {
-                n,
-                momentum: d,
-                ..Default::default()
-            };
-            // CPU adapters: 4 values per invocation, read through flat textures.
+            // CPU adapters: large tensors 4 values per invocation, read through flat textures.
             let rgba = wgpu::TextureFormat::Rgba32Float;
-            let flats = n
-                .is_multiple_of(4)
-                .then(|| Flat::all(&[(p, rgba), (s, rgba)]))
-                .flatten();
+            let reads = [(p, rgba), (s, rgba)];
             let dev = p.device();
-            match flats {
-                Some(f) => {
-                    let u = Params { n: n / 4, ..u };
-                    let k4 = Kernel::new(OPTIM, "ema_update4_tex");
-                    let grid = grid_1d(p.numel() / 4, 256);
-                    texture_pool::dispatch_reading(dev, &k4, f, &[s], bytemuck::bytes_of(&u), grid);
-                }
-                None => dev.0.dispatch(
-                    &k,
+            if n.is_multiple_of(4) && texture_pool::pays(&reads) {
+                let f = Flat::all(&reads).expect("pays");
+                let u = Params { n: n / 4, ..u };
+                let k4 = Kernel::new(OPTIM, "ema_update4_tex");
+                let grid = grid_1d(p.numel() / 4, 256);
+                texture_pool::dispatch_reading(dev, &k4, f, &[s], bytemuck::bytes_of(&u), grid);
+            } else if multi::available(dev) {
+                small.push(vec![p, s]);
+            } else {
+                dev.0.dispatch(
+                    &Kernel::new(OPTIM, "ema_update"),
                     &[p.buffer(), s.buffer()],
-                    bytemuck::bytes_of(&u),
+                    bytemuck::bytes_of(&Params { n, ..u }),
                     grid_1d(p.numel(), 256),
-                ),
+                );
             }
         }
+        // The rest several per dispatch.
+        multi::ema(&small, u);
         self.updates += 1;
     }
 

@@ -2,13 +2,15 @@
 //! global gradient-norm clipping, and learning-rate schedules.
 //! Kernels: shaders/optim.wgsl.
 //!
-//! Every update runs on the GPU in place: one dispatch per parameter tensor writes the
-//! parameter's buffer and its state buffers (which are ordinary tensors, so a checkpoint can
-//! save and restore them through `Optimizer::state`). Nothing is read back.
+//! Every update runs on the GPU in place: a dispatch writes the parameter's buffer and its
+//! state buffers (which are ordinary tensors, so a checkpoint can save and restore them
+//! through `Optimizer::state`). Adam and the EMA update small parameters several per dispatch
+//! (`multi`). Nothing is read back.
 
 mod adam;
 mod clip;
 mod ema;
+mod multi;
 pub mod schedule;
 mod sgd;
 
