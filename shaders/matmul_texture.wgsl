@@ -317,3 +317,54 @@ fn matmul_thin4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     if (row >= p.m) { return; }
     store4(row, 4u * (idx % p.n4), thin(row, idx % p.n4));
 }
+
+// ---- bias epilogue: matmul_texture_bias, matmul_thin4_bias ----
+// out = op(A) op(B) + bias, bias [N] (N % 4 == 0) added as the outputs are stored: one
+// dispatch where a product and a broadcast add would be two, and out written once (the
+// forward of `Tensor::linear`). The bias is read through a flat rgba32float copy
+// (texture_pool.rs, `flat`: texel i holds bias[4i..4i+3] at (i % 4096, i / 4096)).
+@group(0) @binding(4) var ep_bias: texture_2d<f32>;
+
+// bias[col..col+3] (col clamped to the last group: columns past N are never stored).
+fn bias4(col: u32) -> vec4<f32> {
+    let i = min(col, p.n - 4u) / 4u;
+    return textureLoad(ep_bias, vec2<u32>(i % 4096u, i / 4096u), 0);
+}
+
+// Rows m0..m0+3 of out at columns col..col+3: a + b.
+fn store_acc4_bias(m0: u32, col: u32, a: Acc4) {
+    let b = bias4(col);
+    store4(m0, col, a.r0 + b);
+    store4(m0 + 1u, col, a.r1 + b);
+    store4(m0 + 2u, col, a.r2 + b);
+    store4(m0 + 3u, col, a.r3 + b);
+}
+
+@compute @workgroup_size(32)
+fn matmul_texture_bias(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(subgroup_invocation_id) sid: u32,
+) {
+    let m0 = (wg.x * 32u + lid.x) * 4u;
+    let g0 = wg.y * 8u;
+    let t = tile(m0, g0, sid);
+    let c = 4u * g0;
+    store_acc4_bias(m0, c, t.c0);
+    store_acc4_bias(m0, c + 4u, t.c1);
+    store_acc4_bias(m0, c + 8u, t.c2);
+    store_acc4_bias(m0, c + 12u, t.c3);
+    store_acc4_bias(m0, c + 16u, t.c4);
+    store_acc4_bias(m0, c + 20u, t.c5);
+    store_acc4_bias(m0, c + 24u, t.c6);
+    store_acc4_bias(m0, c + 28u, t.c7);
+}
+
+@compute @workgroup_size(256)
+fn matmul_thin4_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 256u;
+    let row = idx / p.n4;
+    if (row >= p.m) { return; }
+    let x = idx % p.n4;
+    store4(row, 4u * x, thin(row, x) + bias4(4u * x));
+}

@@ -363,6 +363,20 @@ impl DeviceInner {
         params: &[u8],
         groups: [u32; 3],
     ) {
+        self.dispatch_bound_at(kernel, buffers, buffers.len(), params, groups)
+    }
+
+    /// `dispatch_bound` with the uniform at binding `uniform_at` and the resources from
+    /// `buffers[uniform_at]` on bound after it (for a kernel family whose shared code names the
+    /// uniform's binding and some entry points bind more).
+    pub fn dispatch_bound_at(
+        &self,
+        kernel: &Kernel,
+        buffers: &[wgpu::BindingResource],
+        uniform_at: usize,
+        params: &[u8],
+        groups: [u32; 3],
+    ) {
         assert!(
             params.len() as u64 <= self.uniform_slot,
             "{}: parameters over {} bytes",
@@ -393,13 +407,13 @@ impl DeviceInner {
                 .iter()
                 .enumerate()
                 .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32,
+                    binding: (i + (i >= uniform_at) as usize) as u32,
                     resource: b.clone(),
                 })
                 .collect();
             let size = (params.len() as u64).div_ceil(16).max(1) * 16;
             entries.push(wgpu::BindGroupEntry {
-                binding: buffers.len() as u32,
+                binding: uniform_at as u32,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: ubuf,
                     offset,

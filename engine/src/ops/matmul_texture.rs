@@ -150,15 +150,34 @@ pub(super) fn matmul(
 ) -> Tensor {
     if m < FEW_ROWS && n > m {
         // out^T = op(B)^T op(A)^T, then one small transpose.
-        let out_t = product(b, a, !trans_b, !trans_a, [n, m, k], &[n, m], op);
+        let out_t = product(b, a, None, !trans_b, !trans_a, [n, m, k], &[n, m], op);
         return out_t.transpose(0, 1).reshape(out_shape);
     }
-    product(a, b, trans_a, trans_b, [m, n, k], out_shape, op)
+    product(a, b, None, trans_a, trans_b, [m, n, k], out_shape, op)
 }
 
+/// out = a @ b + bias in one dispatch (bias [N] added as the outputs are stored), where the
+/// bias epilogue applies: N % 4 == 0 and the product not computed transposed. Else `None`,
+/// and the caller adds the bias itself. The caller checks the shapes and `fits`.
+pub(super) fn matmul_bias(
+    a: &Tensor,
+    b: &Tensor,
+    bias: &Tensor,
+    [m, n, k]: [usize; 3],
+    op: &str,
+) -> Option<Tensor> {
+    let rgba = wgpu::TextureFormat::Rgba32Float;
+    let ok = n.is_multiple_of(4)
+        && !(m < FEW_ROWS && n > m)
+        && texture_pool::flat_fits(a.device(), n, rgba);
+    ok.then(|| product(a, b, Some(bias), false, false, [m, n, k], &[m, n], op))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn product(
     a: &Tensor,
     b: &Tensor,
+    bias: Option<&Tensor>,
     trans_a: bool,
     trans_b: bool,
     [m, n, k]: [usize; 3],
@@ -180,25 +199,33 @@ fn product(
         _pad: [0; 3],
     };
     let thin = n <= THIN || k <= THIN;
-    let (entry, grid) = match (thin, n % 4 == 0) {
-        (false, true) => ("matmul_texture", tile_grid(m, n)),
-        (false, false) => ("matmul_texture_ragged", tile_grid(m, n)),
-        (true, true) => ("matmul_thin4", grid_1d(m * n.div_ceil(4), 256)),
-        (true, false) => ("matmul_thin", grid_1d(m * n.div_ceil(4), 256)),
+    let (entry, grid) = match (thin, n % 4 == 0, bias.is_some()) {
+        (false, true, false) => ("matmul_texture", tile_grid(m, n)),
+        (false, true, true) => ("matmul_texture_bias", tile_grid(m, n)),
+        (false, false, _) => ("matmul_texture_ragged", tile_grid(m, n)),
+        (true, true, false) => ("matmul_thin4", grid_1d(m * n.div_ceil(4), 256)),
+        (true, true, true) => ("matmul_thin4_bias", grid_1d(m * n.div_ceil(4), 256)),
+        (true, false, _) => ("matmul_thin", grid_1d(m * n.div_ceil(4), 256)),
     };
+    assert!(
+        bias.is_none() || n.is_multiple_of(4),
+        "{op}: the bias epilogue needs N % 4 == 0"
+    );
     let kernel = Kernel::new(MATMUL_TEXTURE, entry)
         .with("NATURAL_A", natural_a as u32 as f64)
         .with("NATURAL_B", natural_b as u32 as f64);
-    dev.0.dispatch_bound(
-        &kernel,
-        &[
-            wgpu::BindingResource::TextureView(&ta.view),
-            wgpu::BindingResource::TextureView(&tb.view),
-            out.buffer().as_entire_binding(),
-        ],
-        bytemuck::bytes_of(&params),
-        grid,
-    );
+    let bias = bias.map(|t| Flat::new(t, wgpu::TextureFormat::Rgba32Float));
+    let mut bindings = vec![
+        wgpu::BindingResource::TextureView(&ta.view),
+        wgpu::BindingResource::TextureView(&tb.view),
+        out.buffer().as_entire_binding(),
+    ];
+    bindings.extend(bias.as_ref().map(Flat::binding));
+    // The uniform sits at binding 3, the bias (if any) after it.
+    dev.0
+        .dispatch_bound_at(&kernel, &bindings, 3, bytemuck::bytes_of(&params), grid);
+    drop(bindings);
+    bias.into_iter().for_each(|f| f.give_back(dev));
     texture_pool::give_back(dev, ta);
     texture_pool::give_back(dev, tb);
     out

@@ -9,6 +9,7 @@ mod conv_grad_weight_rows;
 mod fill;
 mod group_norm;
 mod layout;
+mod linear;
 mod loss;
 mod matmul;
 mod matmul_texture;

@@ -1,4 +1,4 @@
-//! A fully connected layer: y = x W + b.
+//! A fully connected layer: y = x W + b (`Tensor::linear`: one dispatch on CPU adapters).
 
 use engine::{no_grad, Device, Tensor};
 
@@ -32,12 +32,12 @@ impl Linear {
             x.dim(-1)
         );
         if x.rank() == 2 {
-            return x.matmul(&self.weight).add(&self.bias);
+            return x.linear(&self.weight, &self.bias);
         }
         // Fold leading axes into one batch axis: [..., in] -> [n, in] -> [n, out] -> [..., out].
         let lead = &x.shape()[..x.rank() - 1];
         let n: usize = lead.iter().product();
-        let y = x.reshape(&[n, fan_in]).matmul(&self.weight).add(&self.bias);
+        let y = x.reshape(&[n, fan_in]).linear(&self.weight, &self.bias);
         y.reshape(&[lead, &[fan_out]].concat())
     }
 

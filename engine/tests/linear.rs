@@ -1,0 +1,107 @@
+//! `Tensor::linear` (x W + b) against an f64 CPU reference and finite differences, on the
+//! adapter's default path, with `matmul_texture` forced on (its bias epilogue) and forced off
+//! (a product and a broadcast add), at shapes that take each kernel: the 4 x 32 tiles, the
+//! thin kernel (K of 3, N of 8), and those that fall back to the composed ops (N % 4 != 0, few
+//! rows).
+mod common;
+use common::*;
+use engine::{Device, DeviceOptions, Tensor};
+
+/// x W + b in f64: x [m, k], w [k, n], b [n].
+fn reference(x: &[f64], w: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            out[i * n + j] = b[j] + (0..k).map(|kk| x[i * k + kk] * w[kk * n + j]).sum::<f64>();
+        }
+    }
+    out
+}
+
+fn devices() -> Vec<(&'static str, Device)> {
+    let with = |t: Option<bool>| {
+        Device::with_options(DeviceOptions {
+            matmul_texture: t,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    vec![
+        ("default", with(None)),
+        ("matmul_texture on", with(Some(true))),
+        ("matmul_texture off", with(Some(false))),
+    ]
+}
+
+const SHAPES: [(usize, usize, usize); 7] = [
+    (37, 37, 36),   // tiles, several column groups past N
+    (257, 65, 132), // several workgroups each way
+    (1000, 3, 64),  // thin: K of 3 (an MLP's first layer)
+    (130, 70, 8),   // thin: N of 8
+    (300, 67, 2),   // N % 4 != 0: composed
+    (9, 9, 12),     // few rows: composed
+    (1, 1, 4),
+];
+
+#[test]
+fn linear_matches_reference_on_every_path() {
+    for (label, dev) in devices() {
+        for (m, k, n) in SHAPES {
+            let x = tensor(&dev, &[m, k], 1);
+            let w = tensor(&dev, &[k, n], 2);
+            let b = tensor(&dev, &[n], 3);
+            let want = reference(&f64s(&x.to_vec()), &f64s(&w.to_vec()), &f64s(&b.to_vec()), m, k, n);
+            let tol = 1e-5 + 2e-6 * k as f64;
+            let what = format!("linear [{m},{k}] x [{k},{n}] + [{n}] ({label})");
+            assert_close(&what, &x.linear(&w, &b).to_vec(), &want, tol, tol);
+        }
+    }
+}
+
+#[test]
+fn linear_gradients_match_finite_differences() {
+    for (label, dev) in devices() {
+        for (m, k, n) in [(12, 16, 36), (40, 3, 8), (10, 7, 6)] {
+            check_op_on(
+                &dev,
+                &format!("linear [{m},{k}] x [{k},{n}] ({label})"),
+                &[
+                    (&[m, k], uniform(m * k, -1.0, 1.0, 7)),
+                    (&[k, n], uniform(k * n, -1.0, 1.0, 8)),
+                    (&[n], uniform(n, -1.0, 1.0, 9)),
+                ],
+                |t| t[0].linear(&t[1], &t[2]),
+                |x| reference(&x[0], &x[1], &x[2], m, k, n),
+                2e-3,
+            );
+        }
+    }
+}
+
+/// Where the texture kernel runs, the bias rides on the product: one dispatch, not two.
+#[test]
+fn linear_is_one_dispatch_with_the_bias_epilogue() {
+    let dev = Device::with_options(DeviceOptions {
+        matmul_texture: Some(true),
+        ..Default::default()
+    })
+    .unwrap();
+    if !dev.runs_matmul_texture() {
+        eprintln!("skipped: {} has no subgroups of 8 or more", dev.describe());
+        return;
+    }
+    // Rows of 64 values: both operands go into textures by copy commands, no pack kernel.
+    let x = tensor(&dev, &[128, 64], 1);
+    let w = tensor(&dev, &[64, 64], 2);
+    let b = tensor(&dev, &[64], 3);
+    let before = dev.stats().dispatches;
+    let _ = x.linear(&w, &b);
+    assert_eq!(dev.stats().dispatches - before, 1);
+}
+
+#[test]
+#[should_panic(expected = "linear: x [3, 4] @ weight [5, 6] + bias [6]: needs [M, K] @ [K, N] + [N]")]
+fn linear_shape_mismatch_panics_naming_the_shapes() {
+    let dev = device();
+    let _ = Tensor::zeros(&dev, &[3, 4]).linear(&Tensor::zeros(&dev, &[5, 6]), &Tensor::zeros(&dev, &[6]));
+}
