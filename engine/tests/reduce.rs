@@ -178,6 +178,10 @@ fn long_axis_split_into_chunks_matches_reference() {
     check_forward("sum", &[100_000, 3], &[0], 15);
     check_forward("max", &[100_000, 3], &[0], 16);
     check_forward("mean", &[2, 50_000, 5], &[1], 17);
+    // Either side of the CPU adapters' one-pass limit (256K values, 4096 per output).
+    check_forward("sum", &[4096, 64], &[0], 24);
+    check_forward("sum", &[4097, 3], &[0], 25);
+    check_forward("max", &[4096, 65], &[0], 26);
 }
 
 /// Long rows through both strategies, whichever the adapter picks by default: a workgroup

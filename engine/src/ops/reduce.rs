@@ -44,6 +44,13 @@ const ROW_TARGET_GROUPS: usize = 1024;
 const COL_CHUNK_MIN: usize = 32;
 /// Invocations `reduce_cols` aims for when outputs are few.
 const COL_TARGET_THREADS: usize = 65536;
+/// On CPU adapters (those without `workgroup_reductions`), a reduction of at most this many
+/// elements, each output summing at most `ONE_PASS_MAX_R`, runs in one pass however few its
+/// outputs: a second dispatch costs more there (~70 us on lavapipe, `--example
+/// dispatch_cost`) than a pass over 256K values on one core (a bias gradient, [1000, 64] ->
+/// [64], is ~20 us of loads).
+const ONE_PASS_MAX: usize = 1 << 18;
+const ONE_PASS_MAX_R: usize = 4096;
 
 /// Reduces the middle axis of `x` viewed as [outer, r, inner]; returns a flat [outer * inner]
 /// tensor, each output multiplied by `scale`. Records nothing.
@@ -62,8 +69,11 @@ pub(crate) fn reduce_axis(
     // (`DeviceOptions::workgroup_reductions`: not on CPU adapters.)
     let rows = inner == 1 && r >= ROW_MIN && x.device().0.workgroup_reductions;
     // How many chunks to split the reduced axis into (1: a single pass).
+    let cpu = !x.device().0.workgroup_reductions;
     let nchunks = if rows {
         (ROW_TARGET_GROUPS / outer.max(1)).clamp(1, r.div_ceil(ROW_CHUNK_MIN).max(1))
+    } else if cpu && outputs * r <= ONE_PASS_MAX && r <= ONE_PASS_MAX_R {
+        1
     } else {
         (COL_TARGET_THREADS / outputs.max(1)).clamp(1, r.div_ceil(COL_CHUNK_MIN).max(1))
     };
