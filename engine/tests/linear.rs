@@ -1,8 +1,8 @@
 //! `Tensor::linear` (x W + b) against an f64 CPU reference and finite differences, on the
 //! adapter's default path, with `matmul_texture` forced on (its bias epilogue) and forced off
 //! (a product and a broadcast add), at shapes that take each kernel: the 4 x 32 tiles, the
-//! thin kernel (K of 3, N of 8), and those that fall back to the composed ops (N % 4 != 0, few
-//! rows).
+//! thin kernel (K of 3, N of 8), and those that fall back to the composed ops (N % 4 != 0, a
+//! large product with few rows).
 mod common;
 use common::*;
 use engine::{Device, DeviceOptions, Tensor};
@@ -33,13 +33,14 @@ fn devices() -> Vec<(&'static str, Device)> {
     ]
 }
 
-const SHAPES: [(usize, usize, usize); 7] = [
+const SHAPES: [(usize, usize, usize); 8] = [
     (37, 37, 36),   // tiles, several column groups past N
     (257, 65, 132), // several workgroups each way
     (1000, 3, 64),  // thin: K of 3 (an MLP's first layer)
     (130, 70, 8),   // thin: N of 8
     (300, 67, 2),   // N % 4 != 0: composed
-    (9, 9, 12),     // few rows: composed
+    (9, 9, 12),     // few rows, a small product: tiles
+    (3, 100, 1000), // few rows, a large product (computed transposed): composed
     (1, 1, 4),
 ];
 

@@ -396,7 +396,7 @@ fn thin_buffer_kernel_matches_reference_for_all_transposes() {
 fn texture_kernel_matches_reference_for_all_transposes() {
     let Some(dev) = texture_device() else { return };
     for _ in 0..2 {
-        // Then thin ones: N of 2 (the ragged-N entry point), M of 2 (computed transposed),
+        // Then thin ones: N of 2 (the ragged-N entry point), M of 2 (computed transposed when the product is large),
         // K of 3, and N % 4 != 0 with a long K.
         for (m, n, k) in [
             (261, 100, 1001),
@@ -405,6 +405,7 @@ fn texture_kernel_matches_reference_for_all_transposes() {
             (9, 12, 9),
             (300, 2, 67),
             (2, 130, 70),
+            (2, 1030, 130), // few rows and a large product: computed transposed
             (257, 131, 3),
             (31, 30, 1001),
             // Rows of 64 or 128 values: packed by a plain copy when not transposed, and read

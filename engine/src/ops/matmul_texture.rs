@@ -134,8 +134,16 @@ fn tile_grid(m: usize, n: usize) -> [u32; 3] {
 
 /// Outputs with fewer rows than this (and more columns) are computed transposed: a workgroup
 /// covers 128 rows and 32 columns, so [2, 256] would run 8 workgroups of 2 useful rows each,
-/// where [256, 2] runs 2.
+/// where [256, 2] runs 2. Not when the product is under TRANSPOSE_MIN_MACS multiply-adds:
+/// there the transpose back (a dispatch, ~70 us on lavapipe) costs more than the idle rows
+/// (the U-Net's adapters, [16, 40] x [40, 40], are 26K).
 const FEW_ROWS: usize = 32;
+const TRANSPOSE_MIN_MACS: usize = 1 << 18;
+
+/// Whether `matmul` computes out^T and transposes it (see FEW_ROWS).
+fn computes_transposed(m: usize, n: usize, k: usize) -> bool {
+    m < FEW_ROWS && n > m && m * n * k >= TRANSPOSE_MIN_MACS
+}
 
 /// out = op(A) @ op(B), out is [M, N] (reshaped to `out_shape`); records no graph. The caller
 /// checks the shapes (see the legend) and `fits` (for both orders when M is small).
@@ -148,7 +156,7 @@ pub(super) fn matmul(
     out_shape: &[usize],
     op: &str,
 ) -> Tensor {
-    if m < FEW_ROWS && n > m {
+    if computes_transposed(m, n, k) {
         // out^T = op(B)^T op(A)^T, then one small transpose.
         let out_t = product(b, a, None, !trans_b, !trans_a, [n, m, k], &[n, m], op);
         return out_t.transpose(0, 1).reshape(out_shape);
@@ -168,7 +176,7 @@ pub(super) fn matmul_bias(
 ) -> Option<Tensor> {
     let rgba = wgpu::TextureFormat::Rgba32Float;
     let ok = n.is_multiple_of(4)
-        && !(m < FEW_ROWS && n > m)
+        && !computes_transposed(m, n, k)
         && texture_pool::flat_fits(a.device(), n, rgba);
     ok.then(|| product(a, b, Some(bias), false, false, [m, n, k], &[m, n], op))
 }
