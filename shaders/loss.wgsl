@@ -64,3 +64,23 @@ fn mse_partial4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     }
     out[w] = acc.x + acc.y + acc.z + acc.w;
 }
+
+// mse_grad: the backward of mse_loss in one pass, da = (a - b) * (scale * g[0]) with
+// scale = 2 / n and g the rank-0 gradient of the loss (db = -da is the caller's).
+struct GradParams {
+    n: u32,
+    scale: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(2) var<storage, read> g_loss: array<f32>;       // g_loss is [1]
+@group(0) @binding(3) var<storage, read_write> da: array<f32>;     // da is [n]
+@group(0) @binding(4) var<uniform> gp: GradParams;
+
+@compute @workgroup_size(256)
+fn mse_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= gp.n) { return; }
+    da[i] = (a[i] - b[i]) * (gp.scale * g_loss[0]);
+}

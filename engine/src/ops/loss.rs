@@ -2,6 +2,7 @@
 //!
 //! mse_loss: a fused pass writes per-chunk sums of (a - b)^2 ([nchunks]), then the reduce
 //! kernels add the chunks and divide by n: a rank-0 result, accurate for n in the millions.
+//! Its backward is one pass too (`mse_grad`).
 
 use crate::kernels::{Kernel, LOSS};
 use crate::ops::reduce::{reduce_axis, Op};
@@ -70,6 +71,33 @@ fn mse_partial(a: &Tensor, b: &Tensor) -> Tensor {
     partial
 }
 
+/// Mirrors `GradParams` in loss.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GradParams {
+    n: u32,
+    scale: f32,
+    _pad: [u32; 2],
+}
+
+/// d mse_loss(a, b) / da = 2 (a - b) / n * g, g rank 0: one dispatch.
+fn mse_grad(a: &Tensor, b: &Tensor, g: &Tensor) -> Tensor {
+    let n = a.numel();
+    let da = Tensor::uninit(a.device(), a.shape(), "mse_loss backward");
+    let params = GradParams {
+        n: u32::try_from(n).expect("mse_loss: more than 2^32 elements"),
+        scale: 2.0 / n as f32,
+        _pad: [0; 2],
+    };
+    a.device().0.dispatch(
+        &Kernel::new(LOSS, "mse_grad"),
+        &[a.buffer(), b.buffer(), g.buffer(), da.buffer()],
+        bytemuck::bytes_of(&params),
+        grid_1d(n, 256),
+    );
+    da
+}
+
 impl Tensor {
     /// Mean over all elements of (self - target)^2, as a rank-0 tensor. The shapes must match
     /// exactly (no broadcasting). Gradients: 2 (a - b) / n * g to self, its negative to target.
@@ -88,7 +116,7 @@ impl Tensor {
         let (a, b) = (self.clone(), target.clone());
         out.record("mse_loss", &[self, target], move |g| {
             // g is rank 0: d/da = 2 (a - b) / n * g, d/db = -d/da.
-            let da = a.sub(&b).mul(&g.mul_scalar(2.0 / n as f32));
+            let da = mse_grad(&a, &b, g);
             let db = b.requires_grad().then(|| da.neg());
             vec![Some(da), db]
         })
