@@ -368,3 +368,65 @@ fn matmul_thin4_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     let x = idx % p.n4;
     store4(row, 4u * x, thin(row, x) + bias4(4u * x));
 }
+
+// ---- bias and activation epilogue: matmul_texture_bias_act, matmul_thin4_bias_act ----
+// z = op(A) op(B) + bias to out, and h = act(z) to ep_h (the forward of
+// `Tensor::linear_act`: its backward needs z). ACT as unary.wgsl's OP codes: 6 tanh, 8 relu,
+// 9 silu, with the same formulas.
+override ACT: u32 = 9u;
+
+@group(0) @binding(5) var<storage, read_write> ep_h: array<vec4<f32>>; // ep_h is [M, N]
+
+fn act(z: vec4<f32>) -> vec4<f32> {
+    switch ACT {
+        case 6u: { return tanh(z); }
+        case 8u: { return max(z, vec4<f32>(0.0)); }
+        default: { return z * (1.0 / (1.0 + exp(-z))); }
+    }
+}
+
+// Row `row` of out and of h at columns col..col+3 (those inside out): z and act(z).
+fn store4_act(row: u32, col: u32, z: vec4<f32>) {
+    if (row < p.m && col < p.n) {
+        let o = (row * p.n + col) / 4u;
+        out4[o] = z;
+        ep_h[o] = act(z);
+    }
+}
+
+fn store_acc4_bias_act(m0: u32, col: u32, a: Acc4) {
+    let b = bias4(col);
+    store4_act(m0, col, a.r0 + b);
+    store4_act(m0 + 1u, col, a.r1 + b);
+    store4_act(m0 + 2u, col, a.r2 + b);
+    store4_act(m0 + 3u, col, a.r3 + b);
+}
+
+@compute @workgroup_size(32)
+fn matmul_texture_bias_act(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(subgroup_invocation_id) sid: u32,
+) {
+    let m0 = (wg.x * 32u + lid.x) * 4u;
+    let g0 = wg.y * 8u;
+    let t = tile(m0, g0, sid);
+    let c = 4u * g0;
+    store_acc4_bias_act(m0, c, t.c0);
+    store_acc4_bias_act(m0, c + 4u, t.c1);
+    store_acc4_bias_act(m0, c + 8u, t.c2);
+    store_acc4_bias_act(m0, c + 12u, t.c3);
+    store_acc4_bias_act(m0, c + 16u, t.c4);
+    store_acc4_bias_act(m0, c + 20u, t.c5);
+    store_acc4_bias_act(m0, c + 24u, t.c6);
+    store_acc4_bias_act(m0, c + 28u, t.c7);
+}
+
+@compute @workgroup_size(256)
+fn matmul_thin4_bias_act(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * 256u;
+    let row = idx / p.n4;
+    if (row >= p.m) { return; }
+    let x = idx % p.n4;
+    store4_act(row, 4u * x, thin(row, x) + bias4(4u * x));
+}

@@ -28,6 +28,7 @@ mod texture_pool;
 pub use autograd::{enable_grad, is_grad_enabled, no_grad};
 pub use device::{Device, DeviceOptions, DeviceStats};
 pub use error::{Error, Result};
+pub use ops::Activation;
 pub use tensor::Tensor;
 /// The wgpu version the engine is built on, for `DeviceOptions::backends` and raw access.
 pub use wgpu;

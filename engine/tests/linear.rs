@@ -1,11 +1,12 @@
-//! `Tensor::linear` (x W + b) against an f64 CPU reference and finite differences, on the
+//! `Tensor::linear` (x W + b) and `Tensor::linear_act` (act(x W + b)) against an f64 CPU
+//! reference and finite differences, on the
 //! adapter's default path, with `matmul_texture` forced on (its bias epilogue) and forced off
 //! (a product and a broadcast add), at shapes that take each kernel: the 4 x 32 tiles, the
 //! thin kernel (K of 3, N of 8), and those that fall back to the composed ops (N % 4 != 0, a
 //! large product with few rows).
 mod common;
 use common::*;
-use engine::{Device, DeviceOptions, Tensor};
+use engine::{Activation, Device, DeviceOptions, Tensor};
 
 /// x W + b in f64: x [m, k], w [k, n], b [n].
 fn reference(x: &[f64], w: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
@@ -16,6 +17,16 @@ fn reference(x: &[f64], w: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> V
         }
     }
     out
+}
+
+const ACTS: [Activation; 3] = [Activation::Silu, Activation::Relu, Activation::Tanh];
+
+fn act64(act: Activation, z: f64) -> f64 {
+    match act {
+        Activation::Silu => z / (1.0 + (-z).exp()),
+        Activation::Relu => z.max(0.0),
+        Activation::Tanh => z.tanh(),
+    }
 }
 
 fn devices() -> Vec<(&'static str, Device)> {
@@ -60,6 +71,49 @@ fn linear_matches_reference_on_every_path() {
 }
 
 #[test]
+fn linear_act_matches_reference_on_every_path() {
+    for (label, dev) in devices() {
+        for (m, k, n) in SHAPES {
+            let x = tensor(&dev, &[m, k], 1);
+            let w = tensor(&dev, &[k, n], 2);
+            let b = tensor(&dev, &[n], 3);
+            let z = reference(&f64s(&x.to_vec()), &f64s(&w.to_vec()), &f64s(&b.to_vec()), m, k, n);
+            for act in ACTS {
+                let want: Vec<f64> = z.iter().map(|&v| act64(act, v)).collect();
+                let tol = 1e-5 + 2e-6 * k as f64;
+                let what = format!("linear_act {act:?} [{m},{k}] x [{k},{n}] ({label})");
+                assert_close(&what, &x.linear_act(&w, &b, act).to_vec(), &want, tol, tol);
+            }
+        }
+    }
+}
+
+#[test]
+fn linear_act_gradients_match_finite_differences() {
+    for (label, dev) in devices() {
+        for act in ACTS {
+            for (m, k, n) in [(12, 16, 36), (40, 3, 8)] {
+                check_op_on(
+                    &dev,
+                    &format!("linear_act {act:?} [{m},{k}] x [{k},{n}] ({label})"),
+                    &[
+                        (&[m, k], uniform(m * k, -1.0, 1.0, 7)),
+                        (&[k, n], uniform(k * n, -1.0, 1.0, 8)),
+                        (&[n], uniform(n, -1.0, 1.0, 9)),
+                    ],
+                    |t| t[0].linear_act(&t[1], &t[2], act),
+                    |x| {
+                        let z = reference(&x[0], &x[1], &x[2], m, k, n);
+                        z.iter().map(|&v| act64(act, v)).collect()
+                    },
+                    2e-3,
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn linear_gradients_match_finite_differences() {
     for (label, dev) in devices() {
         for (m, k, n) in [(12, 16, 36), (40, 3, 8), (10, 7, 6)] {
@@ -79,7 +133,8 @@ fn linear_gradients_match_finite_differences() {
     }
 }
 
-/// Where the texture kernel runs, the bias rides on the product: one dispatch, not two.
+/// Where the texture kernel runs, the bias and the activation ride on the product: one
+/// dispatch, not two or three.
 #[test]
 fn linear_is_one_dispatch_with_the_bias_epilogue() {
     let dev = Device::with_options(DeviceOptions {
@@ -97,7 +152,10 @@ fn linear_is_one_dispatch_with_the_bias_epilogue() {
     let b = tensor(&dev, &[64], 3);
     let before = dev.stats().dispatches;
     let _ = x.linear(&w, &b);
-    assert_eq!(dev.stats().dispatches - before, 1);
+    assert_eq!(dev.stats().dispatches - before, 1, "linear");
+    let before = dev.stats().dispatches;
+    let _ = x.linear_act(&w, &b, Activation::Silu);
+    assert_eq!(dev.stats().dispatches - before, 1, "linear_act");
 }
 
 #[test]

@@ -158,40 +158,48 @@ pub(super) fn matmul(
 ) -> Tensor {
     if computes_transposed(m, n, k) {
         // out^T = op(B)^T op(A)^T, then one small transpose.
-        let out_t = product(b, a, None, !trans_b, !trans_a, [n, m, k], &[n, m], op);
+        let (out_t, _) = product(b, a, None, !trans_b, !trans_a, [n, m, k], &[n, m], op);
         return out_t.transpose(0, 1).reshape(out_shape);
     }
-    product(a, b, None, trans_a, trans_b, [m, n, k], out_shape, op)
+    product(a, b, None, trans_a, trans_b, [m, n, k], out_shape, op).0
 }
 
-/// out = a @ b + bias in one dispatch (bias [N] added as the outputs are stored), where the
-/// bias epilogue applies: N % 4 == 0 and the product not computed transposed. Else `None`,
-/// and the caller adds the bias itself. The caller checks the shapes and `fits`.
-pub(super) fn matmul_bias(
+/// The epilogue a product's store can apply: add a bias [N], then optionally an activation
+/// (unary.wgsl's OP code: 6 tanh, 8 relu, 9 silu) written to a second output.
+#[derive(Clone, Copy)]
+pub(super) struct Epilogue<'a> {
+    pub bias: &'a Tensor,
+    pub act: Option<u32>,
+}
+
+/// z = a @ b + bias, and h = act(z) when the epilogue has one, in one dispatch, where the
+/// epilogue applies: N % 4 == 0 and the product not computed transposed. Else `None`, and
+/// the caller composes the ops. The caller checks the shapes and `fits`.
+pub(super) fn matmul_epilogue(
     a: &Tensor,
     b: &Tensor,
-    bias: &Tensor,
+    ep: Epilogue,
     [m, n, k]: [usize; 3],
     op: &str,
-) -> Option<Tensor> {
+) -> Option<(Tensor, Option<Tensor>)> {
     let rgba = wgpu::TextureFormat::Rgba32Float;
     let ok = n.is_multiple_of(4)
         && !computes_transposed(m, n, k)
         && texture_pool::flat_fits(a.device(), n, rgba);
-    ok.then(|| product(a, b, Some(bias), false, false, [m, n, k], &[m, n], op))
+    ok.then(|| product(a, b, Some(ep), false, false, [m, n, k], &[m, n], op))
 }
 
 #[allow(clippy::too_many_arguments)]
 fn product(
     a: &Tensor,
     b: &Tensor,
-    bias: Option<&Tensor>,
+    ep: Option<Epilogue>,
     trans_a: bool,
     trans_b: bool,
     [m, n, k]: [usize; 3],
     out_shape: &[usize],
     op: &str,
-) -> Tensor {
+) -> (Tensor, Option<Tensor>) {
     let dev = a.device();
     // op(A) natural: M/4 x K; op(B) natural: K/4 x N, which must fit the texture height.
     let (ta, natural_a) = operand(a, m, k, trans_a, true);
@@ -207,34 +215,42 @@ fn product(
         _pad: [0; 3],
     };
     let thin = n <= THIN || k <= THIN;
-    let (entry, grid) = match (thin, n % 4 == 0, bias.is_some()) {
-        (false, true, false) => ("matmul_texture", tile_grid(m, n)),
-        (false, true, true) => ("matmul_texture_bias", tile_grid(m, n)),
-        (false, false, _) => ("matmul_texture_ragged", tile_grid(m, n)),
-        (true, true, false) => ("matmul_thin4", grid_1d(m * n.div_ceil(4), 256)),
-        (true, true, true) => ("matmul_thin4_bias", grid_1d(m * n.div_ceil(4), 256)),
-        (true, false, _) => ("matmul_thin", grid_1d(m * n.div_ceil(4), 256)),
+    // Epilogue: none, bias, or bias and activation.
+    let stage = ep.map_or(0, |e| 1 + e.act.is_some() as usize);
+    let tiles = ["matmul_texture", "matmul_texture_bias", "matmul_texture_bias_act"];
+    let thins = ["matmul_thin4", "matmul_thin4_bias", "matmul_thin4_bias_act"];
+    let (entry, grid) = match (thin, n % 4 == 0) {
+        (false, true) => (tiles[stage], tile_grid(m, n)),
+        (true, true) => (thins[stage], grid_1d(m * n.div_ceil(4), 256)),
+        (false, false) => ("matmul_texture_ragged", tile_grid(m, n)),
+        (true, false) => ("matmul_thin", grid_1d(m * n.div_ceil(4), 256)),
     };
     assert!(
-        bias.is_none() || n.is_multiple_of(4),
+        stage == 0 || n.is_multiple_of(4),
         "{op}: the bias epilogue needs N % 4 == 0"
     );
-    let kernel = Kernel::new(MATMUL_TEXTURE, entry)
+    let mut kernel = Kernel::new(MATMUL_TEXTURE, entry)
         .with("NATURAL_A", natural_a as u32 as f64)
         .with("NATURAL_B", natural_b as u32 as f64);
-    let bias = bias.map(|t| Flat::new(t, wgpu::TextureFormat::Rgba32Float));
+    let bias = ep.map(|e| Flat::new(e.bias, wgpu::TextureFormat::Rgba32Float));
+    let act = ep.and_then(|e| e.act);
+    if let Some(code) = act {
+        kernel = kernel.with("ACT", code as f64);
+    }
+    let h = act.map(|_| Tensor::uninit(dev, out_shape, op));
     let mut bindings = vec![
         wgpu::BindingResource::TextureView(&ta.view),
         wgpu::BindingResource::TextureView(&tb.view),
         out.buffer().as_entire_binding(),
     ];
     bindings.extend(bias.as_ref().map(Flat::binding));
-    // The uniform sits at binding 3, the bias (if any) after it.
+    bindings.extend(h.as_ref().map(|t| t.buffer().as_entire_binding()));
+    // The uniform sits at binding 3, the bias and h (if any) after it.
     dev.0
         .dispatch_bound_at(&kernel, &bindings, 3, bytemuck::bytes_of(&params), grid);
     drop(bindings);
     bias.into_iter().for_each(|f| f.give_back(dev));
     texture_pool::give_back(dev, ta);
     texture_pool::give_back(dev, tb);
-    out
+    (out, h)
 }

@@ -20,3 +20,5 @@ pub mod roofline;
 mod softmax;
 mod unary;
 mod upsample;
+
+pub use unary::Activation;

@@ -80,6 +80,42 @@ fn launch(name: &str, op: Op, x: &Tensor, g: Option<&Tensor>, alpha: f32, beta: 
     out
 }
 
+/// The activations `Tensor::linear_act` can apply in a product's store; each is also its own
+/// op (`apply`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Silu,
+    Relu,
+    Tanh,
+}
+
+impl Activation {
+    fn op(self) -> (&'static str, Op) {
+        match self {
+            Activation::Silu => ("silu", Op::Silu),
+            Activation::Relu => ("relu", Op::Relu),
+            Activation::Tanh => ("tanh", Op::Tanh),
+        }
+    }
+
+    /// The op code the kernels switch on (unary.wgsl's OP).
+    pub(crate) fn code(self) -> u32 {
+        self.op().1 as u32
+    }
+
+    /// x.silu(), x.relu() or x.tanh().
+    pub fn apply(self, x: &Tensor) -> Tensor {
+        let (name, op) = self.op();
+        unary(name, op, x, 0.0, 0.0)
+    }
+
+    /// g * f'(x), as the op's backward computes it; records nothing.
+    pub(crate) fn grad(self, x: &Tensor, g: &Tensor) -> Tensor {
+        let (name, op) = self.op();
+        launch(name, op, x, Some(g), 0.0, 0.0)
+    }
+}
+
 /// Forward, and a backward that is the matching `unary_grad` dispatch.
 fn unary(name: &'static str, op: Op, x: &Tensor, alpha: f32, beta: f32) -> Tensor {
     let out = launch(name, op, x, None, alpha, beta);

@@ -1,6 +1,6 @@
 //! A fully connected layer: y = x W + b (`Tensor::linear`: one dispatch on CPU adapters).
 
-use engine::{no_grad, Device, Tensor};
+use engine::{no_grad, Activation, Device, Tensor};
 
 pub struct Linear {
     /// [in, out]: stored so the forward is a plain `x @ W` with no transpose.
@@ -24,6 +24,16 @@ impl Linear {
 
     /// x [..., in] -> [..., out]
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.apply(x, |x2| x2.linear(&self.weight, &self.bias))
+    }
+
+    /// act(x W + b), x [..., in] -> [..., out]: one dispatch on CPU adapters.
+    pub fn forward_act(&self, x: &Tensor, act: Activation) -> Tensor {
+        self.apply(x, |x2| x2.linear_act(&self.weight, &self.bias, act))
+    }
+
+    /// `f` on x with its leading axes folded into one: [..., in] -> [n, in] -> [n, out] -> [..., out].
+    fn apply(&self, x: &Tensor, f: impl Fn(&Tensor) -> Tensor) -> Tensor {
         let (fan_in, fan_out) = (self.weight.dim(0), self.weight.dim(1));
         assert!(
             x.dim(-1) == fan_in,
@@ -32,13 +42,11 @@ impl Linear {
             x.dim(-1)
         );
         if x.rank() == 2 {
-            return x.linear(&self.weight, &self.bias);
+            return f(x);
         }
-        // Fold leading axes into one batch axis: [..., in] -> [n, in] -> [n, out] -> [..., out].
         let lead = &x.shape()[..x.rank() - 1];
         let n: usize = lead.iter().product();
-        let y = x.reshape(&[n, fan_in]).linear(&self.weight, &self.bias);
-        y.reshape(&[lead, &[fan_out]].concat())
+        f(&x.reshape(&[n, fan_in])).reshape(&[lead, &[fan_out]].concat())
     }
 
     pub fn params(&self, prefix: &str) -> Vec<(String, Tensor)> {

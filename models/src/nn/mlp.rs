@@ -2,24 +2,11 @@
 
 use engine::{Device, Tensor};
 
+
 use super::Linear;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    Silu,
-    Relu,
-    Tanh,
-}
-
-impl Activation {
-    pub fn apply(self, x: &Tensor) -> Tensor {
-        match self {
-            Activation::Silu => x.silu(),
-            Activation::Relu => x.relu(),
-            Activation::Tanh => x.tanh(),
-        }
-    }
-}
+/// SiLU, ReLU or tanh: the engine's, which `Tensor::linear_act` can apply in a product's store.
+pub use engine::Activation;
 
 pub struct Mlp {
     pub layers: Vec<Linear>,
@@ -42,11 +29,12 @@ impl Mlp {
 
     /// x [..., in] -> [..., out]
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let mut h = self.layers[0].forward(x);
-        for layer in &self.layers[1..] {
-            h = layer.forward(&self.activation.apply(&h));
+        let (last, hidden) = self.layers.split_last().expect("Mlp has layers");
+        let mut h = x.clone();
+        for layer in hidden {
+            h = layer.forward_act(&h, self.activation);
         }
-        h
+        last.forward(&h)
     }
 
     /// Every parameter, named "layers.{i}.weight" / "layers.{i}.bias".

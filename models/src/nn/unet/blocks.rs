@@ -4,7 +4,7 @@
 //! Legend: N = batch, C = channels, H, W = height and width at a stage, E = embedding dim
 //! (40 in lab 3), L = residual layers per stage.
 
-use engine::{Device, Tensor};
+use engine::{Activation, Device, Tensor};
 
 use super::UNetConfig;
 use crate::nn::{BatchNorm2d, Conv2d, GroupNorm, Linear, SelfAttention2d};
@@ -122,7 +122,7 @@ impl Adapter {
 
     /// e [N, E] -> [N, C, 1, 1], ready to broadcast over [N, C, H, W].
     pub fn forward(&self, e: &Tensor) -> Tensor {
-        let out = self.fc2.forward(&self.fc1.forward(e).silu()); // [N, C]
+        let out = self.fc2.forward(&self.fc1.forward_act(e, Activation::Silu)); // [N, C]
         out.reshape(&[out.dim(0), out.dim(1), 1, 1])
     }
 
