@@ -59,7 +59,10 @@ fn independent_us(dev: &Device) -> f64 {
 }
 
 fn main() {
-    let mut sizes: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
+    let mut sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().unwrap())
+        .collect();
     if sizes.is_empty() {
         sizes = vec![4, 4096, 65536, 262144];
     }

@@ -62,7 +62,14 @@ fn linear_matches_reference_on_every_path() {
             let x = tensor(&dev, &[m, k], 1);
             let w = tensor(&dev, &[k, n], 2);
             let b = tensor(&dev, &[n], 3);
-            let want = reference(&f64s(&x.to_vec()), &f64s(&w.to_vec()), &f64s(&b.to_vec()), m, k, n);
+            let want = reference(
+                &f64s(&x.to_vec()),
+                &f64s(&w.to_vec()),
+                &f64s(&b.to_vec()),
+                m,
+                k,
+                n,
+            );
             let tol = 1e-5 + 2e-6 * k as f64;
             let what = format!("linear [{m},{k}] x [{k},{n}] + [{n}] ({label})");
             assert_close(&what, &x.linear(&w, &b).to_vec(), &want, tol, tol);
@@ -77,7 +84,14 @@ fn linear_act_matches_reference_on_every_path() {
             let x = tensor(&dev, &[m, k], 1);
             let w = tensor(&dev, &[k, n], 2);
             let b = tensor(&dev, &[n], 3);
-            let z = reference(&f64s(&x.to_vec()), &f64s(&w.to_vec()), &f64s(&b.to_vec()), m, k, n);
+            let z = reference(
+                &f64s(&x.to_vec()),
+                &f64s(&w.to_vec()),
+                &f64s(&b.to_vec()),
+                m,
+                k,
+                n,
+            );
             for act in ACTS {
                 let want: Vec<f64> = z.iter().map(|&v| act64(act, v)).collect();
                 let tol = 1e-5 + 2e-6 * k as f64;
@@ -159,8 +173,11 @@ fn linear_is_one_dispatch_with_the_bias_epilogue() {
 }
 
 #[test]
-#[should_panic(expected = "linear: x [3, 4] @ weight [5, 6] + bias [6]: needs [M, K] @ [K, N] + [N]")]
+#[should_panic(
+    expected = "linear: x [3, 4] @ weight [5, 6] + bias [6]: needs [M, K] @ [K, N] + [N]"
+)]
 fn linear_shape_mismatch_panics_naming_the_shapes() {
     let dev = device();
-    let _ = Tensor::zeros(&dev, &[3, 4]).linear(&Tensor::zeros(&dev, &[5, 6]), &Tensor::zeros(&dev, &[6]));
+    let _ = Tensor::zeros(&dev, &[3, 4])
+        .linear(&Tensor::zeros(&dev, &[5, 6]), &Tensor::zeros(&dev, &[6]));
 }

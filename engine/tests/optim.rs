@@ -187,7 +187,9 @@ fn param(dev: &Device, shape: &[usize], i: u64) -> (Tensor, Vec<f32>, Vec<Vec<f3
     let n = shape.iter().product();
     let p0 = uniform(n, -1.0, 1.0, 100 + i);
     let p = Tensor::from_slice(dev, &p0, shape).set_requires_grad(true);
-    let grads = (0..3).map(|k| uniform(n, -2.0, 2.0, 200 + 10 * i + k)).collect();
+    let grads = (0..3)
+        .map(|k| uniform(n, -2.0, 2.0, 200 + 10 * i + k))
+        .collect();
     (p, p0, grads)
 }
 
@@ -230,9 +232,7 @@ fn adam_and_ema_update_small_parameters_several_per_dispatch() {
         eprintln!("skipped: this adapter binds fewer than 16 storage buffers per kernel");
         return;
     }
-    let ts: Vec<Tensor> = (0..10)
-        .map(|i| param(&dev, &[3 + i], i as u64).0)
-        .collect();
+    let ts: Vec<Tensor> = (0..10).map(|i| param(&dev, &[3 + i], i as u64).0).collect();
     let mut opt = Adam::new(&ts, 0.01);
     let mut ema = Ema::new(&ts, 0.9, true);
     for p in &ts {
@@ -240,10 +240,18 @@ fn adam_and_ema_update_small_parameters_several_per_dispatch() {
     }
     let before = dev.stats().dispatches;
     opt.step();
-    assert_eq!(dev.stats().dispatches - before, 3, "10 Adam updates, 4 per dispatch");
+    assert_eq!(
+        dev.stats().dispatches - before,
+        3,
+        "10 Adam updates, 4 per dispatch"
+    );
     let before = dev.stats().dispatches;
     ema.update();
-    assert_eq!(dev.stats().dispatches - before, 2, "10 EMA updates, 8 per dispatch");
+    assert_eq!(
+        dev.stats().dispatches - before,
+        2,
+        "10 EMA updates, 8 per dispatch"
+    );
 }
 
 #[test]

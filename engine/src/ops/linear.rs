@@ -13,7 +13,11 @@ use crate::tensor::Tensor;
 /// Checks the shapes and devices; returns (M, K, N).
 fn dims(x: &Tensor, w: &Tensor, b: &Tensor, op: &str) -> (usize, usize, usize) {
     assert!(
-        x.rank() == 2 && w.rank() == 2 && b.rank() == 1 && x.dim(1) == w.dim(0) && b.dim(0) == w.dim(1),
+        x.rank() == 2
+            && w.rank() == 2
+            && b.rank() == 1
+            && x.dim(1) == w.dim(0)
+            && b.dim(0) == w.dim(1),
         "{op}: x {:?} @ weight {:?} + bias {:?}: needs [M, K] @ [K, N] + [N]",
         x.shape(),
         w.shape(),
@@ -60,7 +64,9 @@ impl Tensor {
             return self.matmul(weight).add(bias);
         };
         let (x, w, b) = (self.clone(), weight.clone(), bias.clone());
-        out.record("linear", &[self, weight, bias], move |g| affine_grads(&x, &w, &b, g))
+        out.record("linear", &[self, weight, bias], move |g| {
+            affine_grads(&x, &w, &b, g)
+        })
     }
 
     /// act(x W + b): `linear` followed by the activation, which on CPU adapters is applied in

@@ -217,7 +217,11 @@ fn product(
     let thin = n <= THIN || k <= THIN;
     // Epilogue: none, bias, or bias and activation.
     let stage = ep.map_or(0, |e| 1 + e.act.is_some() as usize);
-    let tiles = ["matmul_texture", "matmul_texture_bias", "matmul_texture_bias_act"];
+    let tiles = [
+        "matmul_texture",
+        "matmul_texture_bias",
+        "matmul_texture_bias_act",
+    ];
     let thins = ["matmul_thin4", "matmul_thin4_bias", "matmul_thin4_bias_act"];
     let (entry, grid) = match (thin, n % 4 == 0) {
         (false, true) => (tiles[stage], tile_grid(m, n)),

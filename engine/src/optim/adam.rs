@@ -115,8 +115,8 @@ impl Optimizer for Adam {
             } else if multi::available(dev) {
                 small.push(vec![p, g, m, v]);
             } else {
-                let k = Kernel::new(OPTIM, "adam_step")
-                    .with("DECOUPLED", self.decoupled as u32 as f64);
+                let k =
+                    Kernel::new(OPTIM, "adam_step").with("DECOUPLED", self.decoupled as u32 as f64);
                 dev.0.dispatch(
                     &k,
                     &[p.buffer(), g.buffer(), m.buffer(), v.buffer()],

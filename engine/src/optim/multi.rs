@@ -46,7 +46,10 @@ pub(super) fn dispatch(op: &str, kernel: &Kernel, slots: usize, items: &[Vec<&Te
         for (s, item) in chunk.iter().enumerate() {
             let n = u32::try_from(item[0].numel()).ok();
             total = n.and_then(|n| total.checked_add(n)).unwrap_or_else(|| {
-                panic!("{op}: parameters of {} values do not fit one dispatch", item[0].numel())
+                panic!(
+                    "{op}: parameters of {} values do not fit one dispatch",
+                    item[0].numel()
+                )
             });
             ends[s] = total;
         }

@@ -2,7 +2,6 @@
 
 use engine::{Device, Tensor};
 
-
 use super::Linear;
 
 /// SiLU, ReLU or tanh: the engine's, which `Tensor::linear_act` can apply in a product's store.
