@@ -30,7 +30,7 @@ fn launch(name: &str, x: &Tensor, log: bool) -> Tensor {
     );
     let out = Tensor::uninit(x.device(), x.shape(), name);
     let n = x.dim(-1);
-    let rows = if n == 0 { 0 } else { x.numel() / n };
+    let rows = x.numel().checked_div(n).unwrap_or(0);
     let params = Params {
         rows: rows as u32,
         n: n as u32,
