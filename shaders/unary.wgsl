@@ -153,3 +153,36 @@ fn unary_grad4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     let d = vec4<f32>(df(v.x, gp4.alpha, gp4.beta), df(v.y, gp4.alpha, gp4.beta), df(v.z, gp4.alpha, gp4.beta), df(v.w, gp4.alpha, gp4.beta));
     gout4[i] = textureLoad(tg, flat(i), 0) * d;
 }
+
+// ---- unary_grad_colsum4_tex: dz = g * f'(z) over a [rows, 4 * n4] matrix, and its column sums
+// The backward of `Tensor::linear_act` when rows are few: one invocation per column group of 4
+// walks every row, writing dz (gout4) and adding it up (colsum4: the bias gradient), so one
+// dispatch does what a gradient pass and a reduction did. z and g read through flat
+// rgba32float copies as above. The row count is read with a 0 derived from a texture query
+// added, so that lavapipe cannot inline it as a constant (see conv_grad_weight_rows.wgsl).
+struct ColParams {
+    rows: u32,
+    n4: u32,
+    alpha: f32,
+    beta: f32,
+}
+
+@group(0) @binding(3) var<storage, read_write> colsum4: array<vec4<f32>>; // colsum4 is [n4]
+@group(0) @binding(4) var<uniform> cp: ColParams;
+
+@compute @workgroup_size(64)
+fn unary_grad_colsum4_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= cp.n4) { return; }
+    let rows = cp.rows + (textureNumLevels(tx) - 1u);
+    var acc = vec4<f32>(0.0);
+    for (var r = 0u; r < rows; r++) {
+        let i = r * cp.n4 + c;
+        let v = textureLoad(tx, flat(i), 0);
+        let d = vec4<f32>(df(v.x, cp.alpha, cp.beta), df(v.y, cp.alpha, cp.beta), df(v.z, cp.alpha, cp.beta), df(v.w, cp.alpha, cp.beta));
+        let dz = textureLoad(tg, flat(i), 0) * d;
+        gout4[i] = dz;
+        acc += dz;
+    }
+    colsum4[c] = acc;
+}

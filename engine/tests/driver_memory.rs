@@ -26,8 +26,12 @@ fn repeated_dispatches_keep_memory_flat() {
     let (gamma, beta) = (Tensor::ones(&dev, &[8]), Tensor::zeros(&dev, &[8]));
     let q = Tensor::randn(&dev, &[2, 9, 8]);
     let m = Tensor::randn(&dev, &[33, 20]);
+    let xl = Tensor::randn(&dev, &[300, 64]).set_requires_grad(true);
+    let (wl, bl) = (Tensor::randn(&dev, &[64, 64]), Tensor::randn(&dev, &[64]));
+    let gl = Tensor::randn(&dev, &[300, 64]);
     // The kernels with loops bounded by their parameters: a stride-1 3x3 conv forward,
-    // grad-input and grad-weight, group norm, attention, a matmul and a column reduction.
+    // grad-input and grad-weight, group norm, attention, a matmul, a column reduction, and
+    // linear_act's backward (its activation gradient walks the rows).
     let run = |calls: usize| {
         for _ in 0..calls {
             drop(x.conv2d(&w, None, 1, 1));
@@ -37,6 +41,9 @@ fn repeated_dispatches_keep_memory_flat() {
             drop(Tensor::attention(&q, &q, &q));
             drop(m.matmul_t(&m, true, false));
             drop(m.sum(&[0], false));
+            xl.linear_act(&wl, &bl, engine::Activation::Silu)
+                .backward_with(gl.clone());
+            xl.zero_grad();
         }
         dev.sync().unwrap();
     };

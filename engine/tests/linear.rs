@@ -30,17 +30,24 @@ fn act64(act: Activation, z: f64) -> f64 {
 }
 
 fn devices() -> Vec<(&'static str, Device)> {
-    let with = |t: Option<bool>| {
+    let with = |t: Option<bool>, reads: Option<bool>| {
         Device::with_options(DeviceOptions {
             matmul_texture: t,
+            texture_reads: reads,
             ..Default::default()
         })
         .unwrap()
     };
     vec![
-        ("default", with(None)),
-        ("matmul_texture on", with(Some(true))),
-        ("matmul_texture off", with(Some(false))),
+        ("default", with(None, None)),
+        ("matmul_texture on", with(Some(true), None)),
+        // Every input through textures: the backward's one-dispatch dz and bias sum
+        // (`unary_grad_colsum4_tex`) at small sizes too.
+        (
+            "matmul_texture and texture reads on",
+            with(Some(true), Some(true)),
+        ),
+        ("matmul_texture off", with(Some(false), None)),
     ]
 }
 
@@ -144,6 +151,50 @@ fn linear_gradients_match_finite_differences() {
                 2e-3,
             );
         }
+    }
+}
+
+/// At an MLP's size (the default device copies inputs of 16K values or more to textures, so
+/// the backward takes the one-dispatch dz and bias sum on CPU adapters) the gradients equal
+/// those of the composed ops on a device without the fused kernels.
+#[test]
+fn linear_act_gradients_at_mlp_size_match_the_composed_ops() {
+    let composed = Device::with_options(DeviceOptions {
+        matmul_texture: Some(false),
+        texture_reads: Some(false),
+        ..Default::default()
+    })
+    .unwrap();
+    let (m, k, n) = (1000, 64, 64);
+    let data = [
+        uniform(m * k, -1.0, 1.0, 1),
+        uniform(k * n, -0.3, 0.3, 2),
+        uniform(n, -1.0, 1.0, 3),
+    ];
+    let g = uniform(m * n, -1.0, 1.0, 4);
+    let grads = |dev: &Device| {
+        let shapes: [&[usize]; 3] = [&[m, k], &[k, n], &[n]];
+        let t: Vec<Tensor> = data
+            .iter()
+            .zip(shapes)
+            .map(|(v, s)| Tensor::from_slice(dev, v, s).set_requires_grad(true))
+            .collect();
+        let h = t[0].linear_act(&t[1], &t[2], Activation::Silu);
+        h.backward_with(Tensor::from_slice(dev, &g, &[m, n]));
+        t.iter()
+            .map(|t| t.grad().unwrap().to_vec())
+            .collect::<Vec<_>>()
+    };
+    let want = grads(&composed);
+    for (i, got) in grads(&device()).iter().enumerate() {
+        // db sums 1000 rows, dW 1000 products: f32 rounding in either order.
+        assert_close(
+            &format!("gradient of input {i}"),
+            got,
+            &f64s(&want[i]),
+            1e-4,
+            1e-4,
+        );
     }
 }
 

@@ -47,12 +47,20 @@ fn fused(
         .flatten()
 }
 
-/// The gradients of x W + b from dz: dx = dz W^T, dW = x^T dz, db = sum of dz over rows.
-fn affine_grads(x: &Tensor, w: &Tensor, b: &Tensor, dz: &Tensor) -> Vec<Option<Tensor>> {
+/// The gradients of x W + b from dz: dx = dz W^T, dW = x^T dz, db = sum of dz over rows
+/// (`db` when it is already computed).
+fn affine_grads(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    dz: &Tensor,
+    db: Option<Tensor>,
+) -> Vec<Option<Tensor>> {
     vec![
         x.requires_grad().then(|| dz.matmul_t(w, false, true)),
         w.requires_grad().then(|| x.matmul_t(dz, true, false)),
-        b.requires_grad().then(|| dz.sum(&[0], false)),
+        b.requires_grad()
+            .then(|| db.unwrap_or_else(|| dz.sum(&[0], false))),
     ]
 }
 
@@ -65,7 +73,7 @@ impl Tensor {
         };
         let (x, w, b) = (self.clone(), weight.clone(), bias.clone());
         out.record("linear", &[self, weight, bias], move |g| {
-            affine_grads(&x, &w, &b, g)
+            affine_grads(&x, &w, &b, g, None)
         })
     }
 
@@ -77,7 +85,11 @@ impl Tensor {
         };
         let (x, w, b) = (self.clone(), weight.clone(), bias.clone());
         h.record("linear_act", &[self, weight, bias], move |g| {
-            affine_grads(&x, &w, &b, &act.grad(&z, g))
+            // dz = g * act'(z), with db = its column sums in the same dispatch where it fits.
+            match act.grad_and_colsum(&z, g) {
+                Some((dz, db)) => affine_grads(&x, &w, &b, &dz, Some(db)),
+                None => affine_grads(&x, &w, &b, &act.grad(&z, g), None),
+            }
         })
     }
 }

@@ -114,6 +114,47 @@ impl Activation {
         let (name, op) = self.op();
         launch(name, op, x, Some(g), 0.0, 0.0)
     }
+
+    /// (dz, its column sums) for z, g [rows, n] with dz = g * f'(z), in one dispatch
+    /// (`unary_grad_colsum4_tex`), where that applies: n % 4 == 0, at most COLSUM_MAX_ROWS
+    /// rows, and z and g read through texture copies on this device. Records nothing.
+    pub(crate) fn grad_and_colsum(self, z: &Tensor, g: &Tensor) -> Option<(Tensor, Tensor)> {
+        let (rows, n) = (z.dim(0), z.dim(1));
+        let rgba = wgpu::TextureFormat::Rgba32Float;
+        let reads = [(z, rgba), (g, rgba)];
+        if !n.is_multiple_of(4) || rows > COLSUM_MAX_ROWS || !texture_pool::pays(&reads) {
+            return None;
+        }
+        let dev = z.device();
+        let (name, op) = self.op();
+        let dz = Tensor::uninit(dev, z.shape(), name);
+        let sums = Tensor::uninit(dev, &[n], name);
+        let params = ColParams {
+            rows: rows as u32,
+            n4: (n / 4) as u32,
+            alpha: 0.0,
+            beta: 0.0,
+        };
+        let kernel = Kernel::new(UNARY, "unary_grad_colsum4_tex").with("OP", op as u32 as f64);
+        let textures = Flat::all(&reads).expect("pays");
+        let (bytes, grid) = (bytemuck::bytes_of(&params), grid_1d(n / 4, 64));
+        texture_pool::dispatch_reading(dev, &kernel, textures, &[&dz, &sums], bytes, grid);
+        Some((dz, sums))
+    }
+}
+
+/// Most rows `grad_and_colsum` walks in one invocation (a serial loop per column group: past
+/// a few thousand rows the two-pass form, which spreads the rows, is faster).
+const COLSUM_MAX_ROWS: usize = 4096;
+
+/// Mirrors `ColParams` in unary.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ColParams {
+    rows: u32,
+    n4: u32,
+    alpha: f32,
+    beta: f32,
 }
 
 /// Forward, and a backward that is the matching `unary_grad` dispatch.
