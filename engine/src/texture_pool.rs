@@ -141,7 +141,7 @@ pub(crate) fn copy_rows(
 /// Whether a kernel reading `ts` should read them through flat texture copies: this device's
 /// elementwise kernels read through textures (`DeviceOptions::texture_reads`), every tensor
 /// fits one, and between them they hold at least `texture_reads_from` values per tensor.
-pub(crate) fn pays(ts: &[(&crate::Tensor, wgpu::TextureFormat)]) -> bool {
+fn pays(ts: &[(&crate::Tensor, wgpu::TextureFormat)]) -> bool {
     let Some(dev) = ts.first().map(|(t, _)| t.device()) else {
         return false;
     };

@@ -46,21 +46,21 @@ impl Step {
 }
 
 fn main() {
-    let wide = std::env::args().any(|a| a == "wide");
-    let time_only = std::env::args().any(|a| a == "--time");
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let (wide, time_only) = (flag("wide"), flag("--time"));
     let (dims, mut batch): (&[usize], usize) = if wide {
         (&[2, 256, 256, 256, 2], 1024)
     } else {
         (&[3, 64, 64, 64, 64, 2], 1000)
     };
     // `--batch N` overrides (a tiny batch leaves the fixed cost of the step's dispatches).
-    let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--batch") {
         batch = args[i + 1].parse().expect("--batch N");
     }
     // `--buffer-reads`: elementwise kernels read storage buffers, not texture copies.
     let opts = DeviceOptions {
-        texture_reads: args.iter().any(|a| a == "--buffer-reads").then_some(false),
+        texture_reads: flag("--buffer-reads").then_some(false),
         ..Default::default()
     };
     let plain = Device::with_options(opts.clone()).expect("no wgpu adapter");
@@ -80,7 +80,7 @@ fn main() {
         plain.sync().unwrap();
         times.push(t.elapsed().as_secs_f64());
     }
-    if args.iter().any(|a| a == "--trace") {
+    if flag("--trace") {
         let ms: Vec<String> = times.iter().map(|t| format!("{:.0}", t * 1e3)).collect();
         println!("step times (ms): {}", ms.join(" "));
     }

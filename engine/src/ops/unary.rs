@@ -121,10 +121,9 @@ impl Activation {
     pub(crate) fn grad_and_colsum(self, z: &Tensor, g: &Tensor) -> Option<(Tensor, Tensor)> {
         let (rows, n) = (z.dim(0), z.dim(1));
         let rgba = wgpu::TextureFormat::Rgba32Float;
-        let reads = [(z, rgba), (g, rgba)];
-        if !n.is_multiple_of(4) || rows > COLSUM_MAX_ROWS || !texture_pool::pays(&reads) {
-            return None;
-        }
+        let textures = (n.is_multiple_of(4) && rows <= COLSUM_MAX_ROWS)
+            .then(|| Flat::all(&[(z, rgba), (g, rgba)]))
+            .flatten()?;
         let dev = z.device();
         let (name, op) = self.op();
         let dz = Tensor::uninit(dev, z.shape(), name);
@@ -136,7 +135,6 @@ impl Activation {
             beta: 0.0,
         };
         let kernel = Kernel::new(UNARY, "unary_grad_colsum4_tex").with("OP", op as u32 as f64);
-        let textures = Flat::all(&reads).expect("pays");
         let (bytes, grid) = (bytemuck::bytes_of(&params), grid_1d(n / 4, 64));
         texture_pool::dispatch_reading(dev, &kernel, textures, &[&dz, &sums], bytes, grid);
         Some((dz, sums))

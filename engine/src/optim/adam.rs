@@ -104,8 +104,7 @@ impl Optimizer for Adam {
             let rgba = wgpu::TextureFormat::Rgba32Float;
             let reads = [(p, rgba), (g, rgba), (m, rgba), (v, rgba)];
             let dev = p.device();
-            if n.is_multiple_of(4) && texture_pool::pays(&reads) {
-                let f = Flat::all(&reads).expect("pays");
+            if let Some(f) = n.is_multiple_of(4).then(|| Flat::all(&reads)).flatten() {
                 let u = Params { n: n / 4, ..u };
                 let k4 = Kernel::new(OPTIM, "adam_step4_tex")
                     .with("DECOUPLED", self.decoupled as u32 as f64);

@@ -54,8 +54,7 @@ impl Ema {
             let rgba = wgpu::TextureFormat::Rgba32Float;
             let reads = [(p, rgba), (s, rgba)];
             let dev = p.device();
-            if n.is_multiple_of(4) && texture_pool::pays(&reads) {
-                let f = Flat::all(&reads).expect("pays");
+            if let Some(f) = n.is_multiple_of(4).then(|| Flat::all(&reads)).flatten() {
                 let u = Params { n: n / 4, ..u };
                 let k4 = Kernel::new(OPTIM, "ema_update4_tex");
                 let grid = grid_1d(p.numel() / 4, 256);
