@@ -75,7 +75,8 @@ fn matmul_pack_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // ---- matmul_texture ----
-// 32 invocations per workgroup; each computes 4 rows x 32 columns of out: rows m0..m0+3
+// WG invocations per workgroup (32; 16 or 8 when M is small, so fewer rows idle); each
+// computes 4 rows x 32 columns of out: rows m0..m0+3
 // (m0 = 4 * invocation index in the grid) and columns 32*wg.y .. 32*wg.y+31, as 8 column
 // groups of 4 (texel columns g0..g0+7). Per 4 steps of k: 4 texel fetches of op(A) (its rows),
 // 4 of op(B) (lane j of each subgroup fetches column group g0+j), 128 broadcasts of those, and
@@ -83,7 +84,9 @@ fn matmul_pack_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
 // Needs subgroups of at least 8 invocations (the launcher checks). No invocation returns
 // early: rows past M are computed from clamped rows and never stored, so every lane takes part
 // in the broadcasts.
-// Grid: x over groups of 128 rows, y over groups of 32 columns.
+// Grid: x over groups of 4 * WG rows, y over groups of 32 columns.
+
+override WG: u32 = 32u; // invocations per workgroup: 32, or 16 or 8 for outputs of at most 64 or 32 rows
 
 struct Params {
     m: u32,
@@ -250,24 +253,24 @@ fn store_tile1(m0: u32, g0: u32, t: Tile) {
     store1(m0, c + 28u, t.c7.r0); store1(m0 + 1u, c + 28u, t.c7.r1); store1(m0 + 2u, c + 28u, t.c7.r2); store1(m0 + 3u, c + 28u, t.c7.r3);
 }
 
-@compute @workgroup_size(32)
+@compute @workgroup_size(WG)
 fn matmul_texture(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(subgroup_invocation_id) sid: u32,
 ) {
-    let m0 = (wg.x * 32u + lid.x) * 4u;
+    let m0 = (wg.x * WG + lid.x) * 4u;
     store_tile4(m0, wg.y * 8u, tile(m0, wg.y * 8u, sid));
 }
 
 // matmul_texture for N % 4 != 0.
-@compute @workgroup_size(32)
+@compute @workgroup_size(WG)
 fn matmul_texture_ragged(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(subgroup_invocation_id) sid: u32,
 ) {
-    let m0 = (wg.x * 32u + lid.x) * 4u;
+    let m0 = (wg.x * WG + lid.x) * 4u;
     store_tile1(m0, wg.y * 8u, tile(m0, wg.y * 8u, sid));
 }
 
@@ -275,7 +278,9 @@ fn matmul_texture_ragged(
 // Products with few columns or a short k ([1024, 2] x [2, 256], [1024, 256] x [256, 2]), where
 // the 4 x 32 tiles above would mostly idle or wait on stores: one invocation per row and
 // column group of 4, k in steps of 4.
-// Grid: 1-D over M * N4 invocations, in workgroups of 256.
+// Grid: 1-D over M * N4 invocations, in workgroups of THIN_WG.
+
+override THIN_WG: u32 = 256u; // 256, or 32 when there are few invocations (so several workgroups)
 
 // Row `row` of op(A) at k = 4kq..4kq+3 (zero past K).
 fn a_row(row: u32, kq: u32) -> vec4<f32> {
@@ -301,18 +306,18 @@ fn thin(row: u32, x: u32) -> vec4<f32> {
     return acc;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THIN_WG)
 fn matmul_thin(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = gid.x + gid.y * nwg.x * 256u;
+    let idx = gid.x + gid.y * nwg.x * THIN_WG;
     let row = idx / p.n4;
     if (row >= p.m) { return; }
     store1(row, 4u * (idx % p.n4), thin(row, idx % p.n4));
 }
 
 // matmul_thin for N % 4 == 0.
-@compute @workgroup_size(256)
+@compute @workgroup_size(THIN_WG)
 fn matmul_thin4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = gid.x + gid.y * nwg.x * 256u;
+    let idx = gid.x + gid.y * nwg.x * THIN_WG;
     let row = idx / p.n4;
     if (row >= p.m) { return; }
     store4(row, 4u * (idx % p.n4), thin(row, idx % p.n4));
@@ -340,13 +345,13 @@ fn store_acc4_bias(m0: u32, col: u32, a: Acc4) {
     store4(m0 + 3u, col, a.r3 + b);
 }
 
-@compute @workgroup_size(32)
+@compute @workgroup_size(WG)
 fn matmul_texture_bias(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(subgroup_invocation_id) sid: u32,
 ) {
-    let m0 = (wg.x * 32u + lid.x) * 4u;
+    let m0 = (wg.x * WG + lid.x) * 4u;
     let g0 = wg.y * 8u;
     let t = tile(m0, g0, sid);
     let c = 4u * g0;
@@ -360,9 +365,9 @@ fn matmul_texture_bias(
     store_acc4_bias(m0, c + 28u, t.c7);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THIN_WG)
 fn matmul_thin4_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = gid.x + gid.y * nwg.x * 256u;
+    let idx = gid.x + gid.y * nwg.x * THIN_WG;
     let row = idx / p.n4;
     if (row >= p.m) { return; }
     let x = idx % p.n4;
@@ -402,13 +407,13 @@ fn store_acc4_bias_act(m0: u32, col: u32, a: Acc4) {
     store4_act(m0 + 3u, col, a.r3 + b);
 }
 
-@compute @workgroup_size(32)
+@compute @workgroup_size(WG)
 fn matmul_texture_bias_act(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(subgroup_invocation_id) sid: u32,
 ) {
-    let m0 = (wg.x * 32u + lid.x) * 4u;
+    let m0 = (wg.x * WG + lid.x) * 4u;
     let g0 = wg.y * 8u;
     let t = tile(m0, g0, sid);
     let c = 4u * g0;
@@ -422,9 +427,9 @@ fn matmul_texture_bias_act(
     store_acc4_bias_act(m0, c + 28u, t.c7);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THIN_WG)
 fn matmul_thin4_bias_act(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = gid.x + gid.y * nwg.x * 256u;
+    let idx = gid.x + gid.y * nwg.x * THIN_WG;
     let row = idx / p.n4;
     if (row >= p.m) { return; }
     let x = idx % p.n4;

@@ -155,11 +155,15 @@ fn unary_grad4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 }
 
 // ---- unary_grad_colsum4_tex: dz = g * f'(z) over a [rows, 4 * n4] matrix, and its column sums
-// The backward of `Tensor::linear_act` when rows are few: one invocation per column group of 4
-// walks every row, writing dz (gout4) and adding it up (colsum4: the bias gradient), so one
-// dispatch does what a gradient pass and a reduction did. z and g read through flat
-// rgba32float copies as above. The row count is read with a 0 derived from a texture query
-// added, so that lavapipe cannot inline it as a constant (see conv_grad_weight_rows.wgsl).
+// The backward of `Tensor::linear_act` when rows are few: 8 invocations per column group of 4
+// walk every 8th row each (row phase 0..7), writing dz (gout4) and adding it up, and the
+// workgroup sums the 8 parts (colsum4: the bias gradient), so one dispatch does what a gradient
+// pass and a reduction did. One invocation per column group walking every row ran [1000, 64]
+// on one CPU thread (16 invocations, one workgroup); this spreads it over n4 / 8 workgroups.
+// z and g read through flat rgba32float copies as above. The row count is read with a 0
+// derived from a texture query added, so that lavapipe cannot inline it as a constant (see
+// conv_grad_weight_rows.wgsl).
+// Grid: ceil(n4 / 8) workgroups of 64 = 8 column groups x 8 row phases.
 struct ColParams {
     rows: u32,
     n4: u32,
@@ -170,13 +174,18 @@ struct ColParams {
 @group(0) @binding(3) var<storage, read_write> colsum4: array<vec4<f32>>; // colsum4 is [n4]
 @group(0) @binding(4) var<uniform> cp: ColParams;
 
+var<workgroup> col_parts: array<vec4<f32>, 64>;
+
 @compute @workgroup_size(64)
-fn unary_grad_colsum4_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
-    if (c >= cp.n4) { return; }
-    let rows = cp.rows + (textureNumLevels(tx) - 1u);
+fn unary_grad_colsum4_tex(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_index) lidx: u32,
+) {
+    let c = wg.x * 8u + lidx / 8u;
+    let phase = lidx % 8u;
+    let rows = select(0u, cp.rows + (textureNumLevels(tx) - 1u), c < cp.n4);
     var acc = vec4<f32>(0.0);
-    for (var r = 0u; r < rows; r++) {
+    for (var r = phase; r < rows; r += 8u) {
         let i = r * cp.n4 + c;
         let v = textureLoad(tx, flat(i), 0);
         let d = vec4<f32>(df(v.x, cp.alpha, cp.beta), df(v.y, cp.alpha, cp.beta), df(v.z, cp.alpha, cp.beta), df(v.w, cp.alpha, cp.beta));
@@ -184,5 +193,13 @@ fn unary_grad_colsum4_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
         gout4[i] = dz;
         acc += dz;
     }
-    colsum4[c] = acc;
+    col_parts[lidx] = acc;
+    workgroupBarrier();
+    if (phase == 0u && c < cp.n4) {
+        var s = vec4<f32>(0.0);
+        for (var j = 0u; j < 8u; j++) {
+            s += col_parts[lidx + j];
+        }
+        colsum4[c] = s;
+    }
 }

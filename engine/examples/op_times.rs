@@ -129,6 +129,26 @@ fn main() {
     time(&dev, "sum over batch [1000,64] -> [64]", || {
         x.sum(&[0], false)
     });
+    // The course MLP's thin layers: [x, t] -> 64 in, 64 -> 2 out, and their gradients.
+    let x3 = Tensor::randn(&dev, &[b, 3]);
+    let w3 = Tensor::randn(&dev, &[3, h]);
+    let w2 = Tensor::randn(&dev, &[h, 2]);
+    let g2 = Tensor::randn(&dev, &[b, 2]);
+    time(&dev, "matmul [1000,3]x[3,64] (first layer)", || {
+        x3.matmul(&w3)
+    });
+    time(&dev, "matmul [1000,64]x[64,2] (last layer)", || {
+        x.matmul(&w2)
+    });
+    time(&dev, "dW last [1000,64]^T x [1000,2]", || {
+        x.matmul_t(&g2, true, false)
+    });
+    time(&dev, "dX last [1000,2] x [64,2]^T", || {
+        g2.matmul_t(&w2, false, true)
+    });
+    time(&dev, "dW first [1000,3]^T x [1000,64]", || {
+        x3.matmul_t(&x, true, false)
+    });
     time(&dev, "tiny add [4] (dispatch overhead)", || {
         bias.narrow(0, 0, 4).add_scalar(1.0)
     });

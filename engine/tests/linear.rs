@@ -51,14 +51,15 @@ fn devices() -> Vec<(&'static str, Device)> {
     ]
 }
 
-const SHAPES: [(usize, usize, usize); 8] = [
+const SHAPES: [(usize, usize, usize); 9] = [
     (37, 37, 36),   // tiles, several column groups past N
     (257, 65, 132), // several workgroups each way
     (1000, 3, 64),  // thin: K of 3 (an MLP's first layer)
     (130, 70, 8),   // thin: N of 8
     (300, 67, 2),   // N % 4 != 0: composed
     (9, 9, 12),     // few rows, a small product: tiles
-    (3, 100, 1000), // few rows, a large product (computed transposed): composed
+    (3, 100, 1000), // at most 8 rows: the thin kernel
+    (20, 100, 200), // few rows, a large product (computed transposed): composed
     (1, 1, 4),
 ];
 

@@ -405,7 +405,15 @@ fn texture_kernel_matches_reference_for_all_transposes() {
             (9, 12, 9),
             (300, 2, 67),
             (2, 130, 70),
-            (2, 1030, 130), // few rows and a large product: computed transposed
+            (2, 1030, 130),  // at most 8 rows: the thin kernel
+            (20, 1030, 130), // few rows and a large product: computed transposed
+            // Tiles of 64 and 32 rows (M <= 64, M <= 32), thin kernels in small workgroups
+            // (few outputs, a long k: the weight gradients of an MLP's first and last layers).
+            (40, 64, 1000),
+            (64, 64, 1000),
+            (3, 64, 1000),
+            (64, 2, 1000),
+            (5, 300, 70),
             (257, 131, 3),
             (31, 30, 1001),
             // Rows of 64 or 128 values: packed by a plain copy when not transposed, and read

@@ -19,9 +19,20 @@ use crate::shape::grid_1d;
 use crate::tensor::Tensor;
 use crate::texture_pool::{self, Flat, Pooled};
 
-/// Rows and columns of out per workgroup (32 invocations of 4 rows x 32 columns).
+/// Columns of out per workgroup, and the most rows (32 invocations of 4 rows x 32 columns).
 const ROWS_PER_WG: usize = 128;
 const COLS_PER_WG: usize = 32;
+
+/// Invocations per workgroup for an output of `m` rows (the shader's WG): 32 (128 rows), or
+/// 16 / 8 when M fits 64 / 32 rows, so a weight gradient [64, 64] does not compute 64 clamped
+/// rows per tile (measured [1000, 64]^T x [1000, 64]: 1.06 -> 0.55 ms) nor [3, 64] 125.
+fn invocations(m: usize) -> usize {
+    match m {
+        ..=32 => 8,
+        33..=64 => 16,
+        _ => 32,
+    }
+}
 
 /// Mirrors `PackParams` in matmul_texture.wgsl.
 #[repr(C)]
@@ -124,9 +135,20 @@ fn operand(
 /// or do little but store ([1024, 2] x [2, 256]).
 const THIN: usize = 8;
 
+/// Invocations per workgroup of `matmul_thin` for this many invocations (the shader's
+/// THIN_WG): 256, or 32 when 256 would leave fewer than 8 workgroups for the CPU's threads
+/// (a weight gradient [3, 1000] x [1000, 64] is 48 invocations).
+fn thin_invocations(total: usize) -> usize {
+    if total < 8 * 256 {
+        32
+    } else {
+        256
+    }
+}
+
 fn tile_grid(m: usize, n: usize) -> [u32; 3] {
     [
-        m.div_ceil(ROWS_PER_WG) as u32,
+        m.div_ceil(4 * invocations(m)) as u32,
         n.div_ceil(COLS_PER_WG) as u32,
         1,
     ]
@@ -142,7 +164,7 @@ const TRANSPOSE_MIN_MACS: usize = 1 << 18;
 
 /// Whether `matmul` computes out^T and transposes it (see FEW_ROWS).
 fn computes_transposed(m: usize, n: usize, k: usize) -> bool {
-    m < FEW_ROWS && n > m && m * n * k >= TRANSPOSE_MIN_MACS
+    m > THIN && m < FEW_ROWS && n > m && m * n * k >= TRANSPOSE_MIN_MACS
 }
 
 /// out = op(A) @ op(B), out is [M, N] (reshaped to `out_shape`); records no graph. The caller
@@ -214,7 +236,8 @@ fn product(
         n4: n.div_ceil(4) as u32,
         _pad: [0; 3],
     };
-    let thin = n <= THIN || k <= THIN;
+    let thin = n <= THIN || k <= THIN || m <= THIN;
+    let thin_wg = thin_invocations(m * n.div_ceil(4));
     // Epilogue: none, bias, or bias and activation.
     let stage = ep.map_or(0, |e| 1 + e.act.is_some() as usize);
     let tiles = [
@@ -225,9 +248,9 @@ fn product(
     let thins = ["matmul_thin4", "matmul_thin4_bias", "matmul_thin4_bias_act"];
     let (entry, grid) = match (thin, n % 4 == 0) {
         (false, true) => (tiles[stage], tile_grid(m, n)),
-        (true, true) => (thins[stage], grid_1d(m * n.div_ceil(4), 256)),
+        (true, true) => (thins[stage], grid_1d(m * n.div_ceil(4), thin_wg)),
         (false, false) => ("matmul_texture_ragged", tile_grid(m, n)),
-        (true, false) => ("matmul_thin", grid_1d(m * n.div_ceil(4), 256)),
+        (true, false) => ("matmul_thin", grid_1d(m * n.div_ceil(4), thin_wg)),
     };
     assert!(
         stage == 0 || n.is_multiple_of(4),
@@ -236,6 +259,10 @@ fn product(
     let mut kernel = Kernel::new(MATMUL_TEXTURE, entry)
         .with("NATURAL_A", natural_a as u32 as f64)
         .with("NATURAL_B", natural_b as u32 as f64);
+    kernel = match thin {
+        true => kernel.with("THIN_WG", thin_wg as f64),
+        false => kernel.with("WG", invocations(m) as f64),
+    };
     let bias = ep.map(|e| Flat::new(e.bias, wgpu::TextureFormat::Rgba32Float));
     let act = ep.and_then(|e| e.act);
     if let Some(code) = act {

@@ -135,14 +135,15 @@ impl Activation {
             beta: 0.0,
         };
         let kernel = Kernel::new(UNARY, "unary_grad_colsum4_tex").with("OP", op as u32 as f64);
-        let (bytes, grid) = (bytemuck::bytes_of(&params), grid_1d(n / 4, 64));
+        let (bytes, grid) = (bytemuck::bytes_of(&params), grid_1d((n / 4).div_ceil(8), 1));
         texture_pool::dispatch_reading(dev, &kernel, textures, &[&dz, &sums], bytes, grid);
         Some((dz, sums))
     }
 }
 
-/// Most rows `grad_and_colsum` walks in one invocation (a serial loop per column group: past
-/// a few thousand rows the two-pass form, which spreads the rows, is faster).
+/// Most rows `grad_and_colsum` walks (8 invocations per column group, each a serial loop over
+/// every 8th row: past a few thousand rows the two-pass form, which spreads the rows, is
+/// faster).
 const COLSUM_MAX_ROWS: usize = 4096;
 
 /// Mirrors `ColParams` in unary.wgsl.
