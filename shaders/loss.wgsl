@@ -1,14 +1,15 @@
 // Fused losses. Launched by engine/src/ops/loss.rs.
 //
 //   mse_partial: a, b are [n]; out[w] = sum of (a - b)^2 over chunk w of `chunk` elements
-//                (one workgroup per chunk, a tree reduction in workgroup memory). The chunk
-//                sums are then added by the reduce kernels, which divide by n.
+//                (one workgroup per chunk, a tree reduction in workgroup memory), times
+//                `scale`. The chunk sums are then added by the reduce kernels, which divide
+//                by n; a single chunk is scaled by 1 / n here and is the loss.
 
 struct Params {
     n: u32,
     chunk: u32,
     nchunks: u32,
-    _pad0: u32,
+    scale: f32, // multiplies each chunk's sum (1 / n when one chunk is the whole loss)
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;         // a is [n]
@@ -39,7 +40,7 @@ fn mse_partial(
         if (lid < s) { partial[lid] += partial[lid + s]; }
         workgroupBarrier();
     }
-    if (lid == 0u) { out[w] = partial[0]; }
+    if (lid == 0u) { out[w] = partial[0] * p.scale; }
 }
 
 // mse_partial for CPU adapters (n % 4 == 0): a and b read through flat rgba32float copies
@@ -62,7 +63,7 @@ fn mse_partial4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
         let d = textureLoad(ta, t, 0) - textureLoad(tb, t, 0);
         acc += d * d;
     }
-    out[w] = acc.x + acc.y + acc.z + acc.w;
+    out[w] = (acc.x + acc.y + acc.z + acc.w) * p.scale;
 }
 
 // mse_grad: the backward of mse_loss in one pass, da = (a - b) * (scale * g[0]) with

@@ -323,7 +323,7 @@ fn matmul_thin4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     store4(row, 4u * (idx % p.n4), thin(row, idx % p.n4));
 }
 
-// ---- bias epilogue: matmul_texture_bias, matmul_thin4_bias ----
+// ---- bias epilogue: matmul_texture_bias, matmul_thin4_bias, matmul_thin_bias ----
 // out = op(A) op(B) + bias, bias [N] (N % 4 == 0) added as the outputs are stored: one
 // dispatch where a product and a broadcast add would be two, and out written once (the
 // forward of `Tensor::linear`). The bias is read through a flat rgba32float copy
@@ -365,6 +365,28 @@ fn matmul_texture_bias(
     store_acc4_bias(m0, c + 28u, t.c7);
 }
 
+// bias[col..col+3] read through a flat r32float copy (value i at texel (i % 4096, i / 4096)),
+// for N % 4 != 0; columns past N clamped to the last (never stored).
+fn bias1(col: u32) -> vec4<f32> {
+    let last = p.n - 1u;
+    let i = vec4<u32>(col, min(col + 1u, last), min(col + 2u, last), min(col + 3u, last));
+    return vec4<f32>(
+        textureLoad(ep_bias, vec2<u32>(i.x % 4096u, i.x / 4096u), 0).x,
+        textureLoad(ep_bias, vec2<u32>(i.y % 4096u, i.y / 4096u), 0).x,
+        textureLoad(ep_bias, vec2<u32>(i.z % 4096u, i.z / 4096u), 0).x,
+        textureLoad(ep_bias, vec2<u32>(i.w % 4096u, i.w / 4096u), 0).x);
+}
+
+// matmul_thin4_bias for N % 4 != 0 (an output layer of N = 2).
+@compute @workgroup_size(THIN_WG)
+fn matmul_thin_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * THIN_WG;
+    let row = idx / p.n4;
+    if (row >= p.m) { return; }
+    let x = idx % p.n4;
+    store1(row, 4u * x, thin(row, x) + bias1(4u * x));
+}
+
 @compute @workgroup_size(THIN_WG)
 fn matmul_thin4_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = gid.x + gid.y * nwg.x * THIN_WG;
@@ -374,7 +396,7 @@ fn matmul_thin4_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     store4(row, 4u * x, thin(row, x) + bias4(4u * x));
 }
 
-// ---- bias and activation epilogue: matmul_texture_bias_act, matmul_thin4_bias_act ----
+// ---- bias and activation epilogue: matmul_texture_bias_act, matmul_thin(4)_bias_act ----
 // z = op(A) op(B) + bias to out, and h = act(z) to ep_h (the forward of
 // `Tensor::linear_act`: its backward needs z). ACT as unary.wgsl's OP codes: 6 tanh, 8 relu,
 // 9 silu, with the same formulas.
@@ -434,4 +456,23 @@ fn matmul_thin4_bias_act(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     if (row >= p.m) { return; }
     let x = idx % p.n4;
     store4_act(row, 4u * x, thin(row, x) + bias4(4u * x));
+}
+
+// matmul_thin4_bias_act for N % 4 != 0: z and h stored as floats.
+@group(0) @binding(5) var<storage, read_write> ep_h1: array<f32>; // ep_h1 is [M, N]
+
+@compute @workgroup_size(THIN_WG)
+fn matmul_thin_bias_act(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * THIN_WG;
+    let row = idx / p.n4;
+    if (row >= p.m) { return; }
+    let col = 4u * (idx % p.n4);
+    let z = thin(row, idx % p.n4) + bias1(col);
+    store1(row, col, z);
+    let h = act(z);
+    let o = row * p.n + col;
+    ep_h1[o] = h.x;
+    if (col + 1u < p.n) { ep_h1[o + 1u] = h.y; }
+    if (col + 2u < p.n) { ep_h1[o + 2u] = h.z; }
+    if (col + 3u < p.n) { ep_h1[o + 3u] = h.w; }
 }

@@ -141,19 +141,22 @@ fn ema_update4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     et_out[i] = d * textureLoad(et_shadow, flat(i), 0) + (1.0 - d) * textureLoad(et_p, flat(i), 0);
 }
 
-// ---- Several parameters per dispatch (foreach): adam_multi, ema_multi ---------------------
-// One dispatch updates up to 4 (Adam) or 8 (EMA) parameter tensors held in separate buffers,
-// one value per invocation: on adapters where a dispatch costs more than updating a small
-// tensor, a model's many small parameters (biases, norms, adapters) take one dispatch per
-// 4 or 8 instead of one each. The invocations of a dispatch run over the slots' elements laid
-// end to end: slot s covers elements ends[s - 1] .. ends[s] (ends[-1] = 0), so value j of
-// slot s is invocation ends[s - 1] + j. Unused slots repeat slot 0's buffers and cover no
-// elements (their ends equal the total). The arithmetic is adam() and the EMA's above, so a
-// parameter gets the same bits through either path.
+// ---- Several parameters per dispatch (foreach): adam_multi, adam_multi8, ema_multi ---------
+// One dispatch updates up to 4 or 8 (Adam: adam_multi binds 16 storage buffers, adam_multi8
+// 32 where the device has them) or 8 (EMA) parameter tensors held in separate buffers, 4
+// values per invocation (each buffer seen as vec4s: a tensor's buffer is a whole number of
+// vec4s, at least 256 bytes (pool.rs), so the values past its last element in its last vec4
+// are the buffer's padding, updated and never read as the tensor). On adapters where a
+// dispatch costs more than updating a small tensor, a model's many small parameters (biases,
+// norms, adapters) take one dispatch per 4 or 8 instead of one each. The invocations of a
+// dispatch run over the slots' vec4s laid end to end: slot s covers vec4s ends[s - 1] ..
+// ends[s] (ends[-1] = 0), so vec4 j of slot s is invocation ends[s - 1] + j. Unused slots
+// repeat slot 0's buffers and cover nothing (their ends equal the total). The arithmetic is
+// adam() and the EMA's above, so a parameter gets the same bits through either path.
 
 struct MultiParams {
     u: Params,
-    ends: array<vec4<u32>, 2>, // cumulative element counts of slots 0..7 (padded with the total)
+    ends: array<vec4<u32>, 2>, // cumulative vec4 counts of slots 0..7 (padded with the total)
 }
 
 // The slot of invocation i (i below the total): how many slot ends are at or before it.
@@ -171,23 +174,90 @@ fn slot_start(s: u32, e0: vec4<u32>, e1: vec4<u32>) -> u32 {
     return e1[k - 4u];
 }
 
-@group(0) @binding(0) var<storage, read_write> am_p0: array<f32>;
-@group(0) @binding(1) var<storage, read> am_g0: array<f32>;
-@group(0) @binding(2) var<storage, read_write> am_m0: array<f32>;
-@group(0) @binding(3) var<storage, read_write> am_v0: array<f32>;
-@group(0) @binding(4) var<storage, read_write> am_p1: array<f32>;
-@group(0) @binding(5) var<storage, read> am_g1: array<f32>;
-@group(0) @binding(6) var<storage, read_write> am_m1: array<f32>;
-@group(0) @binding(7) var<storage, read_write> am_v1: array<f32>;
-@group(0) @binding(8) var<storage, read_write> am_p2: array<f32>;
-@group(0) @binding(9) var<storage, read> am_g2: array<f32>;
-@group(0) @binding(10) var<storage, read_write> am_m2: array<f32>;
-@group(0) @binding(11) var<storage, read_write> am_v2: array<f32>;
-@group(0) @binding(12) var<storage, read_write> am_p3: array<f32>;
-@group(0) @binding(13) var<storage, read> am_g3: array<f32>;
-@group(0) @binding(14) var<storage, read_write> am_m3: array<f32>;
-@group(0) @binding(15) var<storage, read_write> am_v3: array<f32>;
-@group(0) @binding(16) var<uniform> am_u: MultiParams;
+@group(0) @binding(0) var<storage, read_write> am_p0: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> am_g0: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> am_m0: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> am_v0: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> am_p1: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> am_g1: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> am_m1: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> am_v1: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> am_p2: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> am_g2: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> am_m2: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read_write> am_v2: array<vec4<f32>>;
+@group(0) @binding(12) var<storage, read_write> am_p3: array<vec4<f32>>;
+@group(0) @binding(13) var<storage, read> am_g3: array<vec4<f32>>;
+@group(0) @binding(14) var<storage, read_write> am_m3: array<vec4<f32>>;
+@group(0) @binding(15) var<storage, read_write> am_v3: array<vec4<f32>>;
+@group(0) @binding(16) var<storage, read_write> am_p4: array<vec4<f32>>;
+@group(0) @binding(17) var<storage, read> am_g4: array<vec4<f32>>;
+@group(0) @binding(18) var<storage, read_write> am_m4: array<vec4<f32>>;
+@group(0) @binding(19) var<storage, read_write> am_v4: array<vec4<f32>>;
+@group(0) @binding(20) var<storage, read_write> am_p5: array<vec4<f32>>;
+@group(0) @binding(21) var<storage, read> am_g5: array<vec4<f32>>;
+@group(0) @binding(22) var<storage, read_write> am_m5: array<vec4<f32>>;
+@group(0) @binding(23) var<storage, read_write> am_v5: array<vec4<f32>>;
+@group(0) @binding(24) var<storage, read_write> am_p6: array<vec4<f32>>;
+@group(0) @binding(25) var<storage, read> am_g6: array<vec4<f32>>;
+@group(0) @binding(26) var<storage, read_write> am_m6: array<vec4<f32>>;
+@group(0) @binding(27) var<storage, read_write> am_v6: array<vec4<f32>>;
+@group(0) @binding(28) var<storage, read_write> am_p7: array<vec4<f32>>;
+@group(0) @binding(29) var<storage, read> am_g7: array<vec4<f32>>;
+@group(0) @binding(30) var<storage, read_write> am_m7: array<vec4<f32>>;
+@group(0) @binding(31) var<storage, read_write> am_v7: array<vec4<f32>>;
+@group(0) @binding(16) var<uniform> am_u: MultiParams;  // adam_multi's
+@group(0) @binding(32) var<uniform> am_u8: MultiParams; // adam_multi8's
+
+// Adam on vec4 j of slot k's parameter.
+fn adam_slot0(u: Params, j: u32) {
+    let r = adam(u, am_p0[j], am_g0[j], am_m0[j], am_v0[j]);
+    am_p0[j] = r.p;
+    am_m0[j] = r.m;
+    am_v0[j] = r.v;
+}
+fn adam_slot1(u: Params, j: u32) {
+    let r = adam(u, am_p1[j], am_g1[j], am_m1[j], am_v1[j]);
+    am_p1[j] = r.p;
+    am_m1[j] = r.m;
+    am_v1[j] = r.v;
+}
+fn adam_slot2(u: Params, j: u32) {
+    let r = adam(u, am_p2[j], am_g2[j], am_m2[j], am_v2[j]);
+    am_p2[j] = r.p;
+    am_m2[j] = r.m;
+    am_v2[j] = r.v;
+}
+fn adam_slot3(u: Params, j: u32) {
+    let r = adam(u, am_p3[j], am_g3[j], am_m3[j], am_v3[j]);
+    am_p3[j] = r.p;
+    am_m3[j] = r.m;
+    am_v3[j] = r.v;
+}
+fn adam_slot4(u: Params, j: u32) {
+    let r = adam(u, am_p4[j], am_g4[j], am_m4[j], am_v4[j]);
+    am_p4[j] = r.p;
+    am_m4[j] = r.m;
+    am_v4[j] = r.v;
+}
+fn adam_slot5(u: Params, j: u32) {
+    let r = adam(u, am_p5[j], am_g5[j], am_m5[j], am_v5[j]);
+    am_p5[j] = r.p;
+    am_m5[j] = r.m;
+    am_v5[j] = r.v;
+}
+fn adam_slot6(u: Params, j: u32) {
+    let r = adam(u, am_p6[j], am_g6[j], am_m6[j], am_v6[j]);
+    am_p6[j] = r.p;
+    am_m6[j] = r.m;
+    am_v6[j] = r.v;
+}
+fn adam_slot7(u: Params, j: u32) {
+    let r = adam(u, am_p7[j], am_g7[j], am_m7[j], am_v7[j]);
+    am_p7[j] = r.p;
+    am_m7[j] = r.m;
+    am_v7[j] = r.v;
+}
 
 @compute @workgroup_size(256)
 fn adam_multi(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -197,52 +267,52 @@ fn adam_multi(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (i >= e1.w) { return; }
     let s = slot_of(i, e0, e1);
     let j = i - slot_start(s, e0, e1);
-    let u = am_u.u;
     switch s {
-        case 0u: {
-            let r = adam(u, vec4<f32>(am_p0[j]), vec4<f32>(am_g0[j]), vec4<f32>(am_m0[j]), vec4<f32>(am_v0[j]));
-            am_p0[j] = r.p.x;
-            am_m0[j] = r.m.x;
-            am_v0[j] = r.v.x;
-        }
-        case 1u: {
-            let r = adam(u, vec4<f32>(am_p1[j]), vec4<f32>(am_g1[j]), vec4<f32>(am_m1[j]), vec4<f32>(am_v1[j]));
-            am_p1[j] = r.p.x;
-            am_m1[j] = r.m.x;
-            am_v1[j] = r.v.x;
-        }
-        case 2u: {
-            let r = adam(u, vec4<f32>(am_p2[j]), vec4<f32>(am_g2[j]), vec4<f32>(am_m2[j]), vec4<f32>(am_v2[j]));
-            am_p2[j] = r.p.x;
-            am_m2[j] = r.m.x;
-            am_v2[j] = r.v.x;
-        }
-        case 3u: {
-            let r = adam(u, vec4<f32>(am_p3[j]), vec4<f32>(am_g3[j]), vec4<f32>(am_m3[j]), vec4<f32>(am_v3[j]));
-            am_p3[j] = r.p.x;
-            am_m3[j] = r.m.x;
-            am_v3[j] = r.v.x;
-        }
+        case 0u: { adam_slot0(am_u.u, j); }
+        case 1u: { adam_slot1(am_u.u, j); }
+        case 2u: { adam_slot2(am_u.u, j); }
+        case 3u: { adam_slot3(am_u.u, j); }
         default: {}
     }
 }
 
-@group(0) @binding(0) var<storage, read> em_p0: array<f32>;
-@group(0) @binding(1) var<storage, read_write> em_s0: array<f32>;
-@group(0) @binding(2) var<storage, read> em_p1: array<f32>;
-@group(0) @binding(3) var<storage, read_write> em_s1: array<f32>;
-@group(0) @binding(4) var<storage, read> em_p2: array<f32>;
-@group(0) @binding(5) var<storage, read_write> em_s2: array<f32>;
-@group(0) @binding(6) var<storage, read> em_p3: array<f32>;
-@group(0) @binding(7) var<storage, read_write> em_s3: array<f32>;
-@group(0) @binding(8) var<storage, read> em_p4: array<f32>;
-@group(0) @binding(9) var<storage, read_write> em_s4: array<f32>;
-@group(0) @binding(10) var<storage, read> em_p5: array<f32>;
-@group(0) @binding(11) var<storage, read_write> em_s5: array<f32>;
-@group(0) @binding(12) var<storage, read> em_p6: array<f32>;
-@group(0) @binding(13) var<storage, read_write> em_s6: array<f32>;
-@group(0) @binding(14) var<storage, read> em_p7: array<f32>;
-@group(0) @binding(15) var<storage, read_write> em_s7: array<f32>;
+@compute @workgroup_size(256)
+fn adam_multi8(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    let e0 = am_u8.ends[0];
+    let e1 = am_u8.ends[1];
+    if (i >= e1.w) { return; }
+    let s = slot_of(i, e0, e1);
+    let j = i - slot_start(s, e0, e1);
+    switch s {
+        case 0u: { adam_slot0(am_u8.u, j); }
+        case 1u: { adam_slot1(am_u8.u, j); }
+        case 2u: { adam_slot2(am_u8.u, j); }
+        case 3u: { adam_slot3(am_u8.u, j); }
+        case 4u: { adam_slot4(am_u8.u, j); }
+        case 5u: { adam_slot5(am_u8.u, j); }
+        case 6u: { adam_slot6(am_u8.u, j); }
+        case 7u: { adam_slot7(am_u8.u, j); }
+        default: {}
+    }
+}
+
+@group(0) @binding(0) var<storage, read> em_p0: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> em_s0: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> em_p1: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> em_s1: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> em_p2: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> em_s2: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> em_p3: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> em_s3: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> em_p4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read_write> em_s4: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read> em_p5: array<vec4<f32>>;
+@group(0) @binding(11) var<storage, read_write> em_s5: array<vec4<f32>>;
+@group(0) @binding(12) var<storage, read> em_p6: array<vec4<f32>>;
+@group(0) @binding(13) var<storage, read_write> em_s6: array<vec4<f32>>;
+@group(0) @binding(14) var<storage, read> em_p7: array<vec4<f32>>;
+@group(0) @binding(15) var<storage, read_write> em_s7: array<vec4<f32>>;
 @group(0) @binding(16) var<uniform> em_u: MultiParams;
 
 @compute @workgroup_size(256)

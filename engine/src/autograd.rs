@@ -77,7 +77,8 @@ impl Tensor {
             "backward: the loss must hold one element, got shape {:?} (reduce it with .sum() or .mean() first)",
             self.shape()
         );
-        let seed = Tensor::ones(self.device(), self.shape());
+        // An upload, not a fill: no dispatch (each costs ~0.1 ms on a CPU adapter).
+        let seed = Tensor::from_slice(self.device(), &[1.0], self.shape());
         self.backward_with(seed);
     }
 

@@ -2,8 +2,8 @@
 //! reference and finite differences, on the
 //! adapter's default path, with `matmul_texture` forced on (its bias epilogue) and forced off
 //! (a product and a broadcast add), at shapes that take each kernel: the 4 x 32 tiles, the
-//! thin kernel (K of 3, N of 8), and those that fall back to the composed ops (N % 4 != 0, a
-//! large product with few rows).
+//! thin kernel (K of 3, N of 8 or 2, M of 3), and those that fall back to the composed ops
+//! (N % 4 != 0 in the tiles, a large product with few rows).
 mod common;
 use common::*;
 use engine::{Activation, Device, DeviceOptions, Tensor};
@@ -51,12 +51,13 @@ fn devices() -> Vec<(&'static str, Device)> {
     ]
 }
 
-const SHAPES: [(usize, usize, usize); 9] = [
+const SHAPES: [(usize, usize, usize); 10] = [
     (37, 37, 36),   // tiles, several column groups past N
     (257, 65, 132), // several workgroups each way
     (1000, 3, 64),  // thin: K of 3 (an MLP's first layer)
     (130, 70, 8),   // thin: N of 8
-    (300, 67, 2),   // N % 4 != 0: composed
+    (300, 67, 2),   // thin with N % 4 != 0: the ragged thin epilogue
+    (37, 20, 30),   // N % 4 != 0, not thin: composed
     (9, 9, 12),     // few rows, a small product: tiles
     (3, 100, 1000), // at most 8 rows: the thin kernel
     (20, 100, 200), // few rows, a large product (computed transposed): composed
@@ -222,6 +223,13 @@ fn linear_is_one_dispatch_with_the_bias_epilogue() {
     let before = dev.stats().dispatches;
     let _ = x.linear_act(&w, &b, Activation::Silu);
     assert_eq!(dev.stats().dispatches - before, 1, "linear_act");
+    // An output layer of 2: the thin kernel's ragged epilogue, plus the pack of the [64, 2]
+    // weight (its rows are not whole copy rows).
+    let w2 = tensor(&dev, &[64, 2], 4);
+    let b2 = tensor(&dev, &[2], 5);
+    let before = dev.stats().dispatches;
+    let _ = x.linear(&w2, &b2);
+    assert_eq!(dev.stats().dispatches - before, 2, "linear to 2 outputs");
 }
 
 #[test]

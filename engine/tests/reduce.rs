@@ -383,12 +383,15 @@ fn softmax_and_log_softmax_gradients_match_finite_differences() {
     }
 }
 
-/// Millions of elements and fewer than one workgroup; counts that are multiples of 4 (on CPU
-/// adapters the texture kernel) and not; both read paths.
+/// Millions of elements, fewer than one workgroup, and either side of one chunk; counts that
+/// are multiples of 4 (on CPU adapters the texture kernel) and not; both read paths.
 #[test]
 fn mse_loss_of_millions_matches_reference() {
     for (path, dev) in devices_for_reads() {
-        for (n, tol) in [(3_000_017, 2e-6), (3_000_016, 2e-6), (7, 1e-6), (8, 1e-6)] {
+        // 4096 is the largest loss one chunk sums (one dispatch), 4097 the smallest in two.
+        let sizes = [(3_000_017, 2e-6), (3_000_016, 2e-6), (7, 1e-6), (8, 1e-6)];
+        let chunk_edges = [(2000, 1e-6), (4096, 1e-6), (4097, 1e-6)];
+        for (n, tol) in sizes.into_iter().chain(chunk_edges) {
             let a = uniform(n, -1.0, 1.0, 40);
             let b = uniform(n, -1.0, 1.0, 41);
             let want: f64 = a

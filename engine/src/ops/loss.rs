@@ -2,7 +2,8 @@
 //!
 //! mse_loss: a fused pass writes per-chunk sums of (a - b)^2 ([nchunks]), then the reduce
 //! kernels add the chunks and divide by n: a rank-0 result, accurate for n in the millions.
-//! Its backward is one pass too (`mse_grad`).
+//! Up to one chunk (4096 values, read from buffers) the first pass writes the mean itself: one
+//! dispatch. Its backward is one pass too (`mse_grad`).
 
 use crate::kernels::{Kernel, LOSS};
 use crate::ops::reduce::{reduce_axis, Op};
@@ -16,7 +17,8 @@ struct Params {
     n: u32,
     chunk: u32,
     nchunks: u32,
-    _pad: u32,
+    /// Multiplies each chunk's sum (1 / n when one chunk is the whole loss).
+    scale: f32,
 }
 
 /// Smallest chunk of elements one workgroup of `mse_partial` sums.
@@ -27,8 +29,9 @@ const MAX_CHUNKS: usize = 1024;
 /// Texels per invocation of `mse_partial4_tex`.
 const TEX_CHUNK: usize = 16;
 
-/// Sums of (a - b)^2 over chunks of the elements: partial is [nchunks].
-fn mse_partial(a: &Tensor, b: &Tensor) -> Tensor {
+/// Sums of (a - b)^2 over chunks of the elements: partial is [nchunks], and whether they are
+/// already the mean (one chunk, multiplied by 1 / n: no reduction dispatch after it).
+fn mse_partial(a: &Tensor, b: &Tensor) -> (Tensor, bool) {
     let n = a.numel();
     let rgba = wgpu::TextureFormat::Rgba32Float;
     let dev = a.device();
@@ -40,7 +43,7 @@ fn mse_partial(a: &Tensor, b: &Tensor) -> Tensor {
                 n: (n / 4) as u32,
                 chunk: TEX_CHUNK as u32,
                 nchunks: nchunks as u32,
-                _pad: 0,
+                scale: 1.0,
             };
             texture_pool::dispatch_reading(
                 dev,
@@ -50,7 +53,7 @@ fn mse_partial(a: &Tensor, b: &Tensor) -> Tensor {
                 bytemuck::bytes_of(&params),
                 grid_1d(nchunks, 64),
             );
-            return partial;
+            return (partial, false);
         }
     }
     let chunk = n.div_ceil(MAX_CHUNKS).max(MIN_CHUNK);
@@ -60,7 +63,7 @@ fn mse_partial(a: &Tensor, b: &Tensor) -> Tensor {
         n: n as u32,
         chunk: chunk as u32,
         nchunks: nchunks as u32,
-        _pad: 0,
+        scale: if nchunks == 1 { 1.0 / n as f32 } else { 1.0 },
     };
     dev.0.dispatch(
         &Kernel::new(LOSS, "mse_partial"),
@@ -68,7 +71,7 @@ fn mse_partial(a: &Tensor, b: &Tensor) -> Tensor {
         bytemuck::bytes_of(&params),
         grid_1d(nchunks * 256, 256),
     );
-    partial
+    (partial, nchunks == 1)
 }
 
 /// Mirrors `GradParams` in loss.wgsl.
@@ -110,9 +113,13 @@ impl Tensor {
             target.shape()
         );
         let n = self.numel();
-        let partial = mse_partial(self, target);
-        let nchunks = partial.numel();
-        let out = reduce_axis(&partial, Op::Sum, 1, nchunks, 1, 1.0 / n as f32).reshape(&[]);
+        let out = match mse_partial(self, target) {
+            (mean, true) => mean.reshape(&[]),
+            (partial, false) => {
+                let nchunks = partial.numel();
+                reduce_axis(&partial, Op::Sum, 1, nchunks, 1, 1.0 / n as f32).reshape(&[])
+            }
+        };
         let (a, b) = (self.clone(), target.clone());
         out.record("mse_loss", &[self, target], move |g| {
             // g is rank 0: d/da = 2 (a - b) / n * g, d/db = -d/da.

@@ -194,9 +194,24 @@ pub(super) struct Epilogue<'a> {
     pub act: Option<u32>,
 }
 
+/// Whether [M, N, K] runs `matmul_thin` (one invocation per 4 outputs).
+fn is_thin(m: usize, n: usize, k: usize) -> bool {
+    n <= THIN || k <= THIN || m <= THIN
+}
+
+/// The flat texture format a bias of N values is read through: rgba32float, or r32float by
+/// the thin kernels' ragged entries (N % 4 != 0).
+fn bias_format(n: usize) -> wgpu::TextureFormat {
+    match n % 4 {
+        0 => wgpu::TextureFormat::Rgba32Float,
+        _ => wgpu::TextureFormat::R32Float,
+    }
+}
+
 /// z = a @ b + bias, and h = act(z) when the epilogue has one, in one dispatch, where the
-/// epilogue applies: N % 4 == 0 and the product not computed transposed. Else `None`, and
-/// the caller composes the ops. The caller checks the shapes and `fits`.
+/// epilogue applies: the product not computed transposed, and N % 4 == 0 or the product thin
+/// (an output layer of N = 2). Else `None`, and the caller composes the ops. The caller checks
+/// the shapes and `fits`.
 pub(super) fn matmul_epilogue(
     a: &Tensor,
     b: &Tensor,
@@ -204,10 +219,9 @@ pub(super) fn matmul_epilogue(
     [m, n, k]: [usize; 3],
     op: &str,
 ) -> Option<(Tensor, Option<Tensor>)> {
-    let rgba = wgpu::TextureFormat::Rgba32Float;
-    let ok = n.is_multiple_of(4)
+    let ok = (n.is_multiple_of(4) || is_thin(m, n, k))
         && !computes_transposed(m, n, k)
-        && texture_pool::flat_fits(a.device(), n, rgba);
+        && texture_pool::flat_fits(a.device(), n, bias_format(n));
     ok.then(|| product(a, b, Some(ep), false, false, [m, n, k], &[m, n], op))
 }
 
@@ -236,7 +250,7 @@ fn product(
         n4: n.div_ceil(4) as u32,
         _pad: [0; 3],
     };
-    let thin = n <= THIN || k <= THIN || m <= THIN;
+    let thin = is_thin(m, n, k);
     let thin_wg = thin_invocations(m * n.div_ceil(4));
     // Epilogue: none, bias, or bias and activation.
     let stage = ep.map_or(0, |e| 1 + e.act.is_some() as usize);
@@ -246,15 +260,16 @@ fn product(
         "matmul_texture_bias_act",
     ];
     let thins = ["matmul_thin4", "matmul_thin4_bias", "matmul_thin4_bias_act"];
+    let ragged_thins = ["matmul_thin", "matmul_thin_bias", "matmul_thin_bias_act"];
     let (entry, grid) = match (thin, n % 4 == 0) {
         (false, true) => (tiles[stage], tile_grid(m, n)),
         (true, true) => (thins[stage], grid_1d(m * n.div_ceil(4), thin_wg)),
         (false, false) => ("matmul_texture_ragged", tile_grid(m, n)),
-        (true, false) => ("matmul_thin", grid_1d(m * n.div_ceil(4), thin_wg)),
+        (true, false) => (ragged_thins[stage], grid_1d(m * n.div_ceil(4), thin_wg)),
     };
     assert!(
-        stage == 0 || n.is_multiple_of(4),
-        "{op}: the bias epilogue needs N % 4 == 0"
+        stage == 0 || thin || n.is_multiple_of(4),
+        "{op}: the tiles' bias epilogue needs N % 4 == 0"
     );
     let mut kernel = Kernel::new(MATMUL_TEXTURE, entry)
         .with("NATURAL_A", natural_a as u32 as f64)
@@ -263,7 +278,7 @@ fn product(
         true => kernel.with("THIN_WG", thin_wg as f64),
         false => kernel.with("WG", invocations(m) as f64),
     };
-    let bias = ep.map(|e| Flat::new(e.bias, wgpu::TextureFormat::Rgba32Float));
+    let bias = ep.map(|e| Flat::new(e.bias, bias_format(n)));
     let act = ep.and_then(|e| e.act);
     if let Some(code) = act {
         kernel = kernel.with("ACT", code as f64);
