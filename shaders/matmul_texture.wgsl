@@ -288,11 +288,15 @@ fn a_row(row: u32, kq: u32) -> vec4<f32> {
         let x = row / 4u;
         let i = row % 4u;
         let k = kq * 4u;
-        var a = vec4<f32>(textureLoad(ta, vec2<u32>(x, k), 0)[i], 0.0, 0.0, 0.0);
-        if (k + 1u < p.k) { a.y = textureLoad(ta, vec2<u32>(x, k + 1u), 0)[i]; }
-        if (k + 2u < p.k) { a.z = textureLoad(ta, vec2<u32>(x, k + 2u), 0)[i]; }
-        if (k + 3u < p.k) { a.w = textureLoad(ta, vec2<u32>(x, k + 3u), 0)[i]; }
-        return a;
+        // Rows past K clamped and zeroed with select, not skipped by a branch: llvmpipe runs
+        // a branch under a lane mask, and a masked texel fetch is a loop over the lanes.
+        let last = p.k - 1u;
+        let a = vec4<f32>(
+            textureLoad(ta, vec2<u32>(x, k), 0)[i],
+            textureLoad(ta, vec2<u32>(x, min(k + 1u, last)), 0)[i],
+            textureLoad(ta, vec2<u32>(x, min(k + 2u, last)), 0)[i],
+            textureLoad(ta, vec2<u32>(x, min(k + 3u, last)), 0)[i]);
+        return select(vec4<f32>(0.0), a, vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.k));
     }
     return textureLoad(ta, vec2<u32>(kq, row), 0);
 }

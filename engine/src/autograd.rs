@@ -77,8 +77,9 @@ impl Tensor {
             "backward: the loss must hold one element, got shape {:?} (reduce it with .sum() or .mean() first)",
             self.shape()
         );
-        // An upload, not a fill: no dispatch (each costs ~0.1 ms on a CPU adapter).
-        let seed = Tensor::from_slice(self.device(), &[1.0], self.shape());
+        // A fill (one small dispatch), not an upload: an upload cannot reuse a buffer freed
+        // in the open batch, so a loop would keep adding to the pool.
+        let seed = Tensor::ones(self.device(), self.shape());
         self.backward_with(seed);
     }
 
