@@ -7,9 +7,11 @@
 //!     cargo run --release -p models --example mlp_profile -- --batch 8  # another batch size
 //!     cargo run --release -p models --example mlp_profile -- --buffer-reads  # no texture copies
 //!
-//! Prints the unprofiled step time (the fastest, first quartile and median of 300 steps: on a
-//! shared 2-core machine the median moves by 20% from run to run, the low quantiles much less)
-//! and dispatches per step, then each kernel's share over
+//! Prints the unprofiled step time (the fastest, first quartile and median of 300 steps each
+//! followed by a sync: on a shared 2-core machine the median moves by 20% from run to run, the
+//! low quantiles much less), the mean of 300 steps run back to back with one sync at the end
+//! (as `benches/mlp_step.rs` times them), the CPU time of recording a step, and dispatches per
+//! step, then each kernel's share over
 //! 5 profiled steps (every profiled dispatch is waited for on its own, so the profiled total
 //! is larger than the unprofiled step; the shares and counts are the point).
 
@@ -72,26 +74,43 @@ fn main() {
     }
     plain.sync().unwrap();
     let before = plain.stats().dispatches;
-    let mut times = Vec::new();
+    let (mut times, mut recording) = (Vec::new(), Vec::new());
     const STEPS: usize = 300;
     for _ in 0..STEPS {
         let t = Instant::now();
         step.run();
+        recording.push(t.elapsed().as_secs_f64());
         plain.sync().unwrap();
         times.push(t.elapsed().as_secs_f64());
     }
+    recording.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    // As the criterion bench times it: the steps back to back, one sync at the end.
+    let t = Instant::now();
+    for _ in 0..STEPS {
+        step.run();
+    }
+    plain.sync().unwrap();
+    let back_to_back = t.elapsed().as_secs_f64() / STEPS as f64;
+    println!(
+        "back to back (one sync after {STEPS} steps): {:.2} ms per step",
+        back_to_back * 1e3
+    );
     if flag("--trace") {
         let ms: Vec<String> = times.iter().map(|t| format!("{:.0}", t * 1e3)).collect();
         println!("step times (ms): {}", ms.join(" "));
     }
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let per_step = (plain.stats().dispatches - before) / STEPS as u64;
+    let per_step = (plain.stats().dispatches - before) / (2 * STEPS) as u64;
     println!(
         "unprofiled: {:.2} ms per step fastest, {:.2} first quartile, {:.2} median of {STEPS}; \
          {per_step} dispatches per step",
         times[0] * 1e3,
         times[STEPS / 4] * 1e3,
         times[STEPS / 2] * 1e3
+    );
+    println!(
+        "recording a step (before its sync): {:.2} ms median",
+        recording[STEPS / 2] * 1e3
     );
     if time_only {
         return;
