@@ -111,7 +111,7 @@ impl Optimizer for Adam {
                 let grid = grid_1d(p.numel() / 4, 256);
                 let outs = [p, m, v];
                 texture_pool::dispatch_reading(dev, &k4, f, &outs, bytemuck::bytes_of(&u), grid);
-            } else if multi::available(dev) {
+            } else if multi::available(dev) && multi::holds_vec4s(&[p, g, m, v]) {
                 small.push(vec![p, g, m, v]);
             } else {
                 let k =

@@ -59,7 +59,7 @@ impl Ema {
                 let k4 = Kernel::new(OPTIM, "ema_update4_tex");
                 let grid = grid_1d(p.numel() / 4, 256);
                 texture_pool::dispatch_reading(dev, &k4, f, &[s], bytemuck::bytes_of(&u), grid);
-            } else if multi::available(dev) {
+            } else if multi::available(dev) && multi::holds_vec4s(&[p, s]) {
                 small.push(vec![p, s]);
             } else {
                 dev.0.dispatch(

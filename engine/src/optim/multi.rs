@@ -46,6 +46,14 @@ pub(super) fn available(dev: &Device) -> bool {
     dev.limits().max_storage_buffers_per_shader_stage >= BUFFERS
 }
 
+/// Whether each tensor's buffer holds whole vec4s past its last value, as the multi kernels
+/// read and write them: true for pooled buffers (at least 256 bytes, in steps of 32) except a
+/// tensor near the device's largest binding, whose buffer is exactly its size.
+pub(super) fn holds_vec4s(ts: &[&Tensor]) -> bool {
+    ts.iter()
+        .all(|t| t.buffer().size() >= (t.numel().div_ceil(4) * 16) as u64)
+}
+
 /// Runs `kernel` over `items` (each: the buffers of one parameter, the parameter first, so
 /// its element count sizes the slot), `slots` items per dispatch.
 pub(super) fn dispatch(op: &str, kernel: &Kernel, slots: usize, items: &[Vec<&Tensor>], u: Params) {
