@@ -2,6 +2,9 @@
 // the kernel CPU adapters run. Launched by engine/src/ops/matmul_texture.rs.
 //
 // Legend: M, N = rows, cols of out; K = the contracted dim; K4, N4 = K, N over 4, rounded up.
+//   A batched product (matmul_texture, _ragged, matmul_thin, thin4, the packs) runs one batch
+//   item per grid z, its operands' items packed one above the other in ta and tb (a_rows,
+//   b_rows texture rows each) and its outputs one after another in out.
 //   a is [M, K] (or [K, M] when TRANS), b is [K, N] (or [N, K] when TRANS), plain storage
 //   ta is op(A) packed as an rgba32float texture, K4 wide and M high:
 //     texel (x, y) = op(A)[y, 4x..4x+3], zero past K
@@ -36,8 +39,11 @@ struct PackParams {
 
 // Where element (r, c) of the matrix sits in its source.
 fn pk_index(r: u32, c: u32) -> u32 {
-    return select(r * pk.cols + c, c * pk.rows + r, TRANS);
+    return pk_item + select(r * pk.cols + c, c * pk.rows + r, TRANS);
 }
+
+// The first source element of this invocation's batch item (grid z; 0 unbatched).
+var<private> pk_item: u32;
 
 fn pk_at(r: u32, c: u32) -> f32 {
     if (c >= pk.cols) { return 0.0; }
@@ -50,8 +56,9 @@ fn matmul_pack(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r = gid.y;
     if (r >= pk.rows || x * 4u >= pk.cols) { return; }
     let c = x * 4u;
+    pk_item = gid.z * pk.rows * pk.cols;
     let v = vec4<f32>(pk_at(r, c), pk_at(r, c + 1u), pk_at(r, c + 2u), pk_at(r, c + 3u));
-    textureStore(pk_out, vec2<u32>(x, r), v);
+    textureStore(pk_out, vec2<u32>(x, gid.z * pk.rows + r), v);
 }
 
 // matmul_pack with the source read through a flat r32float copy (texture_pool.rs, `flat`:
@@ -70,8 +77,9 @@ fn matmul_pack_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r = gid.y;
     if (r >= pk.rows || x * 4u >= pk.cols) { return; }
     let c = x * 4u;
+    pk_item = gid.z * pk.rows * pk.cols;
     let v = vec4<f32>(pk_flat_at(r, c), pk_flat_at(r, c + 1u), pk_flat_at(r, c + 2u), pk_flat_at(r, c + 3u));
-    textureStore(pk_out, vec2<u32>(x, r), v);
+    textureStore(pk_out, vec2<u32>(x, gid.z * pk.rows + r), v);
 }
 
 // ---- matmul_texture ----
@@ -94,9 +102,21 @@ struct Params {
     k: u32,
     k4: u32,
     n4: u32,
+    a_rows: u32, // texture rows per batch item of ta (M, or K when NATURAL_A)
+    b_rows: u32, // and of tb (K, or N when NATURAL_B)
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+}
+
+// This invocation's batch item (grid z; 0 unbatched): its first rows in ta and tb and its
+// first element of out. Set by the entry points of batched products.
+var<private> a_base: u32;
+var<private> b_base: u32;
+var<private> out_base: u32;
+
+fn set_batch_item(z: u32) {
+    a_base = z * p.a_rows;
+    b_base = z * p.b_rows;
+    out_base = z * p.m * p.n;
 }
 
 @group(0) @binding(0) var ta: texture_2d<f32>;
@@ -113,17 +133,17 @@ fn a_block(m0: u32, kq: u32) -> mat4x4<f32> {
         // M % 4 == 0 here: texel (m0 / 4, k) holds op(A)[m0..m0+3, k].
         let x = min(m0 / 4u, p.m / 4u - 1u);
         let k = kq * 4u;
-        let q0 = textureLoad(ta, vec2<u32>(x, k), 0);
-        let q1 = select(vec4<f32>(0.0), textureLoad(ta, vec2<u32>(x, min(k + 1u, p.k - 1u)), 0), k + 1u < p.k);
-        let q2 = select(vec4<f32>(0.0), textureLoad(ta, vec2<u32>(x, min(k + 2u, p.k - 1u)), 0), k + 2u < p.k);
-        let q3 = select(vec4<f32>(0.0), textureLoad(ta, vec2<u32>(x, min(k + 3u, p.k - 1u)), 0), k + 3u < p.k);
+        let q0 = textureLoad(ta, vec2<u32>(x, a_base + k), 0);
+        let q1 = select(vec4<f32>(0.0), textureLoad(ta, vec2<u32>(x, a_base + min(k + 1u, p.k - 1u)), 0), k + 1u < p.k);
+        let q2 = select(vec4<f32>(0.0), textureLoad(ta, vec2<u32>(x, a_base + min(k + 2u, p.k - 1u)), 0), k + 2u < p.k);
+        let q3 = select(vec4<f32>(0.0), textureLoad(ta, vec2<u32>(x, a_base + min(k + 3u, p.k - 1u)), 0), k + 3u < p.k);
         return transpose(mat4x4<f32>(q0, q1, q2, q3));
     }
     return mat4x4<f32>(
-        textureLoad(ta, vec2<u32>(kq, min(m0, p.m - 1u)), 0),
-        textureLoad(ta, vec2<u32>(kq, min(m0 + 1u, p.m - 1u)), 0),
-        textureLoad(ta, vec2<u32>(kq, min(m0 + 2u, p.m - 1u)), 0),
-        textureLoad(ta, vec2<u32>(kq, min(m0 + 3u, p.m - 1u)), 0));
+        textureLoad(ta, vec2<u32>(kq, a_base + min(m0, p.m - 1u)), 0),
+        textureLoad(ta, vec2<u32>(kq, a_base + min(m0 + 1u, p.m - 1u)), 0),
+        textureLoad(ta, vec2<u32>(kq, a_base + min(m0 + 2u, p.m - 1u)), 0),
+        textureLoad(ta, vec2<u32>(kq, a_base + min(m0 + 3u, p.m - 1u)), 0));
 }
 
 // Rows k = 4kq..4kq+3 of op(B) at columns 4x..4x+3, as the columns of a matrix. Rows past K
@@ -133,18 +153,18 @@ fn b_block(x: u32, kq: u32) -> mat4x4<f32> {
         // K % 4 == 0 here: texel (kq, n) holds op(B)[4kq..4kq+3, n].
         let c = 4u * x;
         return transpose(mat4x4<f32>(
-            textureLoad(tb, vec2<u32>(kq, min(c, p.n - 1u)), 0),
-            textureLoad(tb, vec2<u32>(kq, min(c + 1u, p.n - 1u)), 0),
-            textureLoad(tb, vec2<u32>(kq, min(c + 2u, p.n - 1u)), 0),
-            textureLoad(tb, vec2<u32>(kq, min(c + 3u, p.n - 1u)), 0)));
+            textureLoad(tb, vec2<u32>(kq, b_base + min(c, p.n - 1u)), 0),
+            textureLoad(tb, vec2<u32>(kq, b_base + min(c + 1u, p.n - 1u)), 0),
+            textureLoad(tb, vec2<u32>(kq, b_base + min(c + 2u, p.n - 1u)), 0),
+            textureLoad(tb, vec2<u32>(kq, b_base + min(c + 3u, p.n - 1u)), 0)));
     }
     let k = kq * 4u;
     let last = p.k - 1u;
     return mat4x4<f32>(
-        textureLoad(tb, vec2<u32>(x, k), 0),
-        textureLoad(tb, vec2<u32>(x, min(k + 1u, last)), 0),
-        textureLoad(tb, vec2<u32>(x, min(k + 2u, last)), 0),
-        textureLoad(tb, vec2<u32>(x, min(k + 3u, last)), 0));
+        textureLoad(tb, vec2<u32>(x, b_base + k), 0),
+        textureLoad(tb, vec2<u32>(x, b_base + min(k + 1u, last)), 0),
+        textureLoad(tb, vec2<u32>(x, b_base + min(k + 2u, last)), 0),
+        textureLoad(tb, vec2<u32>(x, b_base + min(k + 3u, last)), 0));
 }
 // out is [M, N]: matmul_texture writes vec4s (N % 4 == 0), matmul_texture_ragged floats.
 @group(0) @binding(2) var<storage, read_write> out4: array<vec4<f32>>;
@@ -214,12 +234,12 @@ fn tile(m0: u32, g0: u32, sid: u32) -> Tile {
 
 // Row `row` of out at columns col..col+3 (those inside out).
 fn store4(row: u32, col: u32, v: vec4<f32>) {
-    if (row < p.m && col < p.n) { out4[(row * p.n + col) / 4u] = v; }
+    if (row < p.m && col < p.n) { out4[(out_base + row * p.n + col) / 4u] = v; }
 }
 
 fn store1(row: u32, col: u32, v: vec4<f32>) {
     if (row >= p.m || col >= p.n) { return; }
-    let o = row * p.n + col;
+    let o = out_base + row * p.n + col;
     out1[o] = v.x;
     if (col + 1u < p.n) { out1[o + 1u] = v.y; }
     if (col + 2u < p.n) { out1[o + 2u] = v.z; }
@@ -259,6 +279,7 @@ fn matmul_texture(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(subgroup_invocation_id) sid: u32,
 ) {
+    set_batch_item(wg.z);
     let m0 = (wg.x * WG + lid.x) * 4u;
     store_tile4(m0, wg.y * 8u, tile(m0, wg.y * 8u, sid));
 }
@@ -270,6 +291,7 @@ fn matmul_texture_ragged(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(subgroup_invocation_id) sid: u32,
 ) {
+    set_batch_item(wg.z);
     let m0 = (wg.x * WG + lid.x) * 4u;
     store_tile1(m0, wg.y * 8u, tile(m0, wg.y * 8u, sid));
 }
@@ -292,13 +314,13 @@ fn a_row(row: u32, kq: u32) -> vec4<f32> {
         // a branch under a lane mask, and a masked texel fetch is a loop over the lanes.
         let last = p.k - 1u;
         let a = vec4<f32>(
-            textureLoad(ta, vec2<u32>(x, k), 0)[i],
-            textureLoad(ta, vec2<u32>(x, min(k + 1u, last)), 0)[i],
-            textureLoad(ta, vec2<u32>(x, min(k + 2u, last)), 0)[i],
-            textureLoad(ta, vec2<u32>(x, min(k + 3u, last)), 0)[i]);
+            textureLoad(ta, vec2<u32>(x, a_base + k), 0)[i],
+            textureLoad(ta, vec2<u32>(x, a_base + min(k + 1u, last)), 0)[i],
+            textureLoad(ta, vec2<u32>(x, a_base + min(k + 2u, last)), 0)[i],
+            textureLoad(ta, vec2<u32>(x, a_base + min(k + 3u, last)), 0)[i]);
         return select(vec4<f32>(0.0), a, vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.k));
     }
-    return textureLoad(ta, vec2<u32>(kq, row), 0);
+    return textureLoad(ta, vec2<u32>(kq, a_base + row), 0);
 }
 
 // Row `row` of out at column group x.
@@ -312,6 +334,7 @@ fn thin(row: u32, x: u32) -> vec4<f32> {
 
 @compute @workgroup_size(THIN_WG)
 fn matmul_thin(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    set_batch_item(gid.z);
     let idx = gid.x + gid.y * nwg.x * THIN_WG;
     let row = idx / p.n4;
     if (row >= p.m) { return; }
@@ -321,6 +344,7 @@ fn matmul_thin(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // matmul_thin for N % 4 == 0.
 @compute @workgroup_size(THIN_WG)
 fn matmul_thin4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    set_batch_item(gid.z);
     let idx = gid.x + gid.y * nwg.x * THIN_WG;
     let row = idx / p.n4;
     if (row >= p.m) { return; }

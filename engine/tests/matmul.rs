@@ -438,6 +438,31 @@ fn texture_kernel_matches_reference_for_all_transposes() {
     }
 }
 
+/// Both operands batched through `matmul_texture` (one batch item per grid z, the items packed
+/// one above the other): ragged tiles, the stored-layout (natural) operands, thin sides, for
+/// every transpose combination, and twice so the pooled textures are reused at other heights.
+#[test]
+fn texture_kernel_batched_matches_reference_for_all_transposes() {
+    let Some(dev) = texture_device() else { return };
+    for _ in 0..2 {
+        for (bt, m, n, k) in [
+            (3, 45, 100, 63),
+            (5, 37, 36, 37),
+            (4, 64, 20, 128), // A^T in its stored layout (M % 64 == 0)
+            (2, 70, 128, 64), // B^T in its stored layout (K % 64 == 0)
+            (3, 2, 130, 70),  // thin M
+            (3, 300, 2, 67),  // thin N
+            (2, 257, 131, 3), // thin K
+        ] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let sa = if ta { [bt, k, m] } else { [bt, m, k] };
+                let sb = if tb { [bt, n, k] } else { [bt, k, n] };
+                check_on(&dev, &sa, &sb, ta, tb, k, "texture, batched");
+            }
+        }
+    }
+}
+
 /// The backward's products (all four transpose flags) through `matmul_texture`.
 #[test]
 fn texture_kernel_gradients_match_finite_differences() {

@@ -1,7 +1,8 @@
 //! Matmul with both operands packed into textures and op(B) shared by subgroup broadcasts: the
-//! kernel CPU adapters run for plain (unbatched, or B shared across A's batch) products.
-//! Kernels: shaders/matmul_texture.wgsl, which says why it suits CPU adapters; `matmul.rs`
-//! decides when it applies.
+//! kernel CPU adapters run for plain (unbatched, or B shared across A's batch) products, and
+//! for products with both operands batched (`matmul_batched`: each operand's batch items
+//! packed one above the other, one item per grid z). Kernels: shaders/matmul_texture.wgsl,
+//! which says why it suits CPU adapters; `matmul.rs` decides when it applies.
 //!
 //! Legend (as in matmul.rs): out[M, N] = op(A)[M, K] @ op(B)[K, N].
 //!   a is [M, K] (or [K, M] when trans_a), b is [K, N] (or [N, K] when trans_b)
@@ -42,6 +43,7 @@ struct PackParams {
     cols: u32,
     _pad: [u32; 2],
 }
+// (A batched pack covers `batch` matrices of rows x cols stored one after another: grid z.)
 
 /// Mirrors `Params` in matmul_texture.wgsl.
 #[repr(C)]
@@ -52,7 +54,10 @@ struct Params {
     k: u32,
     k4: u32,
     n4: u32,
-    _pad: [u32; 3],
+    /// Texture rows per batch item of op(A) and op(B) (grid z is the batch item).
+    a_rows: u32,
+    b_rows: u32,
+    _pad: u32,
 }
 
 /// Whether both packed textures fit the device's 2-D texture size and the grid its limit.
@@ -68,6 +73,20 @@ pub(super) fn fits(dev: &crate::device::Device, m: usize, n: usize, k: usize) ->
         && n.div_ceil(4) <= max
         && m.div_ceil(ROWS_PER_WG) <= groups
         && n.div_ceil(COLS_PER_WG) <= groups
+}
+
+/// `fits` for a batch of products, each operand [batch, ...] and packed with its batch items
+/// one above the other.
+pub(super) fn fits_batched(
+    dev: &crate::device::Device,
+    batch: usize,
+    [m, n, k]: [usize; 3],
+) -> bool {
+    let l = dev.limits();
+    let max = l.max_texture_dimension_2d as usize;
+    fits(dev, m, n, k)
+        && batch * m.max(k) <= max
+        && batch <= l.max_compute_workgroups_per_dimension as usize
 }
 
 /// A pooled rgba32float texture for a packed operand.
@@ -93,21 +112,23 @@ fn aligned(bytes: usize) -> bool {
 ///   op(X)[4x..4x+3, c]; the kernel turns 4x4 blocks round as it reads (NATURAL_A/B).
 fn operand(
     src: &Tensor,
+    batch: usize,
     rows: usize,
     cols: usize,
     trans: bool,
     natural_ok: bool,
 ) -> (Pooled, bool) {
     let dev = src.device();
+    // Batch items one above the other: the stored rows of all of them in one copy.
     if trans && natural_ok && aligned(rows * 4) {
-        let tex = texture(dev, (rows / 4) as u32, cols as u32);
-        texture_pool::copy_rows(src, &tex.tex, rows * 4, 0, rows / 4, cols);
+        let tex = texture(dev, (rows / 4) as u32, (batch * cols) as u32);
+        texture_pool::copy_rows(src, &tex.tex, rows * 4, 0, rows / 4, batch * cols);
         return (tex, true);
     }
     let width = cols.div_ceil(4);
-    let tex = texture(dev, width as u32, rows as u32);
+    let tex = texture(dev, width as u32, (batch * rows) as u32);
     if !trans && aligned(cols * 4) {
-        texture_pool::copy_rows(src, &tex.tex, cols * 4, 0, width, rows);
+        texture_pool::copy_rows(src, &tex.tex, cols * 4, 0, width, batch * rows);
         return (tex, false);
     }
     let params = PackParams {
@@ -124,7 +145,11 @@ fn operand(
         &Kernel::new(MATMUL_TEXTURE, entry).with("TRANS", trans as u32 as f64),
         &[source, wgpu::BindingResource::TextureView(&tex.view)],
         bytemuck::bytes_of(&params),
-        [width.div_ceil(8) as u32, rows.div_ceil(8) as u32, 1],
+        [
+            width.div_ceil(8) as u32,
+            rows.div_ceil(8) as u32,
+            batch as u32,
+        ],
     );
     flat.into_iter().for_each(|f| f.give_back(dev));
     (tex, false)
@@ -180,10 +205,35 @@ pub(super) fn matmul(
 ) -> Tensor {
     if computes_transposed(m, n, k) {
         // out^T = op(B)^T op(A)^T, then one small transpose.
-        let (out_t, _) = product(b, a, None, !trans_b, !trans_a, [n, m, k], &[n, m], op);
+        let (out_t, _) = product(b, a, None, !trans_b, !trans_a, [1, n, m, k], &[n, m], op);
         return out_t.transpose(0, 1).reshape(out_shape);
     }
-    product(a, b, None, trans_a, trans_b, [m, n, k], out_shape, op).0
+    product(a, b, None, trans_a, trans_b, [1, m, n, k], out_shape, op).0
+}
+
+/// out[z] = op(A)[z] @ op(B)[z] for each of `batch` items, both operands batched and stored
+/// [batch, ...] one item after another, out [batch, M, N] (reshaped to `out_shape`); records
+/// no graph. The caller checks the shapes and `fits_batched`.
+pub(super) fn matmul_batched(
+    a: &Tensor,
+    b: &Tensor,
+    trans_a: bool,
+    trans_b: bool,
+    [batch, m, n, k]: [usize; 4],
+    out_shape: &[usize],
+    op: &str,
+) -> Tensor {
+    product(
+        a,
+        b,
+        None,
+        trans_a,
+        trans_b,
+        [batch, m, n, k],
+        out_shape,
+        op,
+    )
+    .0
 }
 
 /// The epilogue a product's store can apply: add a bias [N], then optionally an activation
@@ -222,7 +272,7 @@ pub(super) fn matmul_epilogue(
     let ok = (n.is_multiple_of(4) || is_thin(m, n, k))
         && !computes_transposed(m, n, k)
         && texture_pool::flat_fits(a.device(), n, bias_format(n));
-    ok.then(|| product(a, b, Some(ep), false, false, [m, n, k], &[m, n], op))
+    ok.then(|| product(a, b, Some(ep), false, false, [1, m, n, k], &[m, n], op))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -232,15 +282,15 @@ fn product(
     ep: Option<Epilogue>,
     trans_a: bool,
     trans_b: bool,
-    [m, n, k]: [usize; 3],
+    [batch, m, n, k]: [usize; 4],
     out_shape: &[usize],
     op: &str,
 ) -> (Tensor, Option<Tensor>) {
     let dev = a.device();
     // op(A) natural: M/4 x K; op(B) natural: K/4 x N, which must fit the texture height.
-    let (ta, natural_a) = operand(a, m, k, trans_a, true);
+    let (ta, natural_a) = operand(a, batch, m, k, trans_a, true);
     let max = dev.limits().max_texture_dimension_2d as usize;
-    let (tb, natural_b) = operand(b, k, n, trans_b, n <= max);
+    let (tb, natural_b) = operand(b, batch, k, n, trans_b, batch * n <= max);
     let out = Tensor::uninit(dev, out_shape, op);
     let params = Params {
         m: m as u32,
@@ -248,7 +298,9 @@ fn product(
         k: k as u32,
         k4: k.div_ceil(4) as u32,
         n4: n.div_ceil(4) as u32,
-        _pad: [0; 3],
+        a_rows: if natural_a { k } else { m } as u32,
+        b_rows: if natural_b { n } else { k } as u32,
+        _pad: 0,
     };
     let thin = is_thin(m, n, k);
     let thin_wg = thin_invocations(m * n.div_ceil(4));
@@ -267,6 +319,7 @@ fn product(
         (false, false) => ("matmul_texture_ragged", tile_grid(m, n)),
         (true, false) => (ragged_thins[stage], grid_1d(m * n.div_ceil(4), thin_wg)),
     };
+    let grid = [grid[0], grid[1], batch as u32]; // z: the batch item
     assert!(
         stage == 0 || thin || n.is_multiple_of(4),
         "{op}: the tiles' bias epilogue needs N % 4 == 0"
