@@ -53,7 +53,14 @@ fn small_products(profile: bool) {
         })
         .unwrap();
         println!("matmul_texture: {textures}");
-        for (m, k, n) in [(16, 40, 40), (16, 40, 128), (64, 128, 128), (256, 128, 128)] {
+        let few_rows_large = (20, 130, 1030); // computed transposed while that applied
+        for (m, k, n) in [
+            (16, 40, 40),
+            (16, 40, 128),
+            (64, 128, 128),
+            (256, 128, 128),
+            few_rows_large,
+        ] {
             let x = Tensor::randn(&dev, &[m, k]);
             let w = Tensor::randn(&dev, &[k, n]);
             let g = Tensor::randn(&dev, &[m, n]);

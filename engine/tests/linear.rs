@@ -3,7 +3,7 @@
 //! adapter's default path, with `matmul_texture` forced on (its bias epilogue) and forced off
 //! (a product and a broadcast add), at shapes that take each kernel: the 4 x 32 tiles, the
 //! thin kernel (K of 3, N of 8 or 2, M of 3), and those that fall back to the composed ops
-//! (N % 4 != 0 in the tiles, a large product with few rows).
+//! (N % 4 != 0 in the tiles).
 mod common;
 use common::*;
 use engine::{Activation, Device, DeviceOptions, Tensor};
@@ -60,7 +60,7 @@ const SHAPES: [(usize, usize, usize); 10] = [
     (37, 20, 30),   // N % 4 != 0, not thin: composed
     (9, 9, 12),     // few rows, a small product: tiles
     (3, 100, 1000), // at most 8 rows: the thin kernel
-    (20, 100, 200), // few rows, a large product (computed transposed): composed
+    (20, 100, 200), // few rows, a large product: 32-row tiles with the epilogue
     (1, 1, 4),
 ];
 

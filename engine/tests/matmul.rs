@@ -396,7 +396,7 @@ fn thin_buffer_kernel_matches_reference_for_all_transposes() {
 fn texture_kernel_matches_reference_for_all_transposes() {
     let Some(dev) = texture_device() else { return };
     for _ in 0..2 {
-        // Then thin ones: N of 2 (the ragged-N entry point), M of 2 (computed transposed when the product is large),
+        // Then thin ones: N of 2 (the ragged-N entry point), M of 2,
         // K of 3, and N % 4 != 0 with a long K.
         for (m, n, k) in [
             (261, 100, 1001),
@@ -406,7 +406,7 @@ fn texture_kernel_matches_reference_for_all_transposes() {
             (300, 2, 67),
             (2, 130, 70),
             (2, 1030, 130),  // at most 8 rows: the thin kernel
-            (20, 1030, 130), // few rows and a large product: computed transposed
+            (20, 1030, 130), // few rows and a large product: 32-row tiles
             // Tiles of 64 and 32 rows (M <= 64, M <= 32), thin kernels in small workgroups
             // (few outputs, a long k: the weight gradients of an MLP's first and last layers).
             (40, 64, 1000),

@@ -35,7 +35,8 @@ fn invocations(m: usize) -> usize {
     }
 }
 
-/// Mirrors `PackParams` in matmul_texture.wgsl.
+/// Mirrors `PackParams` in matmul_texture.wgsl: one matrix of rows x cols, or, batched, one
+/// per grid z stored one after another.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct PackParams {
@@ -43,7 +44,6 @@ struct PackParams {
     cols: u32,
     _pad: [u32; 2],
 }
-// (A batched pack covers `batch` matrices of rows x cols stored one after another: grid z.)
 
 /// Mirrors `Params` in matmul_texture.wgsl.
 #[repr(C)]
@@ -155,9 +155,9 @@ fn operand(
     (tex, false)
 }
 
-/// Products with at most this many columns or this short a k run `matmul_thin`: one
-/// invocation per 4 outputs, where the 4 x 32 tiles would mostly idle ([1024, 256] x [256, 2])
-/// or do little but store ([1024, 2] x [2, 256]).
+/// Products with at most this many rows or columns, or this short a k, run `matmul_thin`: one
+/// invocation per 4 outputs, where the 4 x 32 tiles would mostly idle ([1024, 256] x [256, 2],
+/// [2, 1024] x [1024, 256]) or do little but store ([1024, 2] x [2, 256]).
 const THIN: usize = 8;
 
 /// Invocations per workgroup of `matmul_thin` for this many invocations (the shader's
@@ -179,21 +179,10 @@ fn tile_grid(m: usize, n: usize) -> [u32; 3] {
     ]
 }
 
-/// Outputs with fewer rows than this (and more columns) are computed transposed: a workgroup
-/// covers 128 rows and 32 columns, so [2, 256] would run 8 workgroups of 2 useful rows each,
-/// where [256, 2] runs 2. Not when the product is under TRANSPOSE_MIN_MACS multiply-adds:
-/// there the transpose back (a dispatch, ~70 us on lavapipe) costs more than the idle rows
-/// (the U-Net's adapters, [16, 40] x [40, 40], are 26K).
-const FEW_ROWS: usize = 32;
-const TRANSPOSE_MIN_MACS: usize = 1 << 18;
-
-/// Whether `matmul` computes out^T and transposes it (see FEW_ROWS).
-fn computes_transposed(m: usize, n: usize, k: usize) -> bool {
-    m > THIN && m < FEW_ROWS && n > m && m * n * k >= TRANSPOSE_MIN_MACS
-}
-
 /// out = op(A) @ op(B), out is [M, N] (reshaped to `out_shape`); records no graph. The caller
-/// checks the shapes (see the legend) and `fits` (for both orders when M is small).
+/// checks the shapes (see the legend) and `fits`. (Outputs of 9 to 31 rows and many columns
+/// were once computed transposed and transposed back, for 128-row tiles; with 32-row tiles
+/// that cost more than it saved: [20, 130] x [130, 1030] 2.0 -> 1.35 ms without it.)
 pub(super) fn matmul(
     a: &Tensor,
     b: &Tensor,
@@ -203,11 +192,6 @@ pub(super) fn matmul(
     out_shape: &[usize],
     op: &str,
 ) -> Tensor {
-    if computes_transposed(m, n, k) {
-        // out^T = op(B)^T op(A)^T, then one small transpose.
-        let (out_t, _) = product(b, a, None, !trans_b, !trans_a, [1, n, m, k], &[n, m], op);
-        return out_t.transpose(0, 1).reshape(out_shape);
-    }
     product(a, b, None, trans_a, trans_b, [1, m, n, k], out_shape, op).0
 }
 
@@ -259,9 +243,8 @@ fn bias_format(n: usize) -> wgpu::TextureFormat {
 }
 
 /// z = a @ b + bias, and h = act(z) when the epilogue has one, in one dispatch, where the
-/// epilogue applies: the product not computed transposed, and N % 4 == 0 or the product thin
-/// (an output layer of N = 2). Else `None`, and the caller composes the ops. The caller checks
-/// the shapes and `fits`.
+/// epilogue applies: N % 4 == 0 or the product thin (an output layer of N = 2). Else `None`,
+/// and the caller composes the ops. The caller checks the shapes and `fits`.
 pub(super) fn matmul_epilogue(
     a: &Tensor,
     b: &Tensor,
@@ -270,7 +253,6 @@ pub(super) fn matmul_epilogue(
     op: &str,
 ) -> Option<(Tensor, Option<Tensor>)> {
     let ok = (n.is_multiple_of(4) || is_thin(m, n, k))
-        && !computes_transposed(m, n, k)
         && texture_pool::flat_fits(a.device(), n, bias_format(n));
     ok.then(|| product(a, b, Some(ep), false, false, [1, m, n, k], &[m, n], op))
 }
