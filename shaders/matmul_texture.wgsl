@@ -425,6 +425,8 @@ fn matmul_thin4_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
 }
 
 // ---- bias and activation epilogue: matmul_texture_bias_act, matmul_thin(4)_bias_act ----
+// Separate entry points from the bias-only ones (not an override switching h on): an entry
+// point that names ep_h binds it whatever an override says, so each binds only what it writes.
 // z = op(A) op(B) + bias to out, and h = act(z) to ep_h (the forward of
 // `Tensor::linear_act`: its backward needs z). ACT as unary.wgsl's OP codes: 6 tanh, 8 relu,
 // 9 silu, with the same formulas.

@@ -206,6 +206,8 @@ fn slot_start(s: u32, e0: vec4<u32>, e1: vec4<u32>) -> u32 {
 @group(0) @binding(29) var<storage, read> am_g7: array<vec4<f32>>;
 @group(0) @binding(30) var<storage, read_write> am_m7: array<vec4<f32>>;
 @group(0) @binding(31) var<storage, read_write> am_v7: array<vec4<f32>>;
+// adam_multi and adam_multi8 are two entry points, not one with a slot-count override: an
+// entry point binds every buffer it names, and adam_multi must bind only 16 (Metal has 31).
 @group(0) @binding(16) var<uniform> am_u: MultiParams;  // adam_multi's
 @group(0) @binding(32) var<uniform> am_u8: MultiParams; // adam_multi8's
 

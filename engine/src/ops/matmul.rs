@@ -96,7 +96,8 @@ fn launch(
     let plain = l.red == 1 && (l.batch == 1 || (l.b_bs == 0 && !trans_a));
     let rows = l.batch * l.m;
     if dev.0.matmul_texture && plain && matmul_texture::fits(dev, rows, l.n, l.k) {
-        return matmul_texture::matmul(a, b, trans_a, trans_b, [rows, l.n, l.k], out_shape, op);
+        let dims = [1, rows, l.n, l.k];
+        return matmul_texture::matmul(a, b, trans_a, trans_b, dims, out_shape, op);
     }
     // Both operands batched (attention's scores and outputs): one batch item per grid z.
     let batched = l.red == 1 && l.batch > 1 && l.a_bs == l.m * l.k && l.b_bs == l.k * l.n;
@@ -105,7 +106,7 @@ fn launch(
         && batched
         && matmul_texture::fits_batched(dev, l.batch, [l.m, l.n, l.k])
     {
-        return matmul_texture::matmul_batched(a, b, trans_a, trans_b, dims, out_shape, op);
+        return matmul_texture::matmul(a, b, trans_a, trans_b, dims, out_shape, op);
     }
     // Output rows and cols per workgroup: 8x8 invocations of a 16x16, 8x8 or 4x4 tile.
     let (kernel, groups) = if thin {

@@ -1,7 +1,7 @@
 //! Matmul with both operands packed into textures and op(B) shared by subgroup broadcasts: the
 //! kernel CPU adapters run for plain (unbatched, or B shared across A's batch) products, and
-//! for products with both operands batched (`matmul_batched`: each operand's batch items
-//! packed one above the other, one item per grid z). Kernels: shaders/matmul_texture.wgsl,
+//! for products with both operands batched (each operand's batch items packed one above the
+//! other, one item per grid z). Kernels: shaders/matmul_texture.wgsl,
 //! which says why it suits CPU adapters; `matmul.rs` decides when it applies.
 //!
 //! Legend (as in matmul.rs): out[M, N] = op(A)[M, K] @ op(B)[K, N].
@@ -179,45 +179,22 @@ fn tile_grid(m: usize, n: usize) -> [u32; 3] {
     ]
 }
 
-/// out = op(A) @ op(B), out is [M, N] (reshaped to `out_shape`); records no graph. The caller
-/// checks the shapes (see the legend) and `fits`. (Outputs of 9 to 31 rows and many columns
-/// were once computed transposed and transposed back, for 128-row tiles; with 32-row tiles
-/// that cost more than it saved: [20, 130] x [130, 1030] 2.0 -> 1.35 ms without it.)
+/// out[z] = op(A)[z] @ op(B)[z] for each of `batch` items (1 for a plain product), both
+/// operands stored [batch, ...] one item after another when batched, out [batch, M, N]
+/// (reshaped to `out_shape`); records no graph. The caller checks the shapes and `fits`
+/// (`fits_batched` when batched). (Outputs of 9 to 31 rows and many columns were once
+/// computed transposed and transposed back, for 128-row tiles; with 32-row tiles that cost
+/// more than it saved: [20, 130] x [130, 1030] 2.0 -> 1.35 ms without it.)
 pub(super) fn matmul(
     a: &Tensor,
     b: &Tensor,
     trans_a: bool,
     trans_b: bool,
-    [m, n, k]: [usize; 3],
+    dims: [usize; 4],
     out_shape: &[usize],
     op: &str,
 ) -> Tensor {
-    product(a, b, None, trans_a, trans_b, [1, m, n, k], out_shape, op).0
-}
-
-/// out[z] = op(A)[z] @ op(B)[z] for each of `batch` items, both operands batched and stored
-/// [batch, ...] one item after another, out [batch, M, N] (reshaped to `out_shape`); records
-/// no graph. The caller checks the shapes and `fits_batched`.
-pub(super) fn matmul_batched(
-    a: &Tensor,
-    b: &Tensor,
-    trans_a: bool,
-    trans_b: bool,
-    [batch, m, n, k]: [usize; 4],
-    out_shape: &[usize],
-    op: &str,
-) -> Tensor {
-    product(
-        a,
-        b,
-        None,
-        trans_a,
-        trans_b,
-        [batch, m, n, k],
-        out_shape,
-        op,
-    )
-    .0
+    product(a, b, None, trans_a, trans_b, dims, out_shape, op).0
 }
 
 /// The epilogue a product's store can apply: add a bias [N], then optionally an activation
@@ -295,13 +272,17 @@ fn product(
     ];
     let thins = ["matmul_thin4", "matmul_thin4_bias", "matmul_thin4_bias_act"];
     let ragged_thins = ["matmul_thin", "matmul_thin_bias", "matmul_thin_bias_act"];
-    let (entry, grid) = match (thin, n % 4 == 0) {
-        (false, true) => (tiles[stage], tile_grid(m, n)),
-        (true, true) => (thins[stage], grid_1d(m * n.div_ceil(4), thin_wg)),
-        (false, false) => ("matmul_texture_ragged", tile_grid(m, n)),
-        (true, false) => (ragged_thins[stage], grid_1d(m * n.div_ceil(4), thin_wg)),
+    let entry = match (thin, n % 4 == 0) {
+        (false, true) => tiles[stage],
+        (true, true) => thins[stage],
+        (false, false) => "matmul_texture_ragged",
+        (true, false) => ragged_thins[stage],
     };
-    let grid = [grid[0], grid[1], batch as u32]; // z: the batch item
+    let [x, y, _] = match thin {
+        true => grid_1d(m * n.div_ceil(4), thin_wg),
+        false => tile_grid(m, n),
+    };
+    let grid = [x, y, batch as u32]; // z: the batch item
     assert!(
         stage == 0 || thin || n.is_multiple_of(4),
         "{op}: the tiles' bias epilogue needs N % 4 == 0"
