@@ -94,13 +94,20 @@ fn matmul_pack_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
 // in the broadcasts.
 // Grid: x over groups of 4 * WG rows, y over groups of 32 columns.
 
+// The trip count of the k loops, K / 4 rounded up, as a pipeline constant rather than a
+// uniform: Mesa 22's lavapipe inlines uniform loop bounds into the shader and, for some
+// shaders and sizes, compiled it again on every dispatch ([1024, 64] x [64, 64]: 0.6 -> 5.5 ms;
+// BENCHMARKS.md, "A compile in every dispatch"). A constant is compiled once per K on every
+// adapter, and lets the compiler unroll.
+override K4: u32 = 1u;
+
 override WG: u32 = 32u; // invocations per workgroup: 32, or 16 or 8 for outputs of at most 64 or 32 rows
 
 struct Params {
     m: u32,
     n: u32,
     k: u32,
-    k4: u32,
+    _pad1: u32,
     n4: u32,
     a_rows: u32, // texture rows per batch item of ta (M, or K when NATURAL_A)
     b_rows: u32, // and of tb (K, or N when NATURAL_B)
@@ -199,7 +206,7 @@ fn tile(m0: u32, g0: u32, sid: u32) -> Tile {
     let bx = min(g0 + sid % 8u, p.n4 - 1u);
     var c0 = Acc4(); var c1 = Acc4(); var c2 = Acc4(); var c3 = Acc4();
     var c4 = Acc4(); var c5 = Acc4(); var c6 = Acc4(); var c7 = Acc4();
-    for (var kq = 0u; kq < p.k4; kq++) {
+    for (var kq = 0u; kq < K4; kq++) {
         let a = a_block(m0, kq);
         let a0 = a[0];
         let a1 = a[1];
@@ -326,7 +333,7 @@ fn a_row(row: u32, kq: u32) -> vec4<f32> {
 // Row `row` of out at column group x.
 fn thin(row: u32, x: u32) -> vec4<f32> {
     var acc = vec4<f32>(0.0);
-    for (var kq = 0u; kq < p.k4; kq++) {
+    for (var kq = 0u; kq < K4; kq++) {
         acc += b_block(x, kq) * a_row(row, kq);
     }
     return acc;

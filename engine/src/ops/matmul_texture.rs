@@ -52,7 +52,7 @@ struct Params {
     m: u32,
     n: u32,
     k: u32,
-    k4: u32,
+    _pad1: u32,
     n4: u32,
     /// Texture rows per batch item of op(A) and op(B) (grid z is the batch item).
     a_rows: u32,
@@ -255,7 +255,7 @@ fn product(
         m: m as u32,
         n: n as u32,
         k: k as u32,
-        k4: k.div_ceil(4) as u32,
+        _pad1: 0,
         n4: n.div_ceil(4) as u32,
         a_rows: if natural_a { k } else { m } as u32,
         b_rows: if natural_b { n } else { k } as u32,
@@ -288,6 +288,7 @@ fn product(
         "{op}: the tiles' bias epilogue needs N % 4 == 0"
     );
     let mut kernel = Kernel::new(MATMUL_TEXTURE, entry)
+        .with("K4", k.div_ceil(4) as f64)
         .with("NATURAL_A", natural_a as u32 as f64)
         .with("NATURAL_B", natural_b as u32 as f64);
     kernel = match thin {
