@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Throughput};
-use engine::ops::roofline::{fma_flops, fma_loop, stream_copy};
+use engine::ops::roofline::{fma_flops, fma_loop, stream_copy, stream_write};
 use engine::{Device, Tensor};
 
 /// The device benches run on; prints which adapter once.
@@ -46,19 +46,21 @@ pub fn median_secs(dev: &Device, reps: usize, mut work: impl FnMut()) -> f64 {
     t[reps / 2]
 }
 
-/// What one run of a benchmark does: FLOPs (compute-bound kernels) or bytes read + written
-/// (memory-bound kernels). Criterion prints Elements as "Gelem/s", which here reads GFLOP/s.
+/// What one run of a benchmark does: FLOPs (compute-bound kernels), bytes read + written
+/// (memory-bound kernels), or bytes written by a kernel that reads nothing (randn). Criterion
+/// prints Elements as "Gelem/s", which here reads GFLOP/s.
 #[derive(Clone, Copy, Debug)]
 pub enum Work {
     Flops(u64),
     Bytes(u64),
+    BytesWritten(u64),
 }
 
 impl Work {
     fn throughput(self) -> Throughput {
         match self {
             Work::Flops(f) => Throughput::Elements(f),
-            Work::Bytes(b) => Throughput::Bytes(b),
+            Work::Bytes(b) | Work::BytesWritten(b) => Throughput::Bytes(b),
         }
     }
 }
@@ -70,6 +72,8 @@ pub struct Ceilings {
     pub fma_gflops: f64,
     /// A vec4 streaming copy kernel, GB/s (10^9 bytes, read + written).
     pub copy_gbs: f64,
+    /// A vec4 streaming write kernel (nothing read), GB/s written.
+    pub write_gbs: f64,
 }
 
 /// Sizes of the probes per adapter: (FMA invocations, FMA iterations, f32 elements copied).
@@ -89,9 +93,11 @@ pub fn measure_ceilings(dev: &Device) -> Ceilings {
     // mul < 1 with add > 0: every lane converges to a finite value, no overflow or denormals.
     let fma = || drop(std::hint::black_box(fma_loop(&x, iters, 0.999, 0.001)));
     let copy = || drop(std::hint::black_box(stream_copy(&src)));
+    let write = || drop(std::hint::black_box(stream_write(dev, elems, 1.0, 0.0)));
     Ceilings {
         fma_gflops: fma_flops(n, iters) as f64 / median_secs(dev, 5, fma) / 1e9,
         copy_gbs: (8 * elems) as f64 / median_secs(dev, 5, copy) / 1e9,
+        write_gbs: (4 * elems) as f64 / median_secs(dev, 5, write) / 1e9,
     }
 }
 
@@ -105,9 +111,10 @@ pub fn ceilings(dev: &Device) -> Ceilings {
         *c.get_or_init(|| {
             let ceil = measure_ceilings(dev);
             eprintln!(
-                "ceilings: FMA {:.1} GFLOP/s, stream copy {:.2} GB/s ({})",
+                "ceilings: FMA {:.1} GFLOP/s, stream copy {:.2} GB/s, stream write {:.2} GB/s ({})",
                 ceil.fma_gflops,
                 ceil.copy_gbs,
+                ceil.write_gbs,
                 dev.describe()
             );
             ceil
@@ -161,7 +168,8 @@ fn selected(id: &str) -> bool {
 }
 
 /// Registers `group/id` timing `work`, with `amount` as its throughput, and prints its
-/// throughput as a fraction of the adapter's ceiling (FMA for FLOPs, streaming copy for bytes).
+/// throughput as a fraction of the adapter's ceiling (FMA for FLOPs, streaming copy for bytes,
+/// streaming write for bytes only written).
 pub fn bench(
     group: &mut BenchmarkGroup<'_, WallTime>,
     group_name: &str,
@@ -174,24 +182,18 @@ pub fn bench(
     if !test_mode() && selected(&full) {
         let ceil = ceilings(dev);
         let secs = median_secs(dev, 5, &mut work);
-        let line = match amount {
-            Work::Flops(f) => {
-                let g = f as f64 / secs / 1e9;
-                let pct = 100.0 * g / ceil.fma_gflops;
-                format!(
-                    "{g:.2} GFLOP/s = {pct:.0}% of the FMA ceiling ({:.1} GFLOP/s)",
-                    ceil.fma_gflops
-                )
-            }
-            Work::Bytes(b) => {
-                let g = b as f64 / secs / 1e9;
-                let pct = 100.0 * g / ceil.copy_gbs;
-                format!(
-                    "{g:.2} GB/s = {pct:.0}% of the copy ceiling ({:.2} GB/s)",
-                    ceil.copy_gbs
-                )
-            }
+        // (how much, its unit, the ceiling's name, the ceiling in GFLOP/s or GB/s)
+        let (n, unit, name, roof) = match amount {
+            Work::Flops(f) => (f, "GFLOP/s", "FMA", ceil.fma_gflops),
+            Work::Bytes(b) => (b, "GB/s", "copy", ceil.copy_gbs),
+            Work::BytesWritten(b) => (b, "GB/s written", "write", ceil.write_gbs),
         };
+        let g = n as f64 / secs / 1e9;
+        let roof_unit = if name == "FMA" { "GFLOP/s" } else { "GB/s" };
+        let line = format!(
+            "{g:.2} {unit} = {:.0}% of the {name} ceiling ({roof:.2} {roof_unit})",
+            100.0 * g / roof
+        );
         eprintln!("roof: {full}: {:.3} ms, {line}", secs * 1e3);
     }
     group.throughput(amount.throughput());

@@ -1,4 +1,5 @@
-// Roofline probes: the compute ceiling (a register-resident FMA loop) and a streaming copy.
+// Roofline probes: the compute ceiling (a register-resident FMA loop), a streaming copy and a
+// streaming write.
 // Launched by engine/src/ops/roofline.rs; timed by benches/roofline.rs.
 //
 // fma_loop: invocation i starts 8 independent vec4 accumulators from x[i], runs ITERS steps of
@@ -59,4 +60,16 @@ fn stream_copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let i = gid.x + gid.y * nwg.x * 256u;
     if (i >= q.n) { return; }
     dst4[i] = src4[i];
+}
+
+@group(0) @binding(0) var<storage, read_write> w4: array<vec4<f32>>;      // w4 is [n] vec4s
+@group(0) @binding(1) var<uniform> wq: Params;
+
+// w4[i] = (4i, 4i + 1, 4i + 2, 4i + 3) * mul + add: one vec4 written per invocation, nothing
+// read (the roof of kernels that only write, such as randn).
+@compute @workgroup_size(256)
+fn stream_write(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= wq.n) { return; }
+    w4[i] = (vec4<f32>(f32(4u * i)) + vec4<f32>(0.0, 1.0, 2.0, 3.0)) * wq.mul + wq.add;
 }

@@ -3,7 +3,7 @@
 mod common;
 use common::*;
 
-use engine::ops::roofline::{copy_buffer, fma_flops, fma_loop, stream_copy};
+use engine::ops::roofline::{copy_buffer, fma_flops, fma_loop, stream_copy, stream_write};
 use engine::Tensor;
 
 /// The FMA loop's recurrence on the CPU in f64: 32 lanes starting at x + 0.25 * l.
@@ -62,4 +62,19 @@ fn buffer_copy_and_stream_copy_are_exact() {
 fn stream_copy_rejects_a_length_not_a_multiple_of_four() {
     let dev = device();
     stream_copy(&Tensor::zeros(&dev, &[6]));
+}
+
+#[test]
+fn stream_write_writes_each_index_scaled_and_shifted() {
+    let dev = device();
+    let n = 4 * 1000 + 4; // 1001 vec4s: several workgroups, not a multiple of 256
+    let want: Vec<f32> = (0..n).map(|i| (i as f64 * 0.5 - 3.0) as f32).collect();
+    assert_eq!(stream_write(&dev, n, 0.5, -3.0).to_vec(), want);
+}
+
+#[test]
+#[should_panic(expected = "stream_write: 6 elements")]
+fn stream_write_rejects_a_length_not_a_multiple_of_four() {
+    let dev = device();
+    stream_write(&dev, 6, 1.0, 0.0);
 }

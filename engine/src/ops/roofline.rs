@@ -1,6 +1,6 @@
 //! Roofline probes, for benchmarks: the compute ceiling (a register-resident FMA loop) and the
-//! memory ceiling (a device-to-device buffer copy, and a vec4 streaming copy kernel) of the
-//! adapter in use. Kernels: shaders/roofline.wgsl. Timed by `benches/roofline.rs`.
+//! memory ceilings (a device-to-device buffer copy, a vec4 streaming copy kernel and a vec4
+//! streaming write kernel) of the adapter in use. Kernels: shaders/roofline.wgsl. Timed by `benches/roofline.rs`.
 //!
 //! Legend: n = invocations of the FMA loop, one per element of its input.
 
@@ -88,6 +88,30 @@ pub fn stream_copy(src: &Tensor) -> Tensor {
     src.device().0.dispatch(
         &Kernel::new(ROOFLINE, "stream_copy"),
         &[src.buffer(), out.buffer()],
+        bytemuck::bytes_of(&params),
+        grid_1d(n / 4, 256),
+    );
+    out
+}
+
+/// A new [n] tensor written by a kernel that stores one vec4 per invocation and reads nothing:
+/// element i = i * mul + add (exact for i < 2^24 with mul = 1, add = 0). The write ceiling
+/// of kernels that only produce values (randn). `n` must be a multiple of 4.
+pub fn stream_write(dev: &crate::Device, n: usize, mul: f32, add: f32) -> Tensor {
+    assert!(
+        n.is_multiple_of(4),
+        "stream_write: {n} elements is not a multiple of 4"
+    );
+    let out = Tensor::uninit(dev, &[n], "stream_write");
+    let params = Params {
+        n: (n / 4) as u32,
+        _pad: 0,
+        mul,
+        add,
+    };
+    dev.0.dispatch(
+        &Kernel::new(ROOFLINE, "stream_write"),
+        &[out.buffer()],
         bytemuck::bytes_of(&params),
         grid_1d(n / 4, 256),
     );
