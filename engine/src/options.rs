@@ -28,7 +28,8 @@ pub struct DeviceOptions {
     /// A tuning choice only: both paths are exact.
     pub matmul_texture: Option<bool>,
     /// Reductions of long contiguous rows with a workgroup per row and a tree in workgroup
-    /// memory (`reduce_rows`), instead of one invocation per output and chunk (`reduce_cols`).
+    /// memory (`reduce_rows`, and softmax's `softmax_wg`), instead of one invocation per output
+    /// and chunk (`reduce_cols`) or per row (`softmax_thread`).
     /// `None` picks the tree on GPUs and not on CPU adapters, where its barriers cost more
     /// than the loads (a U-Net step's bias gradients ran 6x faster without it on lavapipe).
     /// A tuning choice only: both are exact up to rounding.

@@ -297,15 +297,26 @@ fn softmax_ref(x: &[f64], n: usize, log: bool) -> Vec<f64> {
     out
 }
 
+/// Each row length through both strategies for long rows, whichever the adapter picks by
+/// default: thread-per-row always for 1 and 3 (300 rows span two workgroups), and for 64, 257
+/// and 1000 a workgroup per row with a tree in workgroup memory, or one invocation per row.
 #[test]
 fn softmax_and_log_softmax_match_reference_for_row_lengths() {
-    let dev = device();
-    // (rows, n): thread-per-row for 1 and 3 (300 rows span two workgroups), workgroup-per-row
-    // for 257 and 1000.
-    for (rows, n) in [(300, 1), (300, 3), (5, 257), (4, 1000)] {
+    for tree in [false, true] {
+        let dev = engine::Device::with_options(engine::DeviceOptions {
+            workgroup_reductions: Some(tree),
+            ..Default::default()
+        })
+        .unwrap();
+        softmax_rows_match_reference(&dev);
+    }
+}
+
+fn softmax_rows_match_reference(dev: &engine::Device) {
+    for (rows, n) in [(300, 1), (300, 3), (300, 64), (5, 257), (4, 1000)] {
         let x = uniform(rows * n, -4.0, 4.0, n as u64);
         let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-        let t = Tensor::from_slice(&dev, &x, &[rows, n]);
+        let t = Tensor::from_slice(dev, &x, &[rows, n]);
         assert_close(
             &format!("softmax [{rows}, {n}]"),
             &t.softmax().to_vec(),
