@@ -182,14 +182,13 @@ pub fn bench(
     if !test_mode() && selected(&full) {
         let ceil = ceilings(dev);
         let secs = median_secs(dev, 5, &mut work);
-        // (how much, its unit, the ceiling's name, the ceiling in GFLOP/s or GB/s)
-        let (n, unit, name, roof) = match amount {
-            Work::Flops(f) => (f, "GFLOP/s", "FMA", ceil.fma_gflops),
-            Work::Bytes(b) => (b, "GB/s", "copy", ceil.copy_gbs),
-            Work::BytesWritten(b) => (b, "GB/s written", "write", ceil.write_gbs),
+        // (how much, its unit, the ceiling's name, the ceiling and its unit)
+        let (n, unit, name, roof, roof_unit) = match amount {
+            Work::Flops(f) => (f, "GFLOP/s", "FMA", ceil.fma_gflops, "GFLOP/s"),
+            Work::Bytes(b) => (b, "GB/s", "copy", ceil.copy_gbs, "GB/s"),
+            Work::BytesWritten(b) => (b, "GB/s written", "write", ceil.write_gbs, "GB/s"),
         };
         let g = n as f64 / secs / 1e9;
-        let roof_unit = if name == "FMA" { "GFLOP/s" } else { "GB/s" };
         let line = format!(
             "{g:.2} {unit} = {:.0}% of the {name} ceiling ({roof:.2} {roof_unit})",
             100.0 * g / roof

@@ -107,11 +107,11 @@ struct Params {
     m: u32,
     n: u32,
     k: u32,
-    _pad1: u32,
     n4: u32,
     a_rows: u32, // texture rows per batch item of ta (M, or K when NATURAL_A)
     b_rows: u32, // and of tb (K, or N when NATURAL_B)
     _pad0: u32,
+    _pad1: u32,
 }
 
 // This invocation's batch item (grid z; 0 unbatched): its first rows in ta and tb and its

@@ -188,16 +188,24 @@ fn long_axis_split_into_chunks_matches_reference() {
 /// per row with a tree in workgroup memory, and one invocation per output and chunk.
 #[test]
 fn long_rows_match_reference_with_and_without_workgroup_trees() {
+    with_and_without_trees(|dev| {
+        for op in ["sum", "max", "mean"] {
+            check_forward_on(dev, op, &[130, 1027], &[1], 18);
+            check_forward_on(dev, op, &[3, 70_000], &[1], 19);
+        }
+    });
+}
+
+/// Runs `check` on a device with workgroup trees for long rows and on one without
+/// (`DeviceOptions::workgroup_reductions`), whichever the adapter picks by default.
+fn with_and_without_trees(check: impl Fn(&engine::Device)) {
     for tree in [false, true] {
         let dev = engine::Device::with_options(engine::DeviceOptions {
             workgroup_reductions: Some(tree),
             ..Default::default()
         })
         .unwrap();
-        for op in ["sum", "max", "mean"] {
-            check_forward_on(&dev, op, &[130, 1027], &[1], 18);
-            check_forward_on(&dev, op, &[3, 70_000], &[1], 19);
-        }
+        check(&dev);
     }
 }
 
@@ -302,14 +310,7 @@ fn softmax_ref(x: &[f64], n: usize, log: bool) -> Vec<f64> {
 /// and 1000 a workgroup per row with a tree in workgroup memory, or one invocation per row.
 #[test]
 fn softmax_and_log_softmax_match_reference_for_row_lengths() {
-    for tree in [false, true] {
-        let dev = engine::Device::with_options(engine::DeviceOptions {
-            workgroup_reductions: Some(tree),
-            ..Default::default()
-        })
-        .unwrap();
-        softmax_rows_match_reference(&dev);
-    }
+    with_and_without_trees(softmax_rows_match_reference);
 }
 
 fn softmax_rows_match_reference(dev: &engine::Device) {
@@ -337,14 +338,7 @@ fn softmax_rows_match_reference(dev: &engine::Device) {
 /// Both strategies for the long row (as above): a workgroup tree, or one invocation per row.
 #[test]
 fn softmax_of_large_inputs_does_not_overflow() {
-    for tree in [false, true] {
-        let dev = engine::Device::with_options(engine::DeviceOptions {
-            workgroup_reductions: Some(tree),
-            ..Default::default()
-        })
-        .unwrap();
-        large_softmax_inputs_do_not_overflow(&dev);
-    }
+    with_and_without_trees(large_softmax_inputs_do_not_overflow);
 }
 
 fn large_softmax_inputs_do_not_overflow(dev: &engine::Device) {

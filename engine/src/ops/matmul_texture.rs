@@ -52,12 +52,11 @@ struct Params {
     m: u32,
     n: u32,
     k: u32,
-    _pad1: u32,
     n4: u32,
     /// Texture rows per batch item of op(A) and op(B) (grid z is the batch item).
     a_rows: u32,
     b_rows: u32,
-    _pad: u32,
+    _pad: [u32; 2],
 }
 
 /// Whether both packed textures fit the device's 2-D texture size and the grid its limit.
@@ -255,11 +254,10 @@ fn product(
         m: m as u32,
         n: n as u32,
         k: k as u32,
-        _pad1: 0,
         n4: n.div_ceil(4) as u32,
         a_rows: if natural_a { k } else { m } as u32,
         b_rows: if natural_b { n } else { k } as u32,
-        _pad: 0,
+        _pad: [0; 2],
     };
     let thin = is_thin(m, n, k);
     let thin_wg = thin_invocations(m * n.div_ceil(4));

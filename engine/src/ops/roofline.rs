@@ -1,6 +1,7 @@
 //! Roofline probes, for benchmarks: the compute ceiling (a register-resident FMA loop) and the
 //! memory ceilings (a device-to-device buffer copy, a vec4 streaming copy kernel and a vec4
-//! streaming write kernel) of the adapter in use. Kernels: shaders/roofline.wgsl. Timed by `benches/roofline.rs`.
+//! streaming write kernel) of the adapter in use. Kernels: shaders/roofline.wgsl. Timed by
+//! `benches/roofline.rs`.
 //!
 //! Legend: n = invocations of the FMA loop, one per element of its input.
 
