@@ -21,66 +21,7 @@
 // workgroup, are fetched once per subgroup (each lane a different texel) and handed round with
 // subgroupBroadcast, a register shuffle. On a GPU the tiled kernels in matmul.wgsl suit better.
 
-// ---- matmul_pack ----
-// One invocation per texel of the packed texture: x over N4 (or K4), y over the rows.
-
-override TRANS: bool = false; // the source holds the transpose: element (r, c) at c * rows + r
-
-struct PackParams {
-    rows: u32,
-    cols: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<storage, read> pk_src: array<f32>; // [rows, cols] (or [cols, rows] when TRANS)
-@group(0) @binding(1) var pk_out: texture_storage_2d<rgba32float, write>;
-@group(0) @binding(2) var<uniform> pk: PackParams;
-
-// Where element (r, c) of the matrix sits in its source.
-fn pk_index(r: u32, c: u32) -> u32 {
-    return pk_item + select(r * pk.cols + c, c * pk.rows + r, TRANS);
-}
-
-// The first source element of this invocation's batch item (grid z; 0 unbatched).
-var<private> pk_item: u32;
-
-fn pk_at(r: u32, c: u32) -> f32 {
-    if (c >= pk.cols) { return 0.0; }
-    return pk_src[pk_index(r, c)];
-}
-
-@compute @workgroup_size(8, 8)
-fn matmul_pack(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let x = gid.x;
-    let r = gid.y;
-    if (r >= pk.rows || x * 4u >= pk.cols) { return; }
-    let c = x * 4u;
-    pk_item = gid.z * pk.rows * pk.cols;
-    let v = vec4<f32>(pk_at(r, c), pk_at(r, c + 1u), pk_at(r, c + 2u), pk_at(r, c + 3u));
-    textureStore(pk_out, vec2<u32>(x, gid.z * pk.rows + r), v);
-}
-
-// matmul_pack with the source read through a flat r32float copy (texture_pool.rs, `flat`:
-// value i at texel (i % 4096, i / 4096)) instead of the storage buffer.
-@group(0) @binding(0) var pk_flat: texture_2d<f32>;
-
-fn pk_flat_at(r: u32, c: u32) -> f32 {
-    if (c >= pk.cols) { return 0.0; }
-    let i = pk_index(r, c);
-    return textureLoad(pk_flat, vec2<u32>(i % 4096u, i / 4096u), 0).x;
-}
-
-@compute @workgroup_size(8, 8)
-fn matmul_pack_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let x = gid.x;
-    let r = gid.y;
-    if (r >= pk.rows || x * 4u >= pk.cols) { return; }
-    let c = x * 4u;
-    pk_item = gid.z * pk.rows * pk.cols;
-    let v = vec4<f32>(pk_flat_at(r, c), pk_flat_at(r, c + 1u), pk_flat_at(r, c + 2u), pk_flat_at(r, c + 3u));
-    textureStore(pk_out, vec2<u32>(x, gid.z * pk.rows + r), v);
-}
+// The operands' packing kernels (`matmul_pack`, `matmul_pack_tex`) are in matmul_pack.wgsl.
 
 // ---- matmul_texture ----
 // WG invocations per workgroup (32; 16 or 8 when M is small, so fewer rows idle); each
@@ -108,8 +49,8 @@ struct Params {
     n: u32,
     k: u32,
     n4: u32,
-    a_rows: u32, // texture rows per batch item of ta (M, or K when NATURAL_A)
-    b_rows: u32, // and of tb (K, or N when NATURAL_B)
+    a_rows: u32, // texture rows per batch item of ta (M, or K when NATURAL_A; M * K values when flat)
+    b_rows: u32, // and of tb (K, or N when NATURAL_B; K * N values when flat)
     _pad0: u32,
     _pad1: u32,
 }
@@ -132,6 +73,102 @@ fn set_batch_item(z: u32) {
 
 override NATURAL_A: bool = false; // ta holds A^T's stored rows (see the legend)
 override NATURAL_B: bool = false; // tb holds B^T's stored rows
+
+// The thin kernels only: ta (tb) may be a flat copy of a's (b's) buffer, FLAT_A (FLAT_B)
+// values per texel (1 r32float, 2 rg32float, 4 rgba32float; 0: not flat), value i in texel
+// t = i / FLAT_A at (t % 4096, t / 4096), so an operand whose rows are not whole copy rows
+// ([1000, 3], [64, 2]) needs no pack dispatch. FLAT_A divides K (FLAT_B divides N, or K when
+// TRANS_B), so runs of 4 values along the contracted axis start on a texel, except for a
+// transposed A (FLAT_A 1). a_base (b_base) then counts values, and TRANS_A (TRANS_B) says the
+// buffer holds the operand transposed.
+override FLAT_A: u32 = 0u;
+override FLAT_B: u32 = 0u;
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+// min(K, 4) and min(N, 4): with one step along K (one group of columns) only these values
+// are fetched. Constants, so the branches on them vanish when the pipeline is built: a
+// branch on a runtime value would mask the fetches inside it, and llvmpipe runs a masked
+// texel fetch as a loop over the lanes. Elsewhere all 4 are fetched, clamped, and the values
+// past K zeroed (past N they are never stored, and each output column reads only its own).
+override K_LIVE: u32 = 4u;
+override N_LIVE: u32 = 4u;
+
+// Texel t of a flat texture.
+fn texel(tex: texture_2d<f32>, t: u32) -> vec4<f32> {
+    return textureLoad(tex, vec2<u32>(t % 4096u, t / 4096u), 0);
+}
+
+fn texel_a(t: u32) -> vec4<f32> {
+    return texel(ta, t);
+}
+
+// Values i..i+3 of a flat texture of c values per texel (FLAT_A or FLAT_B; i a multiple of c),
+// the first `live` fetched (a constant: K_LIVE or N_LIVE), the rest zero.
+fn run(tex: texture_2d<f32>, c: u32, i: u32, live: u32) -> vec4<f32> {
+    let t = i / max(c, 1u); // (a constant 0 divisor fails the pipeline, flat or not)
+    if (c == 4u) { return texel(tex, t); }
+    if (c == 2u) {
+        let lo = texel(tex, t).xy;
+        if (live <= 2u) { return vec4<f32>(lo, 0.0, 0.0); }
+        return vec4<f32>(lo, texel(tex, t + 1u).xy);
+    }
+    var v = vec4<f32>(texel(tex, t).x, 0.0, 0.0, 0.0);
+    if (live > 1u) { v.y = texel(tex, t + 1u).x; }
+    if (live > 2u) { v.z = texel(tex, t + 2u).x; }
+    if (live > 3u) { v.w = texel(tex, t + 3u).x; }
+    return v;
+}
+
+fn run_a(i: u32, live: u32) -> vec4<f32> {
+    return run(ta, FLAT_A, i, live);
+}
+
+fn run_b(i: u32, live: u32) -> vec4<f32> {
+    return run(tb, FLAT_B, i, live);
+}
+
+// op(A)[row, k..k+3] from a flat ta, zero past K.
+fn flat_a_row(row: u32, k: u32) -> vec4<f32> {
+    let ks = vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u);
+    var a: vec4<f32>;
+    if (TRANS_A) {
+        // Stored [K, M]: the four values are M apart.
+        let i = vec4<u32>(a_base + row) + min(ks, vec4<u32>(p.k - 1u)) * p.m;
+        a = vec4<f32>(texel_a(i.x).x, 0.0, 0.0, 0.0);
+        if (K_LIVE > 1u) { a.y = texel_a(i.y).x; }
+        if (K_LIVE > 2u) { a.z = texel_a(i.z).x; }
+        if (K_LIVE > 3u) { a.w = texel_a(i.w).x; }
+    } else {
+        a = run_a(a_base + row * p.k + k, K_LIVE);
+    }
+    return select(vec4<f32>(0.0), a, ks < vec4<u32>(p.k));
+}
+
+// Rows k..k+3 of op(B) at columns 4x..4x+3 from a flat tb, as b_block's matrix, zero past K.
+fn flat_b_block(x: u32, k: u32) -> mat4x4<f32> {
+    let c = 4u * x;
+    var m = mat4x4<f32>();
+    if (TRANS_B) {
+        // Stored [N, K]: column c's rows k..k+3 are one run; columns past N clamped.
+        let last = p.n - 1u;
+        m[0] = run_b(b_base + c * p.k + k, K_LIVE);
+        if (N_LIVE > 1u) { m[1] = run_b(b_base + min(c + 1u, last) * p.k + k, K_LIVE); }
+        if (N_LIVE > 2u) { m[2] = run_b(b_base + min(c + 2u, last) * p.k + k, K_LIVE); }
+        if (N_LIVE > 3u) { m[3] = run_b(b_base + min(c + 3u, last) * p.k + k, K_LIVE); }
+        let live = vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.k);
+        let z = vec4<f32>(0.0);
+        return transpose(mat4x4<f32>(select(z, m[0], live), select(z, m[1], live),
+            select(z, m[2], live), select(z, m[3], live)));
+    }
+    // Stored [K, N]: row k's columns c..c+3 are one run; rows past K clamped (op(A) is zero
+    // there).
+    let last = p.k - 1u;
+    m[0] = run_b(b_base + k * p.n + c, N_LIVE);
+    if (K_LIVE > 1u) { m[1] = run_b(b_base + min(k + 1u, last) * p.n + c, N_LIVE); }
+    if (K_LIVE > 2u) { m[2] = run_b(b_base + min(k + 2u, last) * p.n + c, N_LIVE); }
+    if (K_LIVE > 3u) { m[3] = run_b(b_base + min(k + 3u, last) * p.n + c, N_LIVE); }
+    return m;
+}
 
 // Rows m0..m0+3 of op(A) at k = 4kq..4kq+3, as the columns of a matrix (zero past K). Rows
 // past M are clamped to the last (computed, never stored).
@@ -156,6 +193,7 @@ fn a_block(m0: u32, kq: u32) -> mat4x4<f32> {
 // Rows k = 4kq..4kq+3 of op(B) at columns 4x..4x+3, as the columns of a matrix. Rows past K
 // are clamped to the last (op(A) is zero there, so they add nothing); columns past N too.
 fn b_block(x: u32, kq: u32) -> mat4x4<f32> {
+    if (FLAT_B != 0u) { return flat_b_block(x, kq * 4u); }
     if (NATURAL_B) {
         // K % 4 == 0 here: texel (kq, n) holds op(B)[4kq..4kq+3, n].
         let c = 4u * x;
@@ -313,6 +351,7 @@ override THIN_WG: u32 = 256u; // 256, or 32 when there are few invocations (so s
 
 // Row `row` of op(A) at k = 4kq..4kq+3 (zero past K).
 fn a_row(row: u32, kq: u32) -> vec4<f32> {
+    if (FLAT_A != 0u) { return flat_a_row(row, kq * 4u); }
     if (NATURAL_A) {
         let x = row / 4u;
         let i = row % 4u;

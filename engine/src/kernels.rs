@@ -32,6 +32,7 @@ pub const SOFTMAX: Shader = shader!("softmax");
 pub const LAYOUT: Shader = shader!("layout");
 pub const MATMUL: Shader = shader!("matmul");
 pub const MATMUL_TEXTURE: Shader = shader!("matmul_texture");
+pub const MATMUL_PACK: Shader = shader!("matmul_pack");
 pub const RANDOM: Shader = shader!("random");
 pub const OPTIM: Shader = shader!("optim");
 pub const LOSS: Shader = shader!("loss");

@@ -58,12 +58,13 @@ pub(crate) const PAYS_FROM_VALUES: usize = 16384;
 /// Texels per row of a flat texture.
 pub(crate) const FLAT_WIDTH: usize = 4096;
 
-/// Values per texel of a flat texture: 1 (r32float) or 4 (rgba32float).
+/// Values per texel of a flat texture: 1 (r32float), 2 (rg32float) or 4 (rgba32float).
 fn per_texel(format: wgpu::TextureFormat) -> usize {
     match format {
         wgpu::TextureFormat::R32Float => 1,
+        wgpu::TextureFormat::Rg32Float => 2,
         wgpu::TextureFormat::Rgba32Float => 4,
-        other => panic!("flat textures are r32float or rgba32float, not {other:?}"),
+        other => panic!("flat textures are r32float, rg32float or rgba32float, not {other:?}"),
     }
 }
 
@@ -78,9 +79,9 @@ pub(crate) fn flat_fits(dev: &Device, numel: usize, format: wgpu::TextureFormat)
 
 /// The tensor's values copied (a plain buffer-to-texture copy, no kernel) into a texture
 /// FLAT_WIDTH texels wide, row-major: texel i holds values c*i .. c*i + c-1 (c = 1 for
-/// r32float, 4 for rgba32float) at (i % 4096, i / 4096). The caller checks `flat_fits` and
+/// r32float, 2 for rg32float, 4 for rgba32float) at (i % 4096, i / 4096). The caller checks `flat_fits` and
 /// gives the texture back when its dispatches are recorded.
-fn flat(t: &crate::Tensor, format: wgpu::TextureFormat) -> Pooled {
+pub(crate) fn flat(t: &crate::Tensor, format: wgpu::TextureFormat) -> Pooled {
     let dev = t.device();
     let c = per_texel(format);
     let texels = t.numel() / c;

@@ -155,6 +155,53 @@ fn all_four_transposes_in_the_vec4_kernel_match_reference() {
     check_all_transposes(132, 140, 36);
 }
 
+/// Thin products (K, N or M of at most 8) whose operands' rows are not whole 256-byte copy
+/// rows: an MLP's first layer (K of 3), its output layer (N of 2) and their gradients (M of
+/// 3). On CPU adapters the thin kernels read such operands through flat copies of their
+/// buffers, stored either way round.
+#[test]
+fn thin_products_with_unaligned_operands_match_reference() {
+    // (6, 64, 2000) transposed: read flat, A^T would cost more fetches than its pack
+    // dispatch, so it is packed (the fallback).
+    for (m, n, k) in [
+        (1000, 64, 3),
+        (301, 2, 67),
+        (3, 70, 1000),
+        (261, 6, 5),
+        (6, 64, 2000),
+    ] {
+        check_all_transposes(m, n, k);
+    }
+    // Both operands batched: each item's values one after another in the flat copy.
+    check_forward(&[3, 17, 5], &[3, 5, 2], false, false);
+    check_forward(&[3, 5, 17], &[3, 2, 5], true, true);
+}
+
+/// Where the texture kernels run, a thin product's unaligned operands cost copy commands, not
+/// pack dispatches: one dispatch in all, either way round.
+#[test]
+fn thin_product_with_unaligned_operands_is_one_dispatch() {
+    let dev = device();
+    if !dev.runs_matmul_texture() {
+        eprintln!(
+            "skipped: {} does not run the texture kernels",
+            dev.describe()
+        );
+        return;
+    }
+    for (ta, tb) in [(false, false), (true, true)] {
+        let a = tensor(&dev, if ta { &[3, 1000] } else { &[1000, 3] }, 1);
+        let b = tensor(&dev, if tb { &[2, 3] } else { &[3, 2] }, 2);
+        let before = dev.stats().dispatches;
+        let _ = a.matmul_t(&b, ta, tb);
+        assert_eq!(
+            dev.stats().dispatches - before,
+            1,
+            "trans_a {ta}, trans_b {tb}"
+        );
+    }
+}
+
 #[test]
 fn batched_transposes_with_shared_operands_match_reference() {
     check_forward(&[3, 13, 19], &[23, 13], true, true);

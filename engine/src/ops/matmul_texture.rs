@@ -1,7 +1,7 @@
 //! Matmul with both operands packed into textures and op(B) shared by subgroup broadcasts: the
 //! kernel CPU adapters run for plain (unbatched, or B shared across A's batch) products, and
 //! for products with both operands batched (each operand's batch items packed one above the
-//! other, one item per grid z). Kernels: shaders/matmul_texture.wgsl,
+//! other, one item per grid z). Kernels: shaders/matmul_texture.wgsl (and matmul_pack.wgsl),
 //! which says why it suits CPU adapters; `matmul.rs` decides when it applies.
 //!
 //! Legend (as in matmul.rs): out[M, N] = op(A)[M, K] @ op(B)[K, N].
@@ -10,12 +10,13 @@
 //! rows, op(A) K4 x M and op(B) N4 x K (packed by a copy command when the stored rows already
 //! are whole copy rows, else by `matmul_pack`, transposing when stored transposed), or, when
 //! stored transposed with rows of a multiple of 64 values, in its stored layout copied as it
-//! is (A^T: M4 x K, B^T: K4 x N), which the kernel reads 4x4 blocks of and turns round
-//! (`operand`).
+//! is (A^T: M4 x K, B^T: K4 x N), which the kernel reads 4x4 blocks of and turns round,
+//! or, for the thin kernels, as a flat copy of its buffer, where packing would take a
+//! dispatch and reading it flat costs fewer fetches than that dispatch (`operand`).
 //! The textures come from a pool on the device, keyed by size, and go back to it as soon as
 //! the dispatch is recorded: later work on the same queue runs after it.
 
-use crate::kernels::{Kernel, MATMUL_TEXTURE};
+use crate::kernels::{Kernel, MATMUL_PACK, MATMUL_TEXTURE};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
 use crate::texture_pool::{self, Flat, Pooled};
@@ -100,8 +101,16 @@ fn aligned(bytes: usize) -> bool {
     bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as usize)
 }
 
+/// How an operand's texture holds op(X) (see `operand`).
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    Packed,
+    Natural,
+    Flat,
+}
+
 /// One operand op(X), `rows` x `cols` (stored transposed when `trans`), as a texture the
-/// kernel reads, and whether it is in the stored ("natural") layout:
+/// kernel reads, and its layout:
 /// - packed: ceil(cols / 4) wide and `rows` high, texel (x, r) = op(X)[r, 4x..4x+3]. A
 ///   row-major X whose rows are whole 256-byte copy rows is already so: one copy command.
 ///   Otherwise `matmul_pack` builds it, reading X through a flat r32float copy (or the buffer,
@@ -109,27 +118,37 @@ fn aligned(bytes: usize) -> bool {
 /// - natural (`natural_ok`, X transposed with stored rows of a multiple of 64 values): X's
 ///   stored rows copied as they are, rows / 4 wide and `cols` high, texel (x, c) =
 ///   op(X)[4x..4x+3, c]; the kernel turns 4x4 blocks round as it reads (NATURAL_A/B).
+/// - flat (`flat` = Some(values per texel), for the thin kernels, where packing would take a
+///   dispatch): X's buffer copied as it is into a flat texture (texture_pool.rs, `flat`) of
+///   1, 2 or 4 values per texel, read in runs along the contracted axis (FLAT_A/B).
 fn operand(
     src: &Tensor,
     batch: usize,
-    rows: usize,
-    cols: usize,
+    [rows, cols]: [usize; 2],
     trans: bool,
     natural_ok: bool,
-) -> (Pooled, bool) {
+    flat: Option<usize>,
+) -> (Pooled, Layout) {
     let dev = src.device();
     // Batch items one above the other: the stored rows of all of them in one copy.
     if trans && natural_ok && aligned(rows * 4) {
         let tex = texture(dev, (rows / 4) as u32, (batch * cols) as u32);
         texture_pool::copy_rows(src, &tex.tex, rows * 4, 0, rows / 4, batch * cols);
-        return (tex, true);
+        return (tex, Layout::Natural);
     }
     let width = cols.div_ceil(4);
-    let tex = texture(dev, width as u32, (batch * rows) as u32);
     if !trans && aligned(cols * 4) {
+        let tex = texture(dev, width as u32, (batch * rows) as u32);
         texture_pool::copy_rows(src, &tex.tex, cols * 4, 0, width, batch * rows);
-        return (tex, false);
+        return (tex, Layout::Packed);
     }
+    if let Some(c) = flat {
+        let format = flat_format(c);
+        if texture_pool::flat_fits(dev, src.numel(), format) {
+            return (texture_pool::flat(src, format), Layout::Flat);
+        }
+    }
+    let tex = texture(dev, width as u32, (batch * rows) as u32);
     let params = PackParams {
         rows: rows as u32,
         cols: cols as u32,
@@ -141,7 +160,7 @@ fn operand(
         None => ("matmul_pack", src.buffer().as_entire_binding()),
     };
     dev.0.dispatch_bound(
-        &Kernel::new(MATMUL_TEXTURE, entry).with("TRANS", trans as u32 as f64),
+        &Kernel::new(MATMUL_PACK, entry).with("TRANS", trans as u32 as f64),
         &[source, wgpu::BindingResource::TextureView(&tex.view)],
         bytemuck::bytes_of(&params),
         [
@@ -151,7 +170,66 @@ fn operand(
         ],
     );
     flat.into_iter().for_each(|f| f.give_back(dev));
-    (tex, false)
+    (tex, Layout::Packed)
+}
+
+/// The flat texture format of `c` values per texel.
+fn flat_format(c: usize) -> wgpu::TextureFormat {
+    match c {
+        4 => wgpu::TextureFormat::Rgba32Float,
+        2 => wgpu::TextureFormat::Rg32Float,
+        _ => wgpu::TextureFormat::R32Float,
+    }
+}
+
+/// The most values per texel (4, 2 or 1) that divide a run's axis of `len` values.
+fn widest(len: usize) -> usize {
+    [4, 2, 1]
+        .into_iter()
+        .find(|c| len.is_multiple_of(*c))
+        .unwrap()
+}
+
+/// Texel fetches a thin product may add by reading an operand flat rather than packed before
+/// it pays a pack dispatch instead. On lavapipe (2 cores) a pack dispatch costs ~0.12 ms
+/// beyond the copy that replaces it (`mlp_profile -- --time --batch 8`: 30 -> 24 dispatches,
+/// 3.47 -> 2.71 ms), and reading operands one value at a time cost ~1-4 ns a fetch; this
+/// stays well under the dispatch.
+const FLAT_EXTRA_FETCHES: usize = 64 * 1024;
+
+/// Values per texel for reading op(A) (`is_a`) or op(B) flat in a thin product [M, N, K] of
+/// `lanes` invocations, or `None` where the fetches it adds would cost more than a pack
+/// dispatch. c values per texel along the contracted axis (1 for a transposed A, whose runs
+/// lie along M). Per step of 4 along K, packed operands take 1 fetch (A) and 4 (B); flat
+/// ones ceil(kl / c) (A), kl (transposed A), kl ceil(nl / c) (B), nl ceil(kl / c)
+/// (transposed B), where kl = min(K, 4) for one step and 4 for more (the shader's K_LIVE),
+/// and nl = min(N, 4) for one column group and 4 for more (N_LIVE).
+fn flat_texels(is_a: bool, trans: bool, [n, k]: [usize; 2], lanes: usize) -> Option<usize> {
+    let c = match (is_a, trans) {
+        (true, false) => widest(k),
+        (true, true) => 1,
+        (false, false) => widest(n),
+        (false, true) => widest(k),
+    };
+    let (kl, nl) = (k.min(4), n.min(4));
+    let (flat, packed) = match (is_a, trans) {
+        (true, false) => (kl.div_ceil(c), 1),
+        (true, true) => (kl, 1),
+        (false, false) => (kl * nl.div_ceil(c), 4),
+        (false, true) => (nl * kl.div_ceil(c), 4),
+    };
+    let extra = lanes * k.div_ceil(4) * flat.saturating_sub(packed);
+    (extra <= FLAT_EXTRA_FETCHES).then_some(c)
+}
+
+/// Texture rows per batch item of an operand op(X) of `rows` x `cols` in this layout (values
+/// per item when flat): the shader's a_rows / b_rows.
+fn item_rows(layout: Layout, [rows, cols]: [usize; 2]) -> u32 {
+    match layout {
+        Layout::Packed => rows as u32,
+        Layout::Natural => cols as u32,
+        Layout::Flat => (rows * cols) as u32,
+    }
 }
 
 /// Products with at most this many rows or columns, or this short a k, run `matmul_thin`: one
@@ -245,21 +323,33 @@ fn product(
     op: &str,
 ) -> (Tensor, Option<Tensor>) {
     let dev = a.device();
+    let thin = is_thin(m, n, k);
+    let lanes = batch * m * n.div_ceil(4); // the thin kernel's invocations
+    let flat = |is_a, trans| {
+        thin.then(|| flat_texels(is_a, trans, [n, k], lanes))
+            .flatten()
+    };
     // op(A) natural: M/4 x K; op(B) natural: K/4 x N, which must fit the texture height.
-    let (ta, natural_a) = operand(a, batch, m, k, trans_a, true);
+    let (ta, layout_a) = operand(a, batch, [m, k], trans_a, true, flat(true, trans_a));
     let max = dev.limits().max_texture_dimension_2d as usize;
-    let (tb, natural_b) = operand(b, batch, k, n, trans_b, batch * n <= max);
+    let (tb, layout_b) = operand(
+        b,
+        batch,
+        [k, n],
+        trans_b,
+        batch * n <= max,
+        flat(false, trans_b),
+    );
     let out = Tensor::uninit(dev, out_shape, op);
     let params = Params {
         m: m as u32,
         n: n as u32,
         k: k as u32,
         n4: n.div_ceil(4) as u32,
-        a_rows: if natural_a { k } else { m } as u32,
-        b_rows: if natural_b { n } else { k } as u32,
+        a_rows: item_rows(layout_a, [m, k]),
+        b_rows: item_rows(layout_b, [k, n]),
         _pad: [0; 2],
     };
-    let thin = is_thin(m, n, k);
     let thin_wg = thin_invocations(m * n.div_ceil(4));
     // Epilogue: none, bias, or bias and activation.
     let stage = ep.map_or(0, |e| 1 + e.act.is_some() as usize);
@@ -287,8 +377,26 @@ fn product(
     );
     let mut kernel = Kernel::new(MATMUL_TEXTURE, entry)
         .with("K4", k.div_ceil(4) as f64)
-        .with("NATURAL_A", natural_a as u32 as f64)
-        .with("NATURAL_B", natural_b as u32 as f64);
+        .with("NATURAL_A", (layout_a == Layout::Natural) as u32 as f64)
+        .with("NATURAL_B", (layout_b == Layout::Natural) as u32 as f64);
+    // The flat layouts, and which way round their buffers hold the operands.
+    if layout_a == Layout::Flat || layout_b == Layout::Flat {
+        kernel = kernel
+            .with("K_LIVE", k.min(4) as f64)
+            .with("N_LIVE", n.min(4) as f64);
+    }
+    if layout_a == Layout::Flat {
+        let c = flat(true, trans_a).unwrap();
+        kernel = kernel
+            .with("FLAT_A", c as f64)
+            .with("TRANS_A", trans_a as u32 as f64);
+    }
+    if layout_b == Layout::Flat {
+        let c = flat(false, trans_b).unwrap();
+        kernel = kernel
+            .with("FLAT_B", c as f64)
+            .with("TRANS_B", trans_b as u32 as f64);
+    }
     kernel = match thin {
         true => kernel.with("THIN_WG", thin_wg as f64),
         false => kernel.with("WG", invocations(m) as f64),
