@@ -68,8 +68,9 @@ fn training_memory_stops_growing_after_the_first_steps() {
     }
     dev.sync().unwrap();
     let end = dev.stats();
+    // At least 10 dispatches a step (forward, loss, backward and Adam of three layers).
     assert!(
-        end.dispatches > after_warmup.dispatches + 290 * 20,
+        end.dispatches > after_warmup.dispatches + 290 * 10,
         "the loop should have run: {end:?}"
     );
     assert_eq!(
