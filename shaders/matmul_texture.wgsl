@@ -74,6 +74,24 @@ fn set_batch_item(z: u32) {
 override NATURAL_A: bool = false; // ta holds A^T's stored rows (see the legend)
 override NATURAL_B: bool = false; // tb holds B^T's stored rows
 
+// Texels per row of ta's layout (packed or natural) when ta is a flat rgba32float copy of a's
+// buffer (texture_pool.rs, `flat`): an operand whose rows are a multiple of 4 values but not
+// whole copy rows ([16, 40]) holds the same texels one row after another, so texel (x, y) of
+// the layout is texel y * LINEAR_A + x of the copy, and it needs no pack dispatch. 0: ta is
+// the layout itself.
+override LINEAR_A: u32 = 0u;
+override LINEAR_B: u32 = 0u;
+
+fn at_a(x: u32, y: u32) -> vec4<f32> {
+    if (LINEAR_A != 0u) { return texel(ta, y * LINEAR_A + x); }
+    return textureLoad(ta, vec2<u32>(x, y), 0);
+}
+
+fn at_b(x: u32, y: u32) -> vec4<f32> {
+    if (LINEAR_B != 0u) { return texel(tb, y * LINEAR_B + x); }
+    return textureLoad(tb, vec2<u32>(x, y), 0);
+}
+
 // The thin kernels only: ta (tb) may be a flat copy of a's (b's) buffer, FLAT_A (FLAT_B)
 // values per texel (1 r32float, 2 rg32float, 4 rgba32float; 0: not flat), value i in texel
 // t = i / FLAT_A at (t % 4096, t / 4096), so an operand whose rows are not whole copy rows
@@ -177,17 +195,17 @@ fn a_block(m0: u32, kq: u32) -> mat4x4<f32> {
         // M % 4 == 0 here: texel (m0 / 4, k) holds op(A)[m0..m0+3, k].
         let x = min(m0 / 4u, p.m / 4u - 1u);
         let k = kq * 4u;
-        let q0 = textureLoad(ta, vec2<u32>(x, a_base + k), 0);
-        let q1 = select(vec4<f32>(0.0), textureLoad(ta, vec2<u32>(x, a_base + min(k + 1u, p.k - 1u)), 0), k + 1u < p.k);
-        let q2 = select(vec4<f32>(0.0), textureLoad(ta, vec2<u32>(x, a_base + min(k + 2u, p.k - 1u)), 0), k + 2u < p.k);
-        let q3 = select(vec4<f32>(0.0), textureLoad(ta, vec2<u32>(x, a_base + min(k + 3u, p.k - 1u)), 0), k + 3u < p.k);
+        let q0 = at_a(x, a_base + k);
+        let q1 = select(vec4<f32>(0.0), at_a(x, a_base + min(k + 1u, p.k - 1u)), k + 1u < p.k);
+        let q2 = select(vec4<f32>(0.0), at_a(x, a_base + min(k + 2u, p.k - 1u)), k + 2u < p.k);
+        let q3 = select(vec4<f32>(0.0), at_a(x, a_base + min(k + 3u, p.k - 1u)), k + 3u < p.k);
         return transpose(mat4x4<f32>(q0, q1, q2, q3));
     }
     return mat4x4<f32>(
-        textureLoad(ta, vec2<u32>(kq, a_base + min(m0, p.m - 1u)), 0),
-        textureLoad(ta, vec2<u32>(kq, a_base + min(m0 + 1u, p.m - 1u)), 0),
-        textureLoad(ta, vec2<u32>(kq, a_base + min(m0 + 2u, p.m - 1u)), 0),
-        textureLoad(ta, vec2<u32>(kq, a_base + min(m0 + 3u, p.m - 1u)), 0));
+        at_a(kq, a_base + min(m0, p.m - 1u)),
+        at_a(kq, a_base + min(m0 + 1u, p.m - 1u)),
+        at_a(kq, a_base + min(m0 + 2u, p.m - 1u)),
+        at_a(kq, a_base + min(m0 + 3u, p.m - 1u)));
 }
 
 // Rows k = 4kq..4kq+3 of op(B) at columns 4x..4x+3, as the columns of a matrix. Rows past K
@@ -198,18 +216,18 @@ fn b_block(x: u32, kq: u32) -> mat4x4<f32> {
         // K % 4 == 0 here: texel (kq, n) holds op(B)[4kq..4kq+3, n].
         let c = 4u * x;
         return transpose(mat4x4<f32>(
-            textureLoad(tb, vec2<u32>(kq, b_base + min(c, p.n - 1u)), 0),
-            textureLoad(tb, vec2<u32>(kq, b_base + min(c + 1u, p.n - 1u)), 0),
-            textureLoad(tb, vec2<u32>(kq, b_base + min(c + 2u, p.n - 1u)), 0),
-            textureLoad(tb, vec2<u32>(kq, b_base + min(c + 3u, p.n - 1u)), 0)));
+            at_b(kq, b_base + min(c, p.n - 1u)),
+            at_b(kq, b_base + min(c + 1u, p.n - 1u)),
+            at_b(kq, b_base + min(c + 2u, p.n - 1u)),
+            at_b(kq, b_base + min(c + 3u, p.n - 1u))));
     }
     let k = kq * 4u;
     let last = p.k - 1u;
     return mat4x4<f32>(
-        textureLoad(tb, vec2<u32>(x, b_base + k), 0),
-        textureLoad(tb, vec2<u32>(x, b_base + min(k + 1u, last)), 0),
-        textureLoad(tb, vec2<u32>(x, b_base + min(k + 2u, last)), 0),
-        textureLoad(tb, vec2<u32>(x, b_base + min(k + 3u, last)), 0));
+        at_b(x, b_base + k),
+        at_b(x, b_base + min(k + 1u, last)),
+        at_b(x, b_base + min(k + 2u, last)),
+        at_b(x, b_base + min(k + 3u, last)));
 }
 // out is [M, N]: matmul_texture writes vec4s (N % 4 == 0), matmul_texture_ragged floats.
 @group(0) @binding(2) var<storage, read_write> out4: array<vec4<f32>>;
@@ -360,13 +378,13 @@ fn a_row(row: u32, kq: u32) -> vec4<f32> {
         // a branch under a lane mask, and a masked texel fetch is a loop over the lanes.
         let last = p.k - 1u;
         let a = vec4<f32>(
-            textureLoad(ta, vec2<u32>(x, a_base + k), 0)[i],
-            textureLoad(ta, vec2<u32>(x, a_base + min(k + 1u, last)), 0)[i],
-            textureLoad(ta, vec2<u32>(x, a_base + min(k + 2u, last)), 0)[i],
-            textureLoad(ta, vec2<u32>(x, a_base + min(k + 3u, last)), 0)[i]);
+            at_a(x, a_base + k)[i],
+            at_a(x, a_base + min(k + 1u, last))[i],
+            at_a(x, a_base + min(k + 2u, last))[i],
+            at_a(x, a_base + min(k + 3u, last))[i]);
         return select(vec4<f32>(0.0), a, vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.k));
     }
-    return textureLoad(ta, vec2<u32>(kq, a_base + row), 0);
+    return at_a(kq, a_base + row);
 }
 
 // Row `row` of out at column group x.

@@ -177,10 +177,9 @@ fn thin_products_with_unaligned_operands_match_reference() {
     check_forward(&[3, 5, 17], &[3, 2, 5], true, true);
 }
 
-/// Where the texture kernels run, a thin product's unaligned operands cost copy commands, not
-/// pack dispatches: one dispatch in all, either way round.
-#[test]
-fn thin_product_with_unaligned_operands_is_one_dispatch() {
+/// Where the texture kernels run, asserts that op(A) [M, K] @ op(B) [K, N] is one dispatch
+/// for each pair of transpose flags given (no pack dispatch for its operands).
+fn assert_one_dispatch(what: &str, [m, n, k]: [usize; 3], flags: &[(bool, bool)]) {
     let dev = device();
     if !dev.runs_matmul_texture() {
         eprintln!(
@@ -189,17 +188,30 @@ fn thin_product_with_unaligned_operands_is_one_dispatch() {
         );
         return;
     }
-    for (ta, tb) in [(false, false), (true, true)] {
-        let a = tensor(&dev, if ta { &[3, 1000] } else { &[1000, 3] }, 1);
-        let b = tensor(&dev, if tb { &[2, 3] } else { &[3, 2] }, 2);
+    for &(ta, tb) in flags {
+        let a = tensor(&dev, &if ta { [k, m] } else { [m, k] }, 1);
+        let b = tensor(&dev, &if tb { [n, k] } else { [k, n] }, 2);
         let before = dev.stats().dispatches;
         let _ = a.matmul_t(&b, ta, tb);
-        assert_eq!(
-            dev.stats().dispatches - before,
-            1,
-            "trans_a {ta}, trans_b {tb}"
-        );
+        let got = dev.stats().dispatches - before;
+        assert_eq!(got, 1, "{what}, trans_a {ta}, trans_b {tb}");
     }
+}
+
+/// A thin product's unaligned operands ([1000, 3] x [3, 2]) cost copy commands, not pack
+/// dispatches, either way round.
+#[test]
+fn thin_product_with_unaligned_operands_is_one_dispatch() {
+    assert_one_dispatch("thin", [1000, 2, 3], &[(false, false), (true, true)]);
+}
+
+/// Operands whose rows are a multiple of 4 values but not whole 256-byte copy rows (a U-Net's
+/// embedding layers, [16, 40] x [40, 40]) are read from flat copies laid out as the packed
+/// (or stored) texture: one dispatch, every way round.
+#[test]
+fn rows_of_a_multiple_of_4_values_are_one_dispatch() {
+    let all = [(false, false), (true, false), (false, true), (true, true)];
+    assert_one_dispatch("rows of 40", [16, 40, 40], &all);
 }
 
 #[test]

@@ -118,6 +118,9 @@ enum Layout {
 /// - natural (`natural_ok`, X transposed with stored rows of a multiple of 64 values): X's
 ///   stored rows copied as they are, rows / 4 wide and `cols` high, texel (x, c) =
 ///   op(X)[4x..4x+3, c]; the kernel turns 4x4 blocks round as it reads (NATURAL_A/B).
+/// - either of those as a flat rgba32float copy of X's buffer, where X's stored rows are a
+///   multiple of 4 values but not whole copy rows: the copy holds the same texels one layout
+///   row after another, and the third value returned is the layout's width (0 otherwise).
 /// - flat (`flat` = Some(values per texel), for the thin kernels, where packing would take a
 ///   dispatch): X's buffer copied as it is into a flat texture (texture_pool.rs, `flat`) of
 ///   1, 2 or 4 values per texel, read in runs along the contracted axis (FLAT_A/B).
@@ -128,24 +131,35 @@ fn operand(
     trans: bool,
     natural_ok: bool,
     flat: Option<usize>,
-) -> (Pooled, Layout) {
+) -> (Pooled, Layout, usize) {
     let dev = src.device();
     // Batch items one above the other: the stored rows of all of them in one copy.
     if trans && natural_ok && aligned(rows * 4) {
         let tex = texture(dev, (rows / 4) as u32, (batch * cols) as u32);
         texture_pool::copy_rows(src, &tex.tex, rows * 4, 0, rows / 4, batch * cols);
-        return (tex, Layout::Natural);
+        return (tex, Layout::Natural, 0);
     }
     let width = cols.div_ceil(4);
     if !trans && aligned(cols * 4) {
         let tex = texture(dev, width as u32, (batch * rows) as u32);
         texture_pool::copy_rows(src, &tex.tex, cols * 4, 0, width, batch * rows);
-        return (tex, Layout::Packed);
+        return (tex, Layout::Packed, 0);
+    }
+    // Rows of a multiple of 4 values that are not whole copy rows: a flat rgba32float copy
+    // holds the natural (or packed) texels one row after another (LINEAR_A/B).
+    let rgba = wgpu::TextureFormat::Rgba32Float;
+    if texture_pool::flat_fits(dev, src.numel(), rgba) {
+        if trans && natural_ok && rows.is_multiple_of(4) {
+            return (texture_pool::flat(src, rgba), Layout::Natural, rows / 4);
+        }
+        if !trans && cols.is_multiple_of(4) {
+            return (texture_pool::flat(src, rgba), Layout::Packed, cols / 4);
+        }
     }
     if let Some(c) = flat {
         let format = flat_format(c);
         if texture_pool::flat_fits(dev, src.numel(), format) {
-            return (texture_pool::flat(src, format), Layout::Flat);
+            return (texture_pool::flat(src, format), Layout::Flat, 0);
         }
     }
     let tex = texture(dev, width as u32, (batch * rows) as u32);
@@ -170,7 +184,7 @@ fn operand(
         ],
     );
     flat.into_iter().for_each(|f| f.give_back(dev));
-    (tex, Layout::Packed)
+    (tex, Layout::Packed, 0)
 }
 
 /// The flat texture format of `c` values per texel.
@@ -330,9 +344,9 @@ fn product(
             .flatten()
     };
     // op(A) natural: M/4 x K; op(B) natural: K/4 x N, which must fit the texture height.
-    let (ta, layout_a) = operand(a, batch, [m, k], trans_a, true, flat(true, trans_a));
+    let (ta, layout_a, linear_a) = operand(a, batch, [m, k], trans_a, true, flat(true, trans_a));
     let max = dev.limits().max_texture_dimension_2d as usize;
-    let (tb, layout_b) = operand(
+    let (tb, layout_b, linear_b) = operand(
         b,
         batch,
         [k, n],
@@ -380,6 +394,12 @@ fn product(
         .with("NATURAL_A", (layout_a == Layout::Natural) as u32 as f64)
         .with("NATURAL_B", (layout_b == Layout::Natural) as u32 as f64);
     // The flat layouts, and which way round their buffers hold the operands.
+    if linear_a > 0 {
+        kernel = kernel.with("LINEAR_A", linear_a as f64);
+    }
+    if linear_b > 0 {
+        kernel = kernel.with("LINEAR_B", linear_b as f64);
+    }
     if layout_a == Layout::Flat || layout_b == Layout::Flat {
         kernel = kernel
             .with("K_LIVE", k.min(4) as f64)
