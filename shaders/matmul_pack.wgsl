@@ -1,7 +1,8 @@
 // Packs a matmul operand into the rgba32float texture the kernels of matmul_texture.wgsl read
 // (4 values per texel along op(X)'s rows, transposing when the source is stored transposed).
-// Launched by engine/src/ops/matmul_texture.rs (`operand`), for operands whose rows are not
-// whole 256-byte copy rows and which the thin kernels do not read flat.
+// Launched by engine/src/ops/matmul_texture.rs (`operand`), for operands whose rows are
+// neither whole 256-byte copy rows nor a multiple of 4 values, and which the thin kernels do
+// not read flat.
 //
 //   src is [rows, cols] (or [cols, rows] when TRANS), or, batched, one such matrix per grid z
 //   out is cols / 4 (rounded up) wide and rows high per batch item, items one above the other:

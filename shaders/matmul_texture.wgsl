@@ -116,10 +116,6 @@ fn texel(tex: texture_2d<f32>, t: u32) -> vec4<f32> {
     return textureLoad(tex, vec2<u32>(t % 4096u, t / 4096u), 0);
 }
 
-fn texel_a(t: u32) -> vec4<f32> {
-    return texel(ta, t);
-}
-
 // Values i..i+3 of a flat texture of c values per texel (FLAT_A or FLAT_B; i a multiple of c),
 // the first `live` fetched (a constant: K_LIVE or N_LIVE), the rest zero.
 fn run(tex: texture_2d<f32>, c: u32, i: u32, live: u32) -> vec4<f32> {
@@ -137,14 +133,6 @@ fn run(tex: texture_2d<f32>, c: u32, i: u32, live: u32) -> vec4<f32> {
     return v;
 }
 
-fn run_a(i: u32, live: u32) -> vec4<f32> {
-    return run(ta, FLAT_A, i, live);
-}
-
-fn run_b(i: u32, live: u32) -> vec4<f32> {
-    return run(tb, FLAT_B, i, live);
-}
-
 // op(A)[row, k..k+3] from a flat ta, zero past K.
 fn flat_a_row(row: u32, k: u32) -> vec4<f32> {
     let ks = vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u);
@@ -152,12 +140,12 @@ fn flat_a_row(row: u32, k: u32) -> vec4<f32> {
     if (TRANS_A) {
         // Stored [K, M]: the four values are M apart.
         let i = vec4<u32>(a_base + row) + min(ks, vec4<u32>(p.k - 1u)) * p.m;
-        a = vec4<f32>(texel_a(i.x).x, 0.0, 0.0, 0.0);
-        if (K_LIVE > 1u) { a.y = texel_a(i.y).x; }
-        if (K_LIVE > 2u) { a.z = texel_a(i.z).x; }
-        if (K_LIVE > 3u) { a.w = texel_a(i.w).x; }
+        a = vec4<f32>(texel(ta, i.x).x, 0.0, 0.0, 0.0);
+        if (K_LIVE > 1u) { a.y = texel(ta, i.y).x; }
+        if (K_LIVE > 2u) { a.z = texel(ta, i.z).x; }
+        if (K_LIVE > 3u) { a.w = texel(ta, i.w).x; }
     } else {
-        a = run_a(a_base + row * p.k + k, K_LIVE);
+        a = run(ta, FLAT_A, a_base + row * p.k + k, K_LIVE);
     }
     return select(vec4<f32>(0.0), a, ks < vec4<u32>(p.k));
 }
@@ -169,10 +157,10 @@ fn flat_b_block(x: u32, k: u32) -> mat4x4<f32> {
     if (TRANS_B) {
         // Stored [N, K]: column c's rows k..k+3 are one run; columns past N clamped.
         let last = p.n - 1u;
-        m[0] = run_b(b_base + c * p.k + k, K_LIVE);
-        if (N_LIVE > 1u) { m[1] = run_b(b_base + min(c + 1u, last) * p.k + k, K_LIVE); }
-        if (N_LIVE > 2u) { m[2] = run_b(b_base + min(c + 2u, last) * p.k + k, K_LIVE); }
-        if (N_LIVE > 3u) { m[3] = run_b(b_base + min(c + 3u, last) * p.k + k, K_LIVE); }
+        m[0] = run(tb, FLAT_B, b_base + c * p.k + k, K_LIVE);
+        if (N_LIVE > 1u) { m[1] = run(tb, FLAT_B, b_base + min(c + 1u, last) * p.k + k, K_LIVE); }
+        if (N_LIVE > 2u) { m[2] = run(tb, FLAT_B, b_base + min(c + 2u, last) * p.k + k, K_LIVE); }
+        if (N_LIVE > 3u) { m[3] = run(tb, FLAT_B, b_base + min(c + 3u, last) * p.k + k, K_LIVE); }
         let live = vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.k);
         let z = vec4<f32>(0.0);
         return transpose(mat4x4<f32>(select(z, m[0], live), select(z, m[1], live),
@@ -181,10 +169,10 @@ fn flat_b_block(x: u32, k: u32) -> mat4x4<f32> {
     // Stored [K, N]: row k's columns c..c+3 are one run; rows past K clamped (op(A) is zero
     // there).
     let last = p.k - 1u;
-    m[0] = run_b(b_base + k * p.n + c, N_LIVE);
-    if (K_LIVE > 1u) { m[1] = run_b(b_base + min(k + 1u, last) * p.n + c, N_LIVE); }
-    if (K_LIVE > 2u) { m[2] = run_b(b_base + min(k + 2u, last) * p.n + c, N_LIVE); }
-    if (K_LIVE > 3u) { m[3] = run_b(b_base + min(k + 3u, last) * p.n + c, N_LIVE); }
+    m[0] = run(tb, FLAT_B, b_base + k * p.n + c, N_LIVE);
+    if (K_LIVE > 1u) { m[1] = run(tb, FLAT_B, b_base + min(k + 1u, last) * p.n + c, N_LIVE); }
+    if (K_LIVE > 2u) { m[2] = run(tb, FLAT_B, b_base + min(k + 2u, last) * p.n + c, N_LIVE); }
+    if (K_LIVE > 3u) { m[3] = run(tb, FLAT_B, b_base + min(k + 3u, last) * p.n + c, N_LIVE); }
     return m;
 }
 

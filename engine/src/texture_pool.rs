@@ -79,8 +79,8 @@ pub(crate) fn flat_fits(dev: &Device, numel: usize, format: wgpu::TextureFormat)
 
 /// The tensor's values copied (a plain buffer-to-texture copy, no kernel) into a texture
 /// FLAT_WIDTH texels wide, row-major: texel i holds values c*i .. c*i + c-1 (c = 1 for
-/// r32float, 2 for rg32float, 4 for rgba32float) at (i % 4096, i / 4096). The caller checks `flat_fits` and
-/// gives the texture back when its dispatches are recorded.
+/// r32float, 2 for rg32float, 4 for rgba32float) at (i % 4096, i / 4096). The caller checks
+/// `flat_fits` and gives the texture back when its dispatches are recorded.
 pub(crate) fn flat(t: &crate::Tensor, format: wgpu::TextureFormat) -> Pooled {
     let dev = t.device();
     let c = per_texel(format);

@@ -10,9 +10,11 @@
 //! rows, op(A) K4 x M and op(B) N4 x K (packed by a copy command when the stored rows already
 //! are whole copy rows, else by `matmul_pack`, transposing when stored transposed), or, when
 //! stored transposed with rows of a multiple of 64 values, in its stored layout copied as it
-//! is (A^T: M4 x K, B^T: K4 x N), which the kernel reads 4x4 blocks of and turns round,
-//! or, for the thin kernels, as a flat copy of its buffer, where packing would take a
-//! dispatch and reading it flat costs fewer fetches than that dispatch (`operand`).
+//! is (A^T: M4 x K, B^T: K4 x N), which the kernel reads 4x4 blocks of and turns round.
+//! Where neither is a plain copy, a flat copy of the buffer stands in for the pack dispatch
+//! when it can: laid out as the packed (or stored) texels when the rows are a multiple of 4
+//! values, and, for the thin kernels, read value by value where that costs fewer fetches than
+//! the dispatch (`operand`).
 //! The textures come from a pool on the device, keyed by size, and go back to it as soon as
 //! the dispatch is recorded: later work on the same queue runs after it.
 
@@ -101,12 +103,12 @@ fn aligned(bytes: usize) -> bool {
     bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as usize)
 }
 
-/// How an operand's texture holds op(X) (see `operand`).
+/// How an operand's texture holds op(X) (see `operand`); `Flat` with its values per texel.
 #[derive(Clone, Copy, PartialEq)]
 enum Layout {
     Packed,
     Natural,
-    Flat,
+    Flat(usize),
 }
 
 /// One operand op(X), `rows` x `cols` (stored transposed when `trans`), as a texture the
@@ -159,7 +161,7 @@ fn operand(
     if let Some(c) = flat {
         let format = flat_format(c);
         if texture_pool::flat_fits(dev, src.numel(), format) {
-            return (texture_pool::flat(src, format), Layout::Flat, 0);
+            return (texture_pool::flat(src, format), Layout::Flat(c), 0);
         }
     }
     let tex = texture(dev, width as u32, (batch * rows) as u32);
@@ -242,7 +244,7 @@ fn item_rows(layout: Layout, [rows, cols]: [usize; 2]) -> u32 {
     match layout {
         Layout::Packed => rows as u32,
         Layout::Natural => cols as u32,
-        Layout::Flat => (rows * cols) as u32,
+        Layout::Flat(_) => (rows * cols) as u32,
     }
 }
 
@@ -400,22 +402,20 @@ fn product(
     if linear_b > 0 {
         kernel = kernel.with("LINEAR_B", linear_b as f64);
     }
-    if layout_a == Layout::Flat || layout_b == Layout::Flat {
-        kernel = kernel
-            .with("K_LIVE", k.min(4) as f64)
-            .with("N_LIVE", n.min(4) as f64);
-    }
-    if layout_a == Layout::Flat {
-        let c = flat(true, trans_a).unwrap();
+    if let Layout::Flat(c) = layout_a {
         kernel = kernel
             .with("FLAT_A", c as f64)
             .with("TRANS_A", trans_a as u32 as f64);
     }
-    if layout_b == Layout::Flat {
-        let c = flat(false, trans_b).unwrap();
+    if let Layout::Flat(c) = layout_b {
         kernel = kernel
             .with("FLAT_B", c as f64)
             .with("TRANS_B", trans_b as u32 as f64);
+    }
+    if matches!(layout_a, Layout::Flat(_)) || matches!(layout_b, Layout::Flat(_)) {
+        kernel = kernel
+            .with("K_LIVE", k.min(4) as f64)
+            .with("N_LIVE", n.min(4) as f64);
     }
     kernel = match thin {
         true => kernel.with("THIN_WG", thin_wg as f64),
