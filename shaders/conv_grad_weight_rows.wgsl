@@ -10,20 +10,25 @@
 // Each invocation computes the three r = (ci, kh, 0..2) of one kernel row for GC <= 8 channels
 // co0..co0+GC-1 of one image, walking dy in segments of 8 pixels along each output row. The
 // three taps read one window of 10 x values shifted by 0, 1, 2, so per segment: 10 fetches of x
-// and the 2 * GC vec4s of dy, which are the same for the whole workgroup: each lane of a
-// subgroup fetches one channel's two (lane j: channel j % 8) and subgroupBroadcast hands them
-// round, a register shuffle where a fetch is a gather over all the lanes. 24 * GC FMAs.
+// (3 or 4 with X_VEC4) and the 2 * GC vec4s of dy, which are the same for the whole workgroup:
+// each lane of a subgroup fetches one channel's two (lane j: channel j % 8) and
+// subgroupBroadcast hands them round, a register shuffle where a fetch is a gather over all the
+// lanes. 24 * GC FMAs.
 // Needs subgroups of at least 8 invocations (the launcher checks). No invocation returns
 // early: lanes past Cin * KH compute a clamped (ci, kh) and store nothing, so every lane takes
 // part in the broadcasts.
 // x and dy are read through textures: a texel fetch is one vector gather on CPU adapters, where
-// a storage load here is a loop over the SIMD lanes. x's values sit row-major in an r32float
-// texture 4096 wide, dy's in an rgba32float one 4096 texels wide (4 pixels a texel;
-// engine/src/texture_pool.rs, `flat`).
+// a storage load here is a loop over the SIMD lanes. dy's values sit row-major in an
+// rgba32float texture 4096 texels wide (4 pixels a texel; engine/src/texture_pool.rs, `flat`),
+// and so do x's when its rows are a multiple of 4 values (X_VEC4): the window of 10 values is
+// then 3 or 4 texel fetches instead of 10, which were half the kernel's time (measured with the
+// fetches replaced by arithmetic). Otherwise x sits in an r32float texture 4096 wide.
 // Grid: x over groups of 32 (ci, kh), y over groups of GC output channels, z over the images.
 
 override KH: u32 = 3u;
 override GC: u32 = 8u; // output channels per invocation (1..8)
+override X_VEC4: bool = false; // x read 4 values a texel (W % 4 == 0)
+override SHIFT: u32 = 3u; // with X_VEC4: (-pad_w) mod 4, where a window starts in its texel
 
 // Mirrors `GradWeightUniformParams` in conv_grad_weight.rs (n is N here; co0 is unused).
 struct Params {
@@ -69,6 +74,57 @@ fn gr_x(row: u32, valid: bool, w: i32) -> f32 {
     return select(0.0, textureLoad(gr_xt, vec2<u32>(i & 4095u, i >> 12u), 0).x, ok);
 }
 
+// The 10 x values from column w0 of the row starting at `row` (x0, x1 and x2.xy; valid: the
+// row is inside x), 0 outside x.
+struct Row10 {
+    x0: vec4<f32>,
+    x1: vec4<f32>,
+    x2: vec4<f32>,
+}
+
+fn gr_row10(row: u32, valid: bool, w0: i32) -> Row10 {
+    if (!X_VEC4) {
+        return Row10(
+            vec4<f32>(gr_x(row, valid, w0), gr_x(row, valid, w0 + 1),
+                      gr_x(row, valid, w0 + 2), gr_x(row, valid, w0 + 3)),
+            vec4<f32>(gr_x(row, valid, w0 + 4), gr_x(row, valid, w0 + 5),
+                      gr_x(row, valid, w0 + 6), gr_x(row, valid, w0 + 7)),
+            vec4<f32>(gr_x(row, valid, w0 + 8), gr_x(row, valid, w0 + 9), 0.0, 0.0));
+    }
+    // row % 4 == 0 and w0 % 4 == SHIFT, so value 0 of the window is value SHIFT of texel t.
+    let t = (i32(row) + w0 - i32(SHIFT)) / 4;
+    let t0 = gr_x4(t);
+    let t1 = gr_x4(t + 1);
+    let t2 = gr_x4(t + 2);
+    var t3 = vec4<f32>(0.0);
+    if (SHIFT > 2u) { t3 = gr_x4(t + 3); }
+    let c = vec4<i32>(0, 1, 2, 3) + w0; // the columns of x0
+    let v = vec4<bool>(valid);
+    let wx = vec4<i32>(i32(gu.w));
+    let z = vec4<f32>(0.0);
+    return Row10(
+        select(z, gr_shift(t0, t1), v & (c >= vec4<i32>(0)) & (c < wx)),
+        select(z, gr_shift(t1, t2), v & (c + 4 >= vec4<i32>(0)) & (c + 4 < wx)),
+        select(z, gr_shift(t2, t3), v & (c + 8 >= vec4<i32>(0)) & (c + 8 < wx)));
+}
+
+// x's texel t, 4 values (clamped to the texture: texels past x's ends are masked by the caller).
+fn gr_x4(t: i32) -> vec4<f32> {
+    let last = i32(gu.n * gu.cin * gu.h * gu.w / 4u) - 1;
+    let u = u32(clamp(t, 0, last));
+    return textureLoad(gr_xt, vec2<u32>(u & 4095u, u >> 12u), 0);
+}
+
+// The 4 values starting SHIFT places into the 8 values (a, b).
+fn gr_shift(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    switch (SHIFT) {
+        case 0u: { return a; }
+        case 1u: { return vec4<f32>(a.yzw, b.x); }
+        case 2u: { return vec4<f32>(a.zw, b.xy); }
+        default: { return vec4<f32>(a.w, b.xyz); }
+    }
+}
+
 // dy's 4 pixels at texel t (clamped to the last one: a segment's tail past its row reads
 // finite values that the zeroed window cancels).
 fn gr_dy(t: u32) -> vec4<f32> {
@@ -84,25 +140,38 @@ struct Win {
     lo2: vec4<f32>, hi2: vec4<f32>,
 }
 
-// The three taps' accumulators of one channel: a<kw> += dy[8 pixels] * (window shifted by kw),
-// the 8 pixels of dy being (da, db).
-fn gr_add(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>, a2: ptr<function, vec4<f32>>,
+// The three taps' accumulators of one channel: a<kw> += dy[8 pixels] . (window shifted by kw),
+// the 8 pixels of dy being (da, db). Scalar accumulators, each touched once per segment for 8
+// FMAs: CPU adapters keep accumulators that do not fit in registers in memory, a load and a
+// store per touch, so 24 scalars beat 24 vec4s (which were touched once per 2 FMAs each).
+fn gr_add(a0: ptr<function, f32>, a1: ptr<function, f32>, a2: ptr<function, f32>,
           da: vec4<f32>, db: vec4<f32>, x: Win) {
-    *a0 += da * x.lo0 + db * x.hi0;
-    *a1 += da * x.lo1 + db * x.hi1;
-    *a2 += da * x.lo2 + db * x.hi2;
+    *a0 = gr_dot8(*a0, da, db, x.lo0, x.hi0);
+    *a1 = gr_dot8(*a1, da, db, x.lo1, x.hi1);
+    *a2 = gr_dot8(*a2, da, db, x.lo2, x.hi2);
 }
 
-// partial[n, co0 + j, r0 + kw] for kw = 0, 1, 2 (sums of the vec4 accumulators), if that
+// acc + (da, db) . (lo, hi), as a chain of 8 FMAs.
+fn gr_dot8(acc: f32, da: vec4<f32>, db: vec4<f32>, lo: vec4<f32>, hi: vec4<f32>) -> f32 {
+    var s = fma(da.x, lo.x, acc);
+    s = fma(da.y, lo.y, s);
+    s = fma(da.z, lo.z, s);
+    s = fma(da.w, lo.w, s);
+    s = fma(db.x, hi.x, s);
+    s = fma(db.y, hi.y, s);
+    s = fma(db.z, hi.z, s);
+    return fma(db.w, hi.w, s);
+}
+
+// partial[n, co0 + j, r0 + kw] for kw = 0, 1, 2 if that
 // channel exists and this lane's (ci, kh) does.
-fn gr_store(live: bool, n: u32, co0: u32, j: u32, r0: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>) {
+fn gr_store(live: bool, n: u32, co0: u32, j: u32, r0: u32, a0: f32, a1: f32, a2: f32) {
     if (!live || co0 + j >= gu.cout) { return; }
     let rr = gu.cin * KH * 3u;
     let o = (n * gu.cout + co0 + j) * rr + r0;
-    let ones = vec4<f32>(1.0);
-    gr_out[o] = dot(a0, ones);
-    gr_out[o + 1u] = dot(a1, ones);
-    gr_out[o + 2u] = dot(a2, ones);
+    gr_out[o] = a0;
+    gr_out[o + 1u] = a1;
+    gr_out[o + 2u] = a2;
 }
 
 @compute @workgroup_size(32)
@@ -125,25 +194,24 @@ fn conv2d_grad_weight_rows(
     // the last channel: channels past Cout are computed and never stored).
     let mine = (n * gu.cout + min(co0 + sid % 8u, gu.cout - 1u)) * q4;
     // b<kw><j>: tap kw of channel j
-    var b00 = vec4<f32>(0.0); var b10 = vec4<f32>(0.0); var b20 = vec4<f32>(0.0);
-    var b01 = vec4<f32>(0.0); var b11 = vec4<f32>(0.0); var b21 = vec4<f32>(0.0);
-    var b02 = vec4<f32>(0.0); var b12 = vec4<f32>(0.0); var b22 = vec4<f32>(0.0);
-    var b03 = vec4<f32>(0.0); var b13 = vec4<f32>(0.0); var b23 = vec4<f32>(0.0);
-    var b04 = vec4<f32>(0.0); var b14 = vec4<f32>(0.0); var b24 = vec4<f32>(0.0);
-    var b05 = vec4<f32>(0.0); var b15 = vec4<f32>(0.0); var b25 = vec4<f32>(0.0);
-    var b06 = vec4<f32>(0.0); var b16 = vec4<f32>(0.0); var b26 = vec4<f32>(0.0);
-    var b07 = vec4<f32>(0.0); var b17 = vec4<f32>(0.0); var b27 = vec4<f32>(0.0);
+    var b00 = 0.0; var b10 = 0.0; var b20 = 0.0;
+    var b01 = 0.0; var b11 = 0.0; var b21 = 0.0;
+    var b02 = 0.0; var b12 = 0.0; var b22 = 0.0;
+    var b03 = 0.0; var b13 = 0.0; var b23 = 0.0;
+    var b04 = 0.0; var b14 = 0.0; var b24 = 0.0;
+    var b05 = 0.0; var b15 = 0.0; var b25 = 0.0;
+    var b06 = 0.0; var b16 = 0.0; var b26 = 0.0;
+    var b07 = 0.0; var b17 = 0.0; var b27 = 0.0;
     for (var oh = 0u; oh < gu.out_h; oh++) {
         let h = i32(oh + kh) - gu.pad_h;
         let valid = h >= 0 && h < i32(gu.h);
         let row = plane + u32(select(0, h, valid)) * gu.w;
         for (var ow0 = 0u; ow0 < gu.out_w; ow0 += 8u) {
             let w0 = i32(ow0) - gu.pad_w;
-            let x0 = vec4<f32>(gr_x(row, valid, w0), gr_x(row, valid, w0 + 1),
-                               gr_x(row, valid, w0 + 2), gr_x(row, valid, w0 + 3));
-            var x1 = vec4<f32>(gr_x(row, valid, w0 + 4), gr_x(row, valid, w0 + 5),
-                               gr_x(row, valid, w0 + 6), gr_x(row, valid, w0 + 7));
-            var x2 = vec4<f32>(gr_x(row, valid, w0 + 8), gr_x(row, valid, w0 + 9), 0.0, 0.0);
+            let r = gr_row10(row, valid, w0);
+            let x0 = r.x0;
+            let x1 = r.x1;
+            let x2 = r.x2;
             var x = Win(x0, x1, vec4<f32>(x0.yzw, x1.x), vec4<f32>(x1.yzw, x2.x),
                         vec4<f32>(x0.zw, x1.xy), vec4<f32>(x1.zw, x2.xy));
             if (ow0 + 8u > gu.out_w) {

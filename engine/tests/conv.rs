@@ -292,10 +292,17 @@ fn weights_too_large_for_a_uniform_buffer_match_reference() {
 fn weight_gradient_by_kernel_rows_matches_reference() {
     // Stride 1, 3x3, OW % 4 == 0: conv2d_grad_weight_rows. OW = 12 (a segment of 8 and a tail
     // of 4), 20 (8, 8, 4) and 8; 11*3 = 33 kernel rows (2 workgroups); 37 channels in chunks of
-    // 8, 8, 8, 8, 5; paddings 1, 2, 0.
+    // 8, 8, 8, 8, 5; paddings 1, 2, 0. W = 12 reads x 4 values a texel (the window starting 3
+    // values into its first texel), W = 18 and 10 one value a texel.
     check_backward(conv(2, 11, 37, 9, 12, 3, 1, 1));
     check_backward(conv(2, 3, 5, 10, 18, 3, 1, 2));
     check_backward(conv(1, 4, 9, 7, 10, 3, 1, 0));
+    // 4 values a texel with the window starting 1 value into its texel (padding 3, OW = 12),
+    // rows of 4, shorter than the window (one 4-pixel tail per row), and rows of 16, whose
+    // last segment's window reaches one value past the row.
+    check_backward(conv(2, 3, 6, 5, 8, 3, 1, 3));
+    check_backward(conv(3, 5, 9, 4, 4, 3, 1, 1));
+    check_backward(conv(2, 3, 5, 4, 16, 3, 1, 1));
 }
 
 #[test]

@@ -20,14 +20,21 @@ const CHANNELS: usize = 8;
 /// 3-wide kernels, rows of a multiple of 4 pixels) or the textures do not fit.
 pub(super) fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tensor> {
     let dev = x.device();
-    let fits = texture_pool::flat_fits(dev, x.numel(), wgpu::TextureFormat::R32Float)
+    // x 4 values a texel when its rows start at a texel (the kernel's X_VEC4).
+    let x_vec4 = g.w.is_multiple_of(4);
+    let x_format = if x_vec4 {
+        wgpu::TextureFormat::Rgba32Float
+    } else {
+        wgpu::TextureFormat::R32Float
+    };
+    let fits = texture_pool::flat_fits(dev, x.numel(), x_format)
         && texture_pool::flat_fits(dev, dy.numel(), wgpu::TextureFormat::Rgba32Float);
     if !dev.0.subgroups8 || g.stride != 1 || g.kw != 3 || !g.ow.is_multiple_of(4) || !fits {
         return None;
     }
     let r = g.cin * g.kh * g.kw;
     let textures = vec![
-        Flat::new(x, wgpu::TextureFormat::R32Float),
+        Flat::new(x, x_format),
         Flat::new(dy, wgpu::TextureFormat::Rgba32Float),
     ];
     let partial = Tensor::uninit(dev, &[g.n, g.cout, r], "conv2d backward (weight)");
@@ -35,7 +42,9 @@ pub(super) fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tenso
     let gc = CHANNELS.min(g.cout);
     let kernel = Kernel::new(CONV_GRAD_WEIGHT_ROWS, "conv2d_grad_weight_rows")
         .with("KH", g.kh as f64)
-        .with("GC", gc as f64);
+        .with("GC", gc as f64)
+        .with("X_VEC4", if x_vec4 { 1.0 } else { 0.0 })
+        .with("SHIFT", ((4 - g.padding % 4) % 4) as f64);
     let groups = [
         (g.cin * g.kh).div_ceil(UNIFORM_WG),
         g.cout.div_ceil(gc),
