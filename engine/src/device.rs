@@ -52,7 +52,8 @@ pub(crate) struct DeviceInner {
     /// Whether matmuls run `ops::matmul_texture` (DeviceOptions::matmul_texture, and the
     /// adapter has subgroups of at least 8).
     pub matmul_texture: bool,
-    /// The adapter has wgpu's SUBGROUP feature with subgroups of at least 8 invocations.
+    /// The adapter has wgpu's SUBGROUP feature with subgroups of at least 8 invocations, and
+    /// `DeviceOptions::subgroups` allows them.
     pub subgroups8: bool,
     pub workgroup_reductions: bool,
     /// Elementwise kernels read their inputs through flat textures (`texture_pool::Flat`)
@@ -114,8 +115,9 @@ impl Device {
         let matmul_wide_tiles = opts
             .matmul_wide_tiles
             .unwrap_or(info.device_type == wgpu::DeviceType::Cpu);
-        let subgroups8 =
-            device.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8;
+        let subgroups8 = opts.subgroups
+            && device.features().contains(wgpu::Features::SUBGROUP)
+            && info.subgroup_min_size >= 8;
         let matmul_texture = subgroups8
             && opts
                 .matmul_texture

@@ -44,6 +44,11 @@ pub struct DeviceOptions {
     /// is more than it saves; `Some(true)` copies every input (as the tests do, to cover both
     /// paths at small sizes). A tuning choice only: both paths compute the same values.
     pub texture_reads: Option<bool>,
+    /// Use subgroup operations where the adapter has them (subgroups of at least 8
+    /// invocations): the texture matmuls and the stride-1 conv kernels hand operands round
+    /// with subgroup broadcasts. `false` runs the kernels written without them, as on an
+    /// adapter that lacks them (the tests cover those paths this way). Exact either way.
+    pub subgroups: bool,
 }
 
 impl Default for DeviceOptions {
@@ -57,6 +62,7 @@ impl Default for DeviceOptions {
             matmul_texture: None,
             workgroup_reductions: None,
             texture_reads: None,
+            subgroups: true,
         }
     }
 }

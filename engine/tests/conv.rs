@@ -291,8 +291,8 @@ fn weights_too_large_for_a_uniform_buffer_match_reference() {
 #[test]
 fn weight_gradient_by_kernel_rows_matches_reference() {
     // Stride 1, 3x3, OW % 4 == 0: conv2d_grad_weight_rows. OW = 12 (a segment of 8 and a tail
-    // of 4), 20 (8, 8, 4) and 8; 11*3 = 33 kernel rows (2 workgroups); 37 channels in chunks of
-    // 8, 8, 8, 8, 5; paddings 1, 2, 0. W = 12 reads x 4 values a texel (the window starting 3
+    // of 4), 20 (8, 8, 4) and 8; 11*3 = 33 kernel rows (2 workgroups); 37 channels in groups of
+    // 16, 16, 5, and 9 in one (8 + 1: each lane fetches two channels' dy); paddings 1, 2, 0. W = 12 reads x 4 values a texel (the window starting 3
     // values into its first texel), W = 18 and 10 one value a texel.
     check_backward(conv(2, 11, 37, 9, 12, 3, 1, 1));
     check_backward(conv(2, 3, 5, 10, 18, 3, 1, 2));
@@ -317,6 +317,25 @@ fn small_register_tiles_match_reference() {
     for c in [
         conv(2, 5, 70, 9, 10, 3, 1, 1),
         conv(2, 17, 33, 9, 10, 3, 2, 1),
+    ] {
+        check_forward_on(&dev, c, true);
+        check_backward_on(&dev, c);
+    }
+}
+
+#[test]
+fn kernels_without_subgroups_match_reference() {
+    // As on an adapter without subgroups: stride-1 convs take conv2d_gather_uniform (not
+    // conv2d_gather_rows) and the weight gradient skips conv2d_grad_weight_rows.
+    let opts = DeviceOptions {
+        subgroups: false,
+        ..DeviceOptions::default()
+    };
+    let dev = Device::with_options(opts).expect("a wgpu adapter");
+    for c in [
+        conv(2, 5, 37, 9, 12, 3, 1, 1),
+        conv(2, 3, 9, 7, 10, 5, 1, 2),
+        conv(2, 6, 11, 9, 10, 3, 2, 1),
     ] {
         check_forward_on(&dev, c, true);
         check_backward_on(&dev, c);

@@ -15,12 +15,13 @@
 //! The weight is first repacked (conv2d_pack, a small copy) into [R, channels rounded up to 4],
 //! in chunks of channels that fit a 64 KiB uniform buffer each; the gathers read it there, with
 //! the same address across a workgroup (see conv.wgsl). The gathers:
-//!   conv2d_gather_rows     stride 1 (forward) or undilated (grad-input of stride-1 convs)
+//!   conv2d_gather_rows     stride 1 (forward) or undilated (grad-input of stride-1 convs), on
+//!                          devices with subgroups (shaders/conv_rows.wgsl)
 //!   conv2d_gather_uniform  the rest (strided forward, grad-input of strided convs)
 //!   conv2d_gather          weights too large for a uniform buffer (storage-buffer weights)
 
 use super::conv_grad_weight::grad_weight;
-use crate::kernels::{Kernel, Shader, CONV};
+use crate::kernels::{Kernel, Shader, CONV, CONV_ROWS};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
 use crate::texture_pool::{self, Flat};
@@ -240,8 +241,8 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
         _pad1: [0; 2],
     };
     let uniform_ok = dev.limits().max_uniform_buffer_binding_size as usize >= 4 * UNIFORM_FLOATS;
-    let kernel = |entry| {
-        g.kernel(entry)
+    let kernel = |shader, entry| {
+        g.kernel_in(shader, entry)
             .with("STRIDE", l.stride as f64)
             .with("DIL", l.dil as f64)
             .with("HAS_BIAS", l.bias.is_some() as u32 as f64)
@@ -256,15 +257,21 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
         let tile = 4 * cv;
         let tiles = out_c.div_ceil(tile);
         let per_chunk = (UNIFORM_FLOATS / (rows * tile)).min(tiles);
-        // Stride-1 gathers with kernels up to 5 wide reuse each row of src across the taps.
-        // (It reads src through a flat texture: one copy of src, `texture_pool::flat`.)
-        let rows_kernel = l.stride == 1
+        // Stride-1 gathers with kernels up to 5 wide reuse each row of src across the taps,
+        // on devices with subgroups (which hand the weights round). (It reads src through a
+        // flat texture: one copy of src, `texture_pool::flat`.)
+        let rows_kernel = dev.0.subgroups8
+            && l.stride == 1
             && l.dil == 1
             && g.kw <= 5
             && texture_pool::flat_fits(dev, l.src.numel(), R32);
-        let (entry, x_groups) = if rows_kernel {
+        let (shader, entry, x_groups) = if rows_kernel {
             let segments = out_h * out_w.div_ceil(8);
-            ("conv2d_gather_rows", segments.div_ceil(UNIFORM_WG))
+            (
+                CONV_ROWS,
+                "conv2d_gather_rows",
+                segments.div_ceil(UNIFORM_WG),
+            )
         } else {
             // Pixels in groups of 4 along each row and column phase when dilated (see the
             // kernel); otherwise 4 consecutive pixels.
@@ -273,9 +280,9 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
             } else {
                 npix.div_ceil(4)
             };
-            ("conv2d_gather_uniform", quads.div_ceil(UNIFORM_WG))
+            (CONV, "conv2d_gather_uniform", quads.div_ceil(UNIFORM_WG))
         };
-        let kernel = kernel(entry).with("CV", cv as f64);
+        let kernel = kernel(shader, entry).with("CV", cv as f64);
         let src_tex = rows_kernel.then(|| Flat::new(l.src, R32));
         for first in (0..tiles).step_by(per_chunk) {
             let ntiles = per_chunk.min(tiles - first);
@@ -313,7 +320,7 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
     let bias = l.bias.unwrap_or(&wt);
     let groups = [npix.div_ceil(TILE * WG), out_c.div_ceil(TILE * WG), n];
     dev.0.dispatch(
-        &kernel("conv2d_gather"),
+        &kernel(CONV, "conv2d_gather"),
         &[l.src.buffer(), wt.buffer(), bias.buffer(), out.buffer()],
         bytemuck::bytes_of(&params),
         grid(dev, g, groups),

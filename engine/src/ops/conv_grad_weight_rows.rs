@@ -12,8 +12,8 @@ use crate::kernels::{Kernel, CONV_GRAD_WEIGHT_ROWS};
 use crate::tensor::Tensor;
 use crate::texture_pool::{self, Flat};
 
-/// Output channels per invocation (the kernel's GC, at most 8: one per lane of a subgroup).
-const CHANNELS: usize = 8;
+/// Output channels per invocation (the kernel's GC, at most 16: two per lane of a subgroup).
+const CHANNELS: usize = 16;
 
 /// dW as conv2d_grad_weight_rows computes it: x and dy read through flat textures. None when
 /// the device has no subgroups of 8 or more, the shape does not suit the kernel (stride 1,
