@@ -11,12 +11,20 @@
 //             y[oh, ow] = sum over (i, j) in {i0, i1}(oh) x {i0, i1}(ow) of wh * ww * x[i, j]
 //             with weights 1 - l at i0 and l at i1 (per axis).
 // One invocation per output element (grid x, and y past 65535 workgroups).
+//
+// H, W and s are pipeline constants, not uniforms: the kernels divide by them (to find an
+// element's plane, row and column), and a division by a runtime value is a loop of scalar
+// divisions over the SIMD lanes on CPU adapters, where a division by a constant is a multiply
+// and a shift. Each shape gets its own pipeline (a U-Net has a few).
+override H: u32 = 1u;
+override W: u32 = 1u;
+override S: u32 = 2u;
 
 struct Params {
     planes: u32,
-    h: u32,
-    w: u32,
-    s: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;         // x (forward) or dy (backward)
@@ -36,28 +44,28 @@ fn unravel(i: u32, rows: u32, cols: u32) -> vec3<u32> {
 @compute @workgroup_size(64)
 fn upsample_nearest(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
-    if (i >= p.planes * p.h * p.s * p.w * p.s) { return; }
-    let at = unravel(i, p.h * p.s, p.w * p.s);
+    if (i >= p.planes * H * S * W * S) { return; }
+    let at = unravel(i, H * S, W * S);
     let plane = at.x;
     let oh = at.y;
     let ow = at.z;
-    out[i] = src[(plane * p.h + oh / p.s) * p.w + ow / p.s];
+    out[i] = src[(plane * H + oh / S) * W + ow / S];
 }
 
 // dx[plane, ih, iw] = sum of dy over the s x s block at (ih*s, iw*s); out is [planes, H, W]
 @compute @workgroup_size(64)
 fn upsample_nearest_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
-    if (i >= p.planes * p.h * p.w) { return; }
-    let at = unravel(i, p.h, p.w);
+    if (i >= p.planes * H * W) { return; }
+    let at = unravel(i, H, W);
     let plane = at.x;
     let ih = at.y;
     let iw = at.z;
-    let ow_ = p.w * p.s;
-    var base = (plane * p.h * p.s + ih * p.s) * ow_ + iw * p.s; // dy[plane, ih*s, iw*s]
+    let ow_ = W * S;
+    var base = (plane * H * S + ih * S) * ow_ + iw * S; // dy[plane, ih*s, iw*s]
     var acc = 0.0;
-    for (var a = 0u; a < p.s; a++) {
-        for (var b = 0u; b < p.s; b++) {
+    for (var a = 0u; a < S; a++) {
+        for (var b = 0u; b < S; b++) {
             acc += src[base + b];
         }
         base += ow_;
@@ -67,7 +75,7 @@ fn upsample_nearest_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 
 // Source coordinate of output position o along an axis (PyTorch, align_corners=False).
 fn source(o: u32) -> f32 {
-    return max((f32(o) + 0.5) / f32(p.s) - 0.5, 0.0);
+    return max((f32(o) + 0.5) / f32(S) - 0.5, 0.0);
 }
 
 // The two source indices (i0, i1) and the weight l of i1 for output position o, input size n.
@@ -89,51 +97,119 @@ fn weight(o: u32, i: u32, n: u32) -> f32 {
     return select(0.0, 1.0 - t.l, t.i0 == i) + select(0.0, t.l, t.i1 == i);
 }
 
+// Where output i = (plane, oh, ow) reads: rows r0, r1 (offsets of x's rows i0, i1 along H),
+// columns c0, c1, and the weights lh, lw of the second row and column.
+struct Corners {
+    r0: u32,
+    r1: u32,
+    c0: u32,
+    c1: u32,
+    lh: f32,
+    lw: f32,
+}
+
+fn corners(i: u32) -> Corners {
+    let at = unravel(i, H * S, W * S);
+    let th = taps(at.y, H);
+    let tw = taps(at.z, W);
+    return Corners((at.x * H + th.i0) * W, (at.x * H + th.i1) * W, tw.i0, tw.i1, th.l, tw.l);
+}
+
+// The bilinear mix of the four values x[r0 + c0], x[r0 + c1], x[r1 + c0], x[r1 + c1].
+fn mix4(c: Corners, v00: f32, v01: f32, v10: f32, v11: f32) -> f32 {
+    let top = (1.0 - c.lw) * v00 + c.lw * v01;
+    let bottom = (1.0 - c.lw) * v10 + c.lw * v11;
+    return (1.0 - c.lh) * top + c.lh * bottom;
+}
+
 // y[plane, oh, ow]: out is [planes, OH, OW]
 @compute @workgroup_size(64)
 fn upsample_bilinear(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
-    if (i >= p.planes * p.h * p.s * p.w * p.s) { return; }
-    let at = unravel(i, p.h * p.s, p.w * p.s);
-    let plane = at.x;
-    let oh = at.y;
-    let ow = at.z;
-    let th = taps(oh, p.h);
-    let tw = taps(ow, p.w);
-    let r0 = (plane * p.h + th.i0) * p.w;
-    let r1 = (plane * p.h + th.i1) * p.w;
-    let top = (1.0 - tw.l) * src[r0 + tw.i0] + tw.l * src[r0 + tw.i1];
-    let bottom = (1.0 - tw.l) * src[r1 + tw.i0] + tw.l * src[r1 + tw.i1];
-    out[i] = (1.0 - th.l) * top + th.l * bottom;
+    if (i >= p.planes * H * S * W * S) { return; }
+    let c = corners(i);
+    out[i] = mix4(c, src[c.r0 + c.c0], src[c.r0 + c.c1], src[c.r1 + c.c0], src[c.r1 + c.c1]);
 }
 
-// dx[plane, ih, iw] = sum over (oh, ow) of weight(oh, ih) * weight(ow, iw) * dy[plane, oh, ow].
-// Only outputs with source coordinate in (i - 1, i + 1) read input i: oh in [(ih-1)*s, (ih+2)*s).
-// out is [planes, H, W]
+// The outputs [lo, hi) along an axis of n_out outputs that read input i: those whose source
+// coordinate (o + 0.5) / s - 0.5 lies in (i - 1, i + 1), that is
+// i*s - floor(s/2) <= o <= i*s + floor((3s - 2)/2) (4 outputs for s = 2, 5 for s = 3). At i = 0
+// this includes the outputs whose source is clamped to 0, and at the last input those clamped
+// to it.
+fn reach(i: u32, n_out: u32) -> vec2<u32> {
+    let lo = i * S - min(S / 2u, i * S);
+    let hi = min(i * S + (3u * S - 2u) / 2u + 1u, n_out);
+    return vec2<u32>(lo, hi);
+}
+
+// What input i = (plane, ih, iw) gathers in the backward: dy's rows rh.x..rh.y and columns
+// rw.x..rw.y (`reach`), the plane's offset in dy, and (ih, iw).
+struct Window {
+    rh: vec2<u32>,
+    rw: vec2<u32>,
+    plane0: u32,
+    ih: u32,
+    iw: u32,
+}
+
+fn window(i: u32) -> Window {
+    let at = unravel(i, H, W);
+    let plane0 = at.x * H * S * W * S;
+    return Window(reach(at.y, H * S), reach(at.z, W * S), plane0, at.y, at.z);
+}
+
+// dx[plane, ih, iw] = sum over (oh, ow) of weight(oh, ih) * weight(ow, iw) * dy[plane, oh, ow],
+// over the outputs that read (ih, iw) (`window`). out is [planes, H, W]
 @compute @workgroup_size(64)
 fn upsample_bilinear_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
-    if (i >= p.planes * p.h * p.w) { return; }
-    let at = unravel(i, p.h, p.w);
-    let plane = at.x;
-    let ih = at.y;
-    let iw = at.z;
-    let ow_ = p.w * p.s;
-    let oh_ = p.h * p.s;
-    let h_lo = select(0u, (ih - 1u) * p.s, ih > 0u);
-    let h_hi = min((ih + 2u) * p.s, oh_);
-    let w_lo = select(0u, (iw - 1u) * p.s, iw > 0u);
-    let w_hi = min((iw + 2u) * p.s, ow_);
+    if (i >= p.planes * H * W) { return; }
+    let g = window(i);
     var acc = 0.0;
-    for (var oh = h_lo; oh < h_hi; oh++) {
-        let wh = weight(oh, ih, p.h);
-        if (wh == 0.0) { continue; }
-        let row = (plane * oh_ + oh) * ow_;
+    for (var oh = g.rh.x; oh < g.rh.y; oh++) {
+        let row = g.plane0 + oh * W * S;
         var acc_row = 0.0;
-        for (var ow = w_lo; ow < w_hi; ow++) {
-            acc_row += weight(ow, iw, p.w) * src[row + ow];
+        for (var ow = g.rw.x; ow < g.rw.y; ow++) {
+            acc_row += weight(ow, g.iw, W) * src[row + ow];
         }
-        acc += wh * acc_row;
+        acc += weight(oh, g.ih, H) * acc_row;
+    }
+    out[i] = acc;
+}
+
+// ---- Texture reads (CPU adapters): the bilinear kernels with src read through a flat r32float
+// texture 4096 wide (texture_pool.rs, `flat`), where a storage load in them cost about 20 cycles
+// per SIMD lane (BENCHMARKS.md). Same bindings otherwise.
+
+@group(0) @binding(0) var tsrc: texture_2d<f32>;
+
+// src[i] through the texture.
+fn tsrc_at(i: u32) -> f32 {
+    return textureLoad(tsrc, vec2<u32>(i % 4096u, i / 4096u), 0).x;
+}
+
+@compute @workgroup_size(64)
+fn upsample_bilinear_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i >= p.planes * H * S * W * S) { return; }
+    let c = corners(i);
+    out[i] = mix4(c, tsrc_at(c.r0 + c.c0), tsrc_at(c.r0 + c.c1), tsrc_at(c.r1 + c.c0),
+                  tsrc_at(c.r1 + c.c1));
+}
+
+@compute @workgroup_size(64)
+fn upsample_bilinear_grad_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(gid, nwg);
+    if (i >= p.planes * H * W) { return; }
+    let g = window(i);
+    var acc = 0.0;
+    for (var oh = g.rh.x; oh < g.rh.y; oh++) {
+        let row = g.plane0 + oh * W * S;
+        var acc_row = 0.0;
+        for (var ow = g.rw.x; ow < g.rw.y; ow++) {
+            acc_row += weight(ow, g.iw, W) * tsrc_at(row + ow);
+        }
+        acc += weight(oh, g.ih, H) * acc_row;
     }
     out[i] = acc;
 }

@@ -4,7 +4,7 @@
 //! Legend: x is [N, C, H, W], y is [N, C, H*s, W*s], s = the scale.
 mod common;
 use common::*;
-use engine::Tensor;
+use engine::{Device, Tensor};
 
 /// PyTorch's align_corners=False source index along one axis: (i0, i1, weight of i1).
 fn taps(o: usize, s: usize, n: usize) -> (usize, usize, f64) {
@@ -65,12 +65,23 @@ fn up(x: &Tensor, s: usize, bilinear: bool) -> Tensor {
     }
 }
 
-/// Forward and backward at `shape` against the references.
+/// Forward and backward at `shape` against the references, reading the inputs from buffers and
+/// (the bilinear kernels' "…_tex" entry points) through textures.
 fn check(shape: &[usize], s: usize, bilinear: bool) {
-    let dev = device();
-    let x = tensor(&dev, shape, 1).set_requires_grad(true);
+    for (reads, dev) in devices_for_reads() {
+        check_on(
+            &dev,
+            &format!("{shape:?} scale {s} bilinear {bilinear}, {reads}"),
+            shape,
+            s,
+            bilinear,
+        );
+    }
+}
+
+fn check_on(dev: &Device, what: &str, shape: &[usize], s: usize, bilinear: bool) {
+    let x = tensor(dev, shape, 1).set_requires_grad(true);
     let y = up(&x, s, bilinear);
-    let what = format!("{shape:?} scale {s} bilinear {bilinear}");
     assert_eq!(
         y.shape(),
         [shape[0], shape[1], shape[2] * s, shape[3] * s],
@@ -78,13 +89,13 @@ fn check(shape: &[usize], s: usize, bilinear: bool) {
     );
     let xs: Vec<f64> = x.to_vec().iter().map(|&v| v as f64).collect();
     assert_close(
-        &what,
+        what,
         &y.to_vec(),
         &reference(&xs, shape, s, bilinear),
         1e-6,
         1e-5,
     );
-    let dy = tensor(&dev, y.shape(), 2);
+    let dy = tensor(dev, y.shape(), 2);
     y.backward_with(dy.clone());
     let dys: Vec<f64> = dy.to_vec().iter().map(|&v| v as f64).collect();
     let want = reference_grad(&dys, shape, s, bilinear);

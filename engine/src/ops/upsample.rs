@@ -10,15 +10,14 @@
 use crate::kernels::{Kernel, UPSAMPLE};
 use crate::shape::grid_1d;
 use crate::tensor::Tensor;
+use crate::texture_pool::{self, Flat};
 
 /// Mirrors `Params` in upsample.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
     planes: u32,
-    h: u32,
-    w: u32,
-    s: u32,
+    _pad: [u32; 3],
 }
 
 /// Checks x and the scale; returns the output shape [N, C, H*s, W*s].
@@ -48,17 +47,36 @@ fn launch(
     };
     let params = Params {
         planes: u(in_shape[0] * in_shape[1]),
-        h: u(in_shape[2]),
-        w: u(in_shape[3]),
-        s: u(scale),
+        _pad: [0; 3],
     };
+    // Every index stays below the upsampled size, checked to fit in 32 bits. The sizes are
+    // pipeline constants (see upsample.wgsl).
+    u(in_shape.iter().product::<usize>() * scale * scale);
+    // The bilinear kernels read src through a flat texture where the device reads so (their
+    // "…_tex" entry points).
+    let tex = match entry {
+        "upsample_bilinear" | "upsample_bilinear_grad" => {
+            Flat::of(src, wgpu::TextureFormat::R32Float)
+        }
+        _ => None,
+    };
+    let entry = match (entry, tex.is_some()) {
+        ("upsample_bilinear", true) => "upsample_bilinear_tex",
+        ("upsample_bilinear_grad", true) => "upsample_bilinear_grad_tex",
+        (e, _) => e,
+    };
+    let kernel = Kernel::new(UPSAMPLE, entry)
+        .with("H", u(in_shape[2]) as f64)
+        .with("W", u(in_shape[3]) as f64)
+        .with("S", u(scale) as f64);
     let n: usize = out_shape.iter().product();
-    dev.0.dispatch(
-        &Kernel::new(UPSAMPLE, entry),
-        &[src.buffer(), out.buffer()],
-        bytemuck::bytes_of(&params),
-        grid_1d(n, 64),
-    );
+    let (bytes, grid) = (bytemuck::bytes_of(&params), grid_1d(n, 64));
+    match tex {
+        Some(tex) => texture_pool::dispatch_reading(dev, &kernel, vec![tex], &[&out], bytes, grid),
+        None => dev
+            .0
+            .dispatch(&kernel, &[src.buffer(), out.buffer()], bytes, grid),
+    }
     out
 }
 
