@@ -19,16 +19,13 @@
 // part in the broadcasts.
 // x and dy are read through textures: a texel fetch is one vector gather on CPU adapters, where
 // a storage load here is a loop over the SIMD lanes. dy's values sit row-major in an
-// rgba32float texture 4096 texels wide (4 pixels a texel; engine/src/texture_pool.rs, `flat`),
-// and so do x's when its rows are a multiple of 4 values (X_VEC4): the window of 10 values is
-// then 3 or 4 texel fetches instead of 10, which were half the kernel's time (measured with the
-// fetches replaced by arithmetic). Otherwise x sits in an r32float texture 4096 wide.
+// rgba32float texture 4096 texels wide (4 pixels a texel; engine/src/texture_pool.rs, `flat`);
+// x's windows are read by conv_window.wgsl (compiled after this file), 4 values a texel when
+// W % 4 == 0.
 // Grid: x over groups of 32 (ci, kh), y over groups of GC output channels, z over the images.
 
 override KH: u32 = 3u;
 override GC: u32 = 16u; // output channels per invocation (1..16)
-override X_VEC4: bool = false; // x read 4 values a texel (W % 4 == 0)
-override SHIFT: u32 = 3u; // with X_VEC4: (-pad_w) mod 4, where a window starts in its texel
 
 // Mirrors `GradWeightUniformParams` in conv_grad_weight.rs (n is N here; co0 is unused).
 struct Params {
@@ -65,64 +62,6 @@ fn load_params() {
     gu = Params(gu_raw.cin + z, gu_raw.cout + z, gu_raw.h + z, gu_raw.w + z, gu_raw.out_h + z,
                 gu_raw.out_w + z, gu_raw.n + z, gu_raw.co0 + z, 0u, 0u, gu_raw.pad_h + zi,
                 gu_raw.pad_w + zi);
-}
-
-// x at column w of the row starting at `row` (valid: the row is inside x), 0 outside.
-fn gr_x(row: u32, valid: bool, w: i32) -> f32 {
-    let ok = valid && w >= 0 && w < i32(gu.w);
-    let i = row + u32(select(0, w, ok));
-    return select(0.0, textureLoad(gr_xt, vec2<u32>(i & 4095u, i >> 12u), 0).x, ok);
-}
-
-// The 10 x values from column w0 of the row starting at `row` (x0, x1 and x2.xy; valid: the
-// row is inside x), 0 outside x.
-struct Row10 {
-    x0: vec4<f32>,
-    x1: vec4<f32>,
-    x2: vec4<f32>,
-}
-
-fn gr_row10(row: u32, valid: bool, w0: i32) -> Row10 {
-    if (!X_VEC4) {
-        return Row10(
-            vec4<f32>(gr_x(row, valid, w0), gr_x(row, valid, w0 + 1),
-                      gr_x(row, valid, w0 + 2), gr_x(row, valid, w0 + 3)),
-            vec4<f32>(gr_x(row, valid, w0 + 4), gr_x(row, valid, w0 + 5),
-                      gr_x(row, valid, w0 + 6), gr_x(row, valid, w0 + 7)),
-            vec4<f32>(gr_x(row, valid, w0 + 8), gr_x(row, valid, w0 + 9), 0.0, 0.0));
-    }
-    // row % 4 == 0 and w0 % 4 == SHIFT, so value 0 of the window is value SHIFT of texel t.
-    let t = (i32(row) + w0 - i32(SHIFT)) / 4;
-    let t0 = gr_x4(t);
-    let t1 = gr_x4(t + 1);
-    let t2 = gr_x4(t + 2);
-    var t3 = vec4<f32>(0.0);
-    if (SHIFT > 2u) { t3 = gr_x4(t + 3); }
-    let c = vec4<i32>(0, 1, 2, 3) + w0; // the columns of x0
-    let v = vec4<bool>(valid);
-    let wx = vec4<i32>(i32(gu.w));
-    let z = vec4<f32>(0.0);
-    return Row10(
-        select(z, gr_shift(t0, t1), v & (c >= vec4<i32>(0)) & (c < wx)),
-        select(z, gr_shift(t1, t2), v & (c + 4 >= vec4<i32>(0)) & (c + 4 < wx)),
-        select(z, gr_shift(t2, t3), v & (c + 8 >= vec4<i32>(0)) & (c + 8 < wx)));
-}
-
-// x's texel t, 4 values (clamped to the texture: texels past x's ends are masked by the caller).
-fn gr_x4(t: i32) -> vec4<f32> {
-    let last = i32(gu.n * gu.cin * gu.h * gu.w / 4u) - 1;
-    let u = u32(clamp(t, 0, last));
-    return textureLoad(gr_xt, vec2<u32>(u & 4095u, u >> 12u), 0);
-}
-
-// The 4 values starting SHIFT places into the 8 values (a, b).
-fn gr_shift(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
-    switch (SHIFT) {
-        case 0u: { return a; }
-        case 1u: { return vec4<f32>(a.yzw, b.x); }
-        case 2u: { return vec4<f32>(a.zw, b.xy); }
-        default: { return vec4<f32>(a.w, b.xyz); }
-    }
 }
 
 // dy's 4 pixels at texel t (clamped to the last one: a segment's tail past its row reads
@@ -200,7 +139,7 @@ fn conv2d_grad_weight_rows(
         let row = plane + u32(select(0, h, valid)) * gu.w;
         for (var ow0 = 0u; ow0 < gu.out_w; ow0 += 8u) {
             let w0 = i32(ow0) - gu.pad_w;
-            let r = gr_row10(row, valid, w0);
+            let r = window12(gr_xt, row, valid, w0, gu.w, 10u);
             let x0 = r.x0;
             let x1 = r.x1;
             let x2 = r.x2;

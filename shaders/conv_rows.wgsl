@@ -1,7 +1,8 @@
 // conv2d_gather_rows: the forward of stride-1 convolutions and the grad-input of all of them
 // (STRIDE = DIL = 1), for adapters with subgroups of at least 8 invocations. Launched by
 // engine/src/ops/conv.rs. This file is compiled after conv.wgsl (one module: the legend, the
-// parameters `gp`, the uniform weight chunk `u_wt`, `bias4` and `store_pixel` are there).
+// parameters `gp`, the uniform weight chunk `u_wt`, `bias4` and `store_pixel` are there) and
+// before conv_window.wgsl (the windows of src).
 //
 // Each invocation computes 8 pixels along one row, ow0..ow0+7 of row oh, for 4*CV channels.
 // Along a row the KW taps of a kernel row read the same source values shifted by one, so per
@@ -59,17 +60,10 @@ fn shift(a: vec4<f32>, b: vec4<f32>, k: u32) -> vec4<f32> {
     }
 }
 
-// conv2d_gather_rows reads src through a texture (its binding 0): a texel fetch is one vector
-// gather on CPU adapters, where a storage load here was a loop over the SIMD lanes. src's values
-// sit row-major in an r32float texture 4096 wide (engine/src/texture_pool.rs, `flat`).
+// conv2d_gather_rows reads src through a texture (its binding 0), one row's window at a time
+// (conv_window.wgsl, compiled after this file: 4 values a texel when src's rows are a multiple
+// of 4 values).
 @group(0) @binding(0) var gr_src: texture_2d<f32>;
-
-// src at column w of the row starting at `row` (valid: the row is inside src), 0 outside.
-fn row_at(row: u32, valid: bool, w: i32) -> f32 {
-    let ok = valid && w >= 0 && w < i32(gp.src_w);
-    let i = row + u32(select(0, w, ok));
-    return select(0.0, textureLoad(gr_src, vec2<u32>(i & 4095u, i >> 12u), 0).x, ok);
-}
 
 // Channels c..c+3 (plus bias) of the 8 pixels of row oh from ow0, those inside out.
 fn store8(n: u32, c: u32, oh: u32, ow0: u32, a: Acc8) {
@@ -119,15 +113,10 @@ fn conv2d_gather_rows(
             let valid = h >= 0 && h < i32(gp.src_h);
             let row = plane + u32(select(0, h, valid)) * gp.src_w;
             // The window: src columns w0 .. w0 + 7 + KW - 1 as 12 values in x0, x1, x2.
-            let x0 = vec4<f32>(row_at(row, valid, w0), row_at(row, valid, w0 + 1),
-                               row_at(row, valid, w0 + 2), row_at(row, valid, w0 + 3));
-            let x1 = vec4<f32>(row_at(row, valid, w0 + 4), row_at(row, valid, w0 + 5),
-                               row_at(row, valid, w0 + 6), row_at(row, valid, w0 + 7));
-            var x2 = vec4<f32>(0.0);
-            if (KW > 1u) { x2.x = row_at(row, valid, w0 + 8); }
-            if (KW > 2u) { x2.y = row_at(row, valid, w0 + 9); }
-            if (KW > 3u) { x2.z = row_at(row, valid, w0 + 10); }
-            if (KW > 4u) { x2.w = row_at(row, valid, w0 + 11); }
+            let r = window12(gr_src, row, valid, w0, gp.src_w, 8u + KW - 1u);
+            let x0 = r.x0;
+            let x1 = r.x1;
+            let x2 = r.x2;
             if (KW == 3u) {
                 // u_wt rows (a, kh, 0), (a, kh, 1), (a, kh, 2) start at wi, wi + c4v, wi + 2*c4v;
                 // t<kw> is this lane's vec4 of tap kw, and lane k's is vec4 k's.

@@ -40,17 +40,26 @@ pub const ROOFLINE: Shader = shader!("roofline");
 pub const CONV: Shader = shader!("conv");
 pub const UPSAMPLE: Shader = shader!("upsample");
 pub const ATTENTION: Shader = shader!("attention");
-/// conv_rows.wgsl uses conv.wgsl's parameters and bindings: one module, the two files in a row.
-/// It uses subgroup operations, so only devices with subgroups compile it.
+/// conv_rows.wgsl uses conv.wgsl's parameters and bindings and conv_window.wgsl's windows: one
+/// module, the files in a row. It uses subgroup operations, so only devices with subgroups
+/// compile it.
 pub const CONV_ROWS: Shader = Shader {
     name: "conv_rows",
     source: concat!(
         include_str!("../../shaders/conv.wgsl"),
-        include_str!("../../shaders/conv_rows.wgsl")
+        include_str!("../../shaders/conv_rows.wgsl"),
+        include_str!("../../shaders/conv_window.wgsl")
     ),
 };
 pub const CONV_GRAD_WEIGHT: Shader = shader!("conv_grad_weight");
-pub const CONV_GRAD_WEIGHT_ROWS: Shader = shader!("conv_grad_weight_rows");
+/// conv_grad_weight_rows.wgsl with conv_window.wgsl after it (x's windows).
+pub const CONV_GRAD_WEIGHT_ROWS: Shader = Shader {
+    name: "conv_grad_weight_rows",
+    source: concat!(
+        include_str!("../../shaders/conv_grad_weight_rows.wgsl"),
+        include_str!("../../shaders/conv_window.wgsl")
+    ),
+};
 pub const GROUP_NORM: Shader = shader!("group_norm");
 
 /// What to run: a shader's entry point, specialised by override constants.

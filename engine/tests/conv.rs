@@ -306,6 +306,21 @@ fn weight_gradient_by_kernel_rows_matches_reference() {
 }
 
 #[test]
+fn stride_1_windows_four_values_a_texel_match_reference() {
+    // Rows of a multiple of 4 values are read 4 values a texel (conv_window.wgsl): every offset
+    // of a window in its first texel (paddings 0, 3, 2, 1 forward; the grad-input's padding
+    // KH-1-P runs from 4 down to -1), 3- and 5-wide kernels, a row of 4 shorter than a window.
+    for pad in 0..4 {
+        check_forward(conv(2, 3, 6, 5, 12, 3, 1, pad), true);
+        check_backward(conv(2, 3, 6, 5, 12, 3, 1, pad));
+    }
+    check_forward(conv(2, 4, 5, 6, 8, 5, 1, 1), true);
+    check_backward(conv(2, 4, 5, 6, 8, 5, 1, 1));
+    check_forward(conv(1, 2, 3, 3, 4, 3, 1, 1), true);
+    check_backward(conv(1, 2, 3, 3, 4, 3, 1, 1));
+}
+
+#[test]
 fn small_register_tiles_match_reference() {
     // `matmul_wide_tiles: false` (the GPU default) caps the gathers at 8 channels per
     // invocation; this machine's default (a CPU adapter) uses 32.

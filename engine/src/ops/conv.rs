@@ -27,6 +27,7 @@ use crate::tensor::Tensor;
 use crate::texture_pool::{self, Flat};
 
 const R32: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
+const RGBA32: wgpu::TextureFormat = wgpu::TextureFormat::Rgba32Float;
 
 /// Output pixels (x) and channels (y) one invocation computes in conv2d_gather, and
 /// invocations per workgroup along each: a workgroup covers 32 pixels x 32 channels.
@@ -259,12 +260,15 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
         let per_chunk = (UNIFORM_FLOATS / (rows * tile)).min(tiles);
         // Stride-1 gathers with kernels up to 5 wide reuse each row of src across the taps,
         // on devices with subgroups (which hand the weights round). (It reads src through a
-        // flat texture: one copy of src, `texture_pool::flat`.)
+        // flat texture: one copy of src, `texture_pool::flat`, 4 values a texel when src's
+        // rows are a multiple of 4 values; see conv_window.wgsl.)
+        let src_vec4 = s[3].is_multiple_of(4);
+        let src_format = if src_vec4 { RGBA32 } else { R32 };
         let rows_kernel = dev.0.subgroups8
             && l.stride == 1
             && l.dil == 1
             && g.kw <= 5
-            && texture_pool::flat_fits(dev, l.src.numel(), R32);
+            && texture_pool::flat_fits(dev, l.src.numel(), src_format);
         let (shader, entry, x_groups) = if rows_kernel {
             let segments = out_h * out_w.div_ceil(8);
             (
@@ -282,8 +286,13 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
             };
             (CONV, "conv2d_gather_uniform", quads.div_ceil(UNIFORM_WG))
         };
-        let kernel = kernel(shader, entry).with("CV", cv as f64);
-        let src_tex = rows_kernel.then(|| Flat::new(l.src, R32));
+        let mut kernel = kernel(shader, entry).with("CV", cv as f64);
+        if rows_kernel {
+            kernel = kernel
+                .with("X_VEC4", src_vec4 as u32 as f64)
+                .with("SHIFT", (-l.pad).rem_euclid(4) as f64);
+        }
+        let src_tex = rows_kernel.then(|| Flat::new(l.src, src_format));
         for first in (0..tiles).step_by(per_chunk) {
             let ntiles = per_chunk.min(tiles - first);
             let wt = uniform_buffer(dev);

@@ -20,7 +20,7 @@ const CHANNELS: usize = 16;
 /// 3-wide kernels, rows of a multiple of 4 pixels) or the textures do not fit.
 pub(super) fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tensor> {
     let dev = x.device();
-    // x 4 values a texel when its rows start at a texel (the kernel's X_VEC4).
+    // x 4 values a texel when its rows start at a texel (conv_window.wgsl's X_VEC4).
     let x_vec4 = g.w.is_multiple_of(4);
     let x_format = if x_vec4 {
         wgpu::TextureFormat::Rgba32Float
@@ -44,7 +44,7 @@ pub(super) fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tenso
         .with("KH", g.kh as f64)
         .with("GC", gc as f64)
         .with("X_VEC4", if x_vec4 { 1.0 } else { 0.0 })
-        .with("SHIFT", ((4 - g.padding % 4) % 4) as f64);
+        .with("SHIFT", (-(g.padding as isize)).rem_euclid(4) as f64);
     let groups = [
         (g.cin * g.kh).div_ceil(UNIFORM_WG),
         g.cout.div_ceil(gc),
