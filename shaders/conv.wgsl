@@ -193,9 +193,10 @@ fn conv2d_gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 // the minimum every WebGPU adapter offers): u_wt[r * (CHUNK / 4) + j] = wt[r, 4j..4j+3] of the
 // chunk's channels. Every invocation of a workgroup computes the same 4*CV channels (from the
 // workgroup id) for its own 4 pixels, so the weight address is the same across the workgroup:
-// a uniform-buffer read the compiler can broadcast (CPU adapters load it once for all SIMD
-// lanes; GPUs serve it from the constant cache), while each pixel's src value is reused by all
-// 4*CV channels. Per kernel tap: 4 src loads and CV vec4 weight loads for 16*CV FMAs.
+// a uniform-buffer read GPUs serve from the constant cache (CPU adapters still load it per SIMD
+// lane, not seeing that an index that varies with a loop counter is the same in every lane;
+// conv_rows.wgsl hands such weights round by subgroup broadcasts instead), while each pixel's
+// src value is reused by all 4*CV channels. Per kernel tap: 4 src loads and CV vec4 weight loads for 16*CV FMAs.
 // Grid: x over groups of 32 invocations x 4 pixels (consecutive; for DIL > 1 one row and column
 // phase, see below), y over the chunk's groups of 4*CV channels, z over the batch.
 // Accumulators: a<g><p>, channels 4g..4g+3 of pixel p.
