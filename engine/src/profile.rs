@@ -17,7 +17,7 @@ pub struct Profile {
 /// One line of `Device::profile_report`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KernelTime {
-    /// "shader/entry", e.g. "conv/conv2d_gather_rows".
+    /// "shader/entry", e.g. "conv_rows/conv2d_gather_rows".
     pub kernel: String,
     pub dispatches: u64,
     pub total: Duration,
