@@ -13,9 +13,9 @@
 // cannot tell the index is the same in every lane); instead lane j of each subgroup reads vec4
 // j of a tap's CV vec4s and subgroupBroadcast hands them round, a register shuffle. Replacing
 // the weight reads by arithmetic made this kernel ~30% faster, and the broadcasts gained ~25%
-// (BENCHMARKS.md, 2026-12-02, second session). So that every lane takes part in the broadcasts, only
-// whole subgroups return early; other lanes past the last segment compute the last one and
-// store nothing.
+// (BENCHMARKS.md, 2026-12-02, second session). So that every lane takes part in the
+// broadcasts, only whole subgroups return early; other lanes past the last segment compute the
+// last one and store nothing.
 // Grid: x over groups of 32 (row, 8-pixel segment) pairs, y over the chunk's groups of 4*CV
 // channels, z over the batch.
 
