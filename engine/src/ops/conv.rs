@@ -262,8 +262,7 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
         // on devices with subgroups (which hand the weights round). (It reads src through a
         // flat texture: one copy of src, `texture_pool::flat`, 4 values a texel when src's
         // rows are a multiple of 4 values; see conv_window.wgsl.)
-        let src_vec4 = s[3].is_multiple_of(4);
-        let src_format = if src_vec4 { RGBA32 } else { R32 };
+        let src_format = window_format(s[3]);
         let rows_kernel = dev.0.subgroups8
             && l.stride == 1
             && l.dil == 1
@@ -288,9 +287,7 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
         };
         let mut kernel = kernel(shader, entry).with("CV", cv as f64);
         if rows_kernel {
-            kernel = kernel
-                .with("X_VEC4", src_vec4 as u32 as f64)
-                .with("SHIFT", (-l.pad).rem_euclid(4) as f64);
+            kernel = with_window(kernel, s[3], l.pad);
         }
         let src_tex = rows_kernel.then(|| Flat::new(l.src, src_format));
         for first in (0..tiles).step_by(per_chunk) {
@@ -335,6 +332,24 @@ fn gather(g: &Geometry, l: Gather) -> Tensor {
         grid(dev, g, groups),
     );
     out
+}
+
+/// The flat texture format shaders/conv_window.wgsl reads a source with rows of `width`
+/// values from: 4 values a texel when the rows start at a texel, else one.
+pub(super) fn window_format(width: usize) -> wgpu::TextureFormat {
+    if width.is_multiple_of(4) {
+        RGBA32
+    } else {
+        R32
+    }
+}
+
+/// `kernel` with conv_window.wgsl's constants for a source with rows of `width` values whose
+/// windows start `pad` columns before each 8-pixel segment.
+pub(super) fn with_window(kernel: Kernel, width: usize, pad: isize) -> Kernel {
+    kernel
+        .with("X_VEC4", (window_format(width) == RGBA32) as u32 as f64)
+        .with("SHIFT", (-pad).rem_euclid(4) as f64)
 }
 
 /// A 64 KiB uniform buffer: conv2d_gather_uniform's weights (written by conv2d_pack as

@@ -6,7 +6,7 @@
 //!   x is [N, Cin, H, W], dy is [N, Cout, OH, OW], dW is [Cout, Cin, KH, 3]
 //!   partial is [N, Cout, R]: one image's share of dW each, then summed over N
 
-use super::conv::{grid, Geometry, UNIFORM_WG};
+use super::conv::{grid, window_format, with_window, Geometry, UNIFORM_WG};
 use super::conv_grad_weight::uniform_params;
 use crate::kernels::{Kernel, CONV_GRAD_WEIGHT_ROWS};
 use crate::tensor::Tensor;
@@ -20,13 +20,7 @@ const CHANNELS: usize = 16;
 /// 3-wide kernels, rows of a multiple of 4 pixels) or the textures do not fit.
 pub(super) fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tensor> {
     let dev = x.device();
-    // x 4 values a texel when its rows start at a texel (conv_window.wgsl's X_VEC4).
-    let x_vec4 = g.w.is_multiple_of(4);
-    let x_format = if x_vec4 {
-        wgpu::TextureFormat::Rgba32Float
-    } else {
-        wgpu::TextureFormat::R32Float
-    };
+    let x_format = window_format(g.w);
     let fits = texture_pool::flat_fits(dev, x.numel(), x_format)
         && texture_pool::flat_fits(dev, dy.numel(), wgpu::TextureFormat::Rgba32Float);
     if !dev.0.subgroups8 || g.stride != 1 || g.kw != 3 || !g.ow.is_multiple_of(4) || !fits {
@@ -42,9 +36,8 @@ pub(super) fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Option<Tenso
     let gc = CHANNELS.min(g.cout);
     let kernel = Kernel::new(CONV_GRAD_WEIGHT_ROWS, "conv2d_grad_weight_rows")
         .with("KH", g.kh as f64)
-        .with("GC", gc as f64)
-        .with("X_VEC4", if x_vec4 { 1.0 } else { 0.0 })
-        .with("SHIFT", (-(g.padding as isize)).rem_euclid(4) as f64);
+        .with("GC", gc as f64);
+    let kernel = with_window(kernel, g.w, g.padding as isize);
     let groups = [
         (g.cin * g.kh).div_ceil(UNIFORM_WG),
         g.cout.div_ceil(gc),

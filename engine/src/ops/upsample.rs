@@ -31,19 +31,29 @@ fn output_shape(op: &str, x: &[usize], scale: usize) -> [usize; 4] {
     [x[0], x[1], x[2] * scale, x[3] * scale]
 }
 
+/// An upsampling kernel: its entry point reading src from its buffer and, where it has one,
+/// the entry point reading src through a flat r32float texture (the bilinear "…_tex" ones),
+/// which runs where the device reads so.
+#[derive(Clone, Copy)]
+struct Entry {
+    buffer: &'static str,
+    texture: Option<&'static str>,
+}
+
 /// Runs `entry` over src [N, C, H, W] (the input's size: x forward, dx backward), writing a
 /// tensor of `out_shape`, one invocation per output element. Records nothing.
 fn launch(
-    entry: &'static str,
+    entry: Entry,
     src: &Tensor,
     in_shape: &[usize],
     scale: usize,
     out_shape: &[usize],
 ) -> Tensor {
     let dev = src.device();
-    let out = Tensor::uninit(dev, out_shape, entry);
+    let out = Tensor::uninit(dev, out_shape, entry.buffer);
     let u = |v: usize| {
-        u32::try_from(v).unwrap_or_else(|_| panic!("{entry}: size {v} does not fit in 32 bits"))
+        u32::try_from(v)
+            .unwrap_or_else(|_| panic!("{}: size {v} does not fit in 32 bits", entry.buffer))
     };
     let params = Params {
         planes: u(in_shape[0] * in_shape[1]),
@@ -52,20 +62,14 @@ fn launch(
     // Every index stays below the upsampled size, checked to fit in 32 bits. The sizes are
     // pipeline constants (see upsample.wgsl).
     u(in_shape.iter().product::<usize>() * scale * scale);
-    // The bilinear kernels read src through a flat texture where the device reads so (their
-    // "…_tex" entry points).
-    let tex = match entry {
-        "upsample_bilinear" | "upsample_bilinear_grad" => {
-            Flat::of(src, wgpu::TextureFormat::R32Float)
-        }
-        _ => None,
+    let texture = entry
+        .texture
+        .and_then(|name| Flat::of(src, wgpu::TextureFormat::R32Float).map(|f| (name, f)));
+    let (name, tex) = match texture {
+        Some((name, f)) => (name, Some(f)),
+        None => (entry.buffer, None),
     };
-    let entry = match (entry, tex.is_some()) {
-        ("upsample_bilinear", true) => "upsample_bilinear_tex",
-        ("upsample_bilinear_grad", true) => "upsample_bilinear_grad_tex",
-        (e, _) => e,
-    };
-    let kernel = Kernel::new(UPSAMPLE, entry)
+    let kernel = Kernel::new(UPSAMPLE, name)
         .with("H", u(in_shape[2]) as f64)
         .with("W", u(in_shape[3]) as f64)
         .with("S", u(scale) as f64);
@@ -81,13 +85,7 @@ fn launch(
 }
 
 /// Forward `entry` and, on the tape, its gather backward `grad_entry`.
-fn upsample(
-    x: &Tensor,
-    op: &'static str,
-    entry: &'static str,
-    grad_entry: &'static str,
-    scale: usize,
-) -> Tensor {
+fn upsample(x: &Tensor, op: &'static str, entry: Entry, grad_entry: Entry, scale: usize) -> Tensor {
     let out_shape = output_shape(op, x.shape(), scale);
     let in_shape = x.shape().to_vec();
     let out = launch(entry, x, &in_shape, scale, &out_shape);
@@ -100,21 +98,31 @@ impl Tensor {
     /// [N, C, H, W] -> [N, C, H*scale, W*scale], each pixel repeated in a scale x scale block
     /// (PyTorch's `nn.Upsample(scale_factor=scale, mode="nearest")`).
     pub fn upsample_nearest2d(&self, scale: usize) -> Tensor {
-        let op = "upsample_nearest2d";
-        upsample(self, op, "upsample_nearest", "upsample_nearest_grad", scale)
+        let buffer_only = |buffer| Entry {
+            buffer,
+            texture: None,
+        };
+        upsample(
+            self,
+            "upsample_nearest2d",
+            buffer_only("upsample_nearest"),
+            buffer_only("upsample_nearest_grad"),
+            scale,
+        )
     }
 
     /// [N, C, H, W] -> [N, C, H*scale, W*scale] by bilinear interpolation, as PyTorch's
     /// `nn.Upsample(scale_factor=scale, mode="bilinear", align_corners=False)`: output pixel
     /// centres map to source coordinates (dst + 0.5) / scale - 0.5, clamped at 0 and at the edge.
     pub fn upsample_bilinear2d(&self, scale: usize) -> Tensor {
-        let op = "upsample_bilinear2d";
-        upsample(
-            self,
-            op,
-            "upsample_bilinear",
-            "upsample_bilinear_grad",
-            scale,
-        )
+        let forward = Entry {
+            buffer: "upsample_bilinear",
+            texture: Some("upsample_bilinear_tex"),
+        };
+        let backward = Entry {
+            buffer: "upsample_bilinear_grad",
+            texture: Some("upsample_bilinear_grad_tex"),
+        };
+        upsample(self, "upsample_bilinear2d", forward, backward, scale)
     }
 }
