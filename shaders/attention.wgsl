@@ -43,15 +43,15 @@ struct Params {
 
 // Bindings shared by the three kernels. q, k, v (and dO below), whose rows the loops load
 // over and over, are read through flat rgba32float copies (engine/src/texture_pool.rs,
-// `flat`: vec4 i of the tensor is texel (i % 4096, i / 4096)): a texel fetch is one vector
-// gather on CPU adapters, where a storage-buffer load is a loop over the SIMD lanes, and
-// GPUs serve it from their texture caches.
-@group(0) @binding(0) var tq: texture_2d<f32>; // q is [B, Lq, D]
-@group(0) @binding(1) var tk: texture_2d<f32>; // k is [B, Lk, D]
-@group(0) @binding(2) var tv: texture_2d<f32>; // v is [B, Lk, Dv]
+// `flat`: vec4 i of the tensor is texel (i % 4096, i / 4096)), read-only storage textures: a
+// texel read is one gather of all the lanes on CPU adapters, where a storage-buffer load is a
+// loop over the SIMD lanes.
+@group(0) @binding(0) var tq: texture_storage_2d<rgba32float, read>; // q is [B, Lq, D]
+@group(0) @binding(1) var tk: texture_storage_2d<rgba32float, read>; // k is [B, Lk, D]
+@group(0) @binding(2) var tv: texture_storage_2d<rgba32float, read>; // v is [B, Lk, Dv]
 
-fn texel(t: texture_2d<f32>, i: u32) -> vec4<f32> {
-    return textureLoad(t, vec2<u32>(i % 4096u, i / 4096u), 0);
+fn texel(t: texture_storage_2d<rgba32float, read>, i: u32) -> vec4<f32> {
+    return textureLoad(t, vec2<u32>(i % 4096u, i / 4096u));
 }
 
 // A row of up to 64 floats in registers; only v0 .. v(w-1) are meaningful.
@@ -137,7 +137,7 @@ fn part(r: Row, i: u32) -> vec4<f32> {
 // The row of a flat texture starting at vec4 offset o. All 16 vec4s are read; those past the
 // row's width are never used, so the compiler drops their loads. Texels past the end of the
 // texture read as 0 or another texel (robust access) and are likewise unused.
-fn load_row(t: texture_2d<f32>, o: u32) -> Row {
+fn load_row(t: texture_storage_2d<rgba32float, read>, o: u32) -> Row {
     return Row(texel(t, o), texel(t, o + 1u), texel(t, o + 2u), texel(t, o + 3u),
                texel(t, o + 4u), texel(t, o + 5u), texel(t, o + 6u), texel(t, o + 7u),
                texel(t, o + 8u), texel(t, o + 9u), texel(t, o + 10u), texel(t, o + 11u),
@@ -335,7 +335,7 @@ fn attention_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 // ---- backward: shared bindings ----
 
 @group(0) @binding(3) var<storage, read> lse_in: array<f32>;   // lse is [B, Lq]
-@group(0) @binding(5) var tdo: texture_2d<f32>; // do is [B, Lq, Dv], a flat texture like q
+@group(0) @binding(5) var tdo: texture_storage_2d<rgba32float, read>; // do is [B, Lq, Dv], a flat texture like q
 @group(0) @binding(8) var<uniform> pb: Params;
 
 fn load_do(o: u32) -> Row {

@@ -114,8 +114,8 @@ fn binary_rows4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // `flat`): rgba32float (4 values a texel) for full operands and rows, r32float for the
 // per-plane operand and the general case. Stores go to out4 / out as above.
 
-@group(0) @binding(0) var ta: texture_2d<f32>;
-@group(0) @binding(1) var tb: texture_2d<f32>;
+@group(0) @binding(0) var ta: BinaryTexA;
+@group(0) @binding(1) var tb: BinaryTexB;
 
 // Texel i of a flat texture.
 fn flat(i: u32) -> vec2<u32> {
@@ -127,7 +127,7 @@ fn flat(i: u32) -> vec2<u32> {
 fn binary_same4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 256u;
     if (i >= p4.n4) { return; }
-    out4[i] = apply4(textureLoad(ta, flat(i), 0), textureLoad(tb, flat(i), 0));
+    out4[i] = apply4(textureLoad(ta, flat(i)), textureLoad(tb, flat(i)));
 }
 
 // One operand full, the other one row of len4 vec4s repeated (a bias).
@@ -137,9 +137,9 @@ fn binary_rows4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     if (i >= p4.n4) { return; }
     let j = i % p4.len4;
     if (ROW_IS_A) {
-        out4[i] = apply4(textureLoad(ta, flat(j), 0), textureLoad(tb, flat(i), 0));
+        out4[i] = apply4(textureLoad(ta, flat(j)), textureLoad(tb, flat(i)));
     } else {
-        out4[i] = apply4(textureLoad(ta, flat(i), 0), textureLoad(tb, flat(j), 0));
+        out4[i] = apply4(textureLoad(ta, flat(i)), textureLoad(tb, flat(j)));
     }
 }
 
@@ -152,9 +152,9 @@ fn binary_planes4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     if (i >= p4.n4) { return; }
     let j = (i / p4.len4) % p4.count;
     if (ROW_IS_A) {
-        out4[i] = apply4(vec4<f32>(textureLoad(ta, flat(j), 0).x), textureLoad(tb, flat(i), 0));
+        out4[i] = apply4(vec4<f32>(textureLoad(ta, flat(j)).x), textureLoad(tb, flat(i)));
     } else {
-        out4[i] = apply4(textureLoad(ta, flat(i), 0), vec4<f32>(textureLoad(tb, flat(j), 0).x));
+        out4[i] = apply4(textureLoad(ta, flat(i)), vec4<f32>(textureLoad(tb, flat(j)).x));
     }
 }
 
@@ -164,5 +164,5 @@ fn binary_broadcast_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
     let i = gid.x + gid.y * nwg.x * 256u;
     if (i >= p.n) { return; }
     let ix = broadcast_index(i);
-    out[i] = apply(textureLoad(ta, flat(ix.x), 0).x, textureLoad(tb, flat(ix.y), 0).x);
+    out[i] = apply(textureLoad(ta, flat(ix.x)).x, textureLoad(tb, flat(ix.y)).x);
 }

@@ -17,8 +17,8 @@
 // Needs subgroups of at least 8 invocations (the launcher checks). No invocation returns
 // early: lanes past Cin * KH compute a clamped (ci, kh) and store nothing, so every lane takes
 // part in the broadcasts.
-// x and dy are read through textures: a texel fetch is one vector gather on CPU adapters, where
-// a storage load here is a loop over the SIMD lanes. dy's values sit row-major in an
+// x and dy are read through read-only storage textures: a texel read is one gather of all the
+// lanes on CPU adapters, where a storage-buffer load here is a loop over the SIMD lanes. dy's values sit row-major in an
 // rgba32float texture 4096 texels wide (4 pixels a texel; engine/src/texture_pool.rs, `flat`);
 // x's windows are read by conv_window.wgsl (compiled after this file), 4 values a texel when
 // W % 4 == 0.
@@ -43,13 +43,14 @@ struct Params {
     pad_w: i32,
 }
 
-@group(0) @binding(0) var gr_xt: texture_2d<f32>;
-@group(0) @binding(1) var gr_dyt: texture_2d<f32>;
+@group(0) @binding(0) var gr_xt: WindowTex;
+@group(0) @binding(1) var gr_dyt: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(2) var<storage, read_write> gr_out: array<f32>; // partial is [N, Cout, R]
 @group(0) @binding(3) var<uniform> gu_raw: Params;
 
 // The parameters as the kernel reads them: gu_raw's values, each plus 0 computed from x's
-// texture (its mip levels, 1, less 1), which no compiler can see is 0. Why: lavapipe (Mesa 22)
+// texture (its width over 65536: textures are at most 16384 wide), which no compiler can see
+// is 0. Why: lavapipe (Mesa 22)
 // inlines the values of uniforms that bound loops or steer branches inside them into the shader
 // and compiles it again at every dispatch, keeping each copy; for this kernel that cost ~4 ms
 // and ~450 KB per dispatch (`cargo run --release -p models --example leak_probe`). Values
@@ -57,7 +58,7 @@ struct Params {
 var<private> gu: Params;
 
 fn load_params() {
-    let z = textureNumLevels(gr_xt) - 1u;
+    let z = textureDimensions(gr_xt).x >> 16u;
     let zi = i32(z);
     gu = Params(gu_raw.cin + z, gu_raw.cout + z, gu_raw.h + z, gu_raw.w + z, gu_raw.out_h + z,
                 gu_raw.out_w + z, gu_raw.n + z, gu_raw.co0 + z, 0u, 0u, gu_raw.pad_h + zi,
@@ -69,7 +70,7 @@ fn load_params() {
 fn gr_dy(t: u32) -> vec4<f32> {
     let last = gu.n * gu.cout * gu.out_h * gu.out_w / 4u - 1u;
     let u = min(t, last);
-    return textureLoad(gr_dyt, vec2<u32>(u & 4095u, u >> 12u), 0);
+    return textureLoad(gr_dyt, vec2<u32>(u & 4095u, u >> 12u));
 }
 
 // The three taps' windows: lo<kw>, hi<kw> are the x values of pixels 0..3 and 4..7 for tap kw.

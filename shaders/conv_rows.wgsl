@@ -63,7 +63,7 @@ fn shift(a: vec4<f32>, b: vec4<f32>, k: u32) -> vec4<f32> {
 // conv2d_gather_rows reads src through a texture (its binding 0), one row's window at a time
 // (conv_window.wgsl, compiled after this file: 4 values a texel when src's rows are a multiple
 // of 4 values).
-@group(0) @binding(0) var gr_src: texture_2d<f32>;
+@group(0) @binding(0) var gr_src: WindowTex;
 
 // Channels c..c+3 (plus bias) of the 8 pixels of row oh from ow0, those inside out.
 fn store8(n: u32, c: u32, oh: u32, ow0: u32, a: Acc8) {

@@ -3,10 +3,12 @@
 // it, see engine/src/kernels.rs).
 //
 // The source sits row-major in a flat texture 4096 texels wide (engine/src/texture_pool.rs,
-// `flat`): 4 values a texel when its rows are a multiple of 4 values (X_VEC4), else one. A texel
-// fetch is one vector gather on CPU adapters, so 4 values a texel turn a window of 10-12 values
-// into 3 or 4 fetches; in the weight gradient the 10 single-value fetches were half the
-// kernel's time (measured with the fetches replaced by arithmetic).
+// `flat`): 4 values a texel when its rows are a multiple of 4 values (X_VEC4, WindowTex
+// rgba32float), else one (r32float). WindowTex is a read-only storage texture whose format the
+// launcher names (engine/src/kernels.rs, `Kernel::texture`). A texel read is one gather of all
+// the lanes on CPU adapters, so 4 values a texel turn a window of 10-12 values into 3 or 4
+// reads; in the weight gradient the 10 single-value reads were half the kernel's time
+// (measured with the reads replaced by arithmetic).
 
 override X_VEC4: bool = false; // the source 4 values a texel (rows a multiple of 4 values)
 override SHIFT: u32 = 3u; // with X_VEC4: (-padding) mod 4, where a window starts in its texel
@@ -22,7 +24,7 @@ struct Window12 {
 // the texture (valid: the row is inside the source; row % 4 == 0 with X_VEC4, and then
 // w0 % 4 == SHIFT). Columns outside the row are 0; values past the first n are unspecified
 // (finite; the callers do not read them).
-fn window12(t: texture_2d<f32>, row: u32, valid: bool, w0: i32, width: u32, n: u32) -> Window12 {
+fn window12(t: WindowTex, row: u32, valid: bool, w0: i32, width: u32, n: u32) -> Window12 {
     var r: Window12;
     if (X_VEC4) {
         // Value 0 of the window is value SHIFT of texel q.
@@ -53,19 +55,19 @@ fn window12(t: texture_2d<f32>, row: u32, valid: bool, w0: i32, width: u32, n: u
 
 // Texel q of a 4-values-a-texel texture, clamped to the texture (the values it holds past the
 // source's ends are zeroed by the caller).
-fn win_texel(t: texture_2d<f32>, q: i32) -> vec4<f32> {
+fn win_texel(t: WindowTex, q: i32) -> vec4<f32> {
     let size = textureDimensions(t);
     let u = u32(clamp(q, 0, i32(size.x * size.y) - 1));
-    return textureLoad(t, vec2<u32>(u & 4095u, u >> 12u), 0);
+    return textureLoad(t, vec2<u32>(u & 4095u, u >> 12u));
 }
 
 // The value at column w of the row starting at `row` of a one-value-a-texel texture (the row's
 // first value for columns outside it, which the caller zeroes).
-fn win_value(t: texture_2d<f32>, row: u32, w: i32) -> f32 {
+fn win_value(t: WindowTex, row: u32, w: i32) -> f32 {
     let i = row + u32(max(w, 0));
     let size = textureDimensions(t);
     let u = min(i, size.x * size.y - 1u);
-    return textureLoad(t, vec2<u32>(u & 4095u, u >> 12u), 0).x;
+    return textureLoad(t, vec2<u32>(u & 4095u, u >> 12u)).x;
 }
 
 // The 4 values starting SHIFT places into the 8 values (a, b).

@@ -178,8 +178,8 @@ fn gn_dx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 // handle 4 values of one plane per invocation. Stats, means, gamma, beta stay in buffers
 // (one read per 4 values). Bindings as in the entry points above, x and dy as textures.
 
-@group(0) @binding(0) var t0: texture_2d<f32>;
-@group(0) @binding(1) var t1: texture_2d<f32>;
+@group(0) @binding(0) var t0: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(1) var t1: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(4) var<storage, read_write> ap_y4: array<vec4<f32>>;  // y is [N, C, S]
 @group(0) @binding(5) var<storage, read_write> dx_out4: array<vec4<f32>>; // dx is [N, C, S]
 
@@ -194,11 +194,11 @@ fn gn_plane_moments4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     if (plane >= p.n * p.c) { return; }
     let s4 = p.s / 4u;
     let base = plane * s4;
-    let shift = textureLoad(t0, flat(base), 0).x;
+    let shift = textureLoad(t0, flat(base)).x;
     var s1 = vec4<f32>(0.0);
     var s2 = vec4<f32>(0.0);
     for (var j = 0u; j < s4; j++) {
-        let d = textureLoad(t0, flat(base + j), 0) - shift;
+        let d = textureLoad(t0, flat(base + j)) - shift;
         s1 += d;
         s2 += d * d;
     }
@@ -217,7 +217,7 @@ fn gn_apply4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let plane = i / s4;
     let c = plane % ap.c;
     let st = ap_stats[plane / (ap.c / ap.g)];
-    ap_y4[i] = (textureLoad(t0, flat(i), 0) - st.x) * (st.y * ap_gamma[c]) + ap_beta[c];
+    ap_y4[i] = (textureLoad(t0, flat(i)) - st.x) * (st.y * ap_gamma[c]) + ap_beta[c];
 }
 
 // t0 = dy, t1 = x.
@@ -231,9 +231,9 @@ fn gn_plane_grads4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     var s1 = vec4<f32>(0.0);
     var s2 = vec4<f32>(0.0);
     for (var j = 0u; j < s4; j++) {
-        let dy = textureLoad(t0, flat(base + j), 0);
+        let dy = textureLoad(t0, flat(base + j));
         s1 += dy;
-        s2 += dy * (textureLoad(t1, flat(base + j), 0) - st.x);
+        s2 += dy * (textureLoad(t1, flat(base + j)) - st.x);
     }
     pg_out[plane] = vec2<f32>(s1.x + s1.y + s1.z + s1.w, (s2.x + s2.y + s2.z + s2.w) * st.y);
 }
@@ -249,6 +249,6 @@ fn gn_dx4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     let grp = plane / (dxp.c / dxp.g);
     let st = dx_stats[grp];
     let m = dx_means[grp];
-    let xhat = (textureLoad(t1, flat(i), 0) - st.x) * st.y;
-    dx_out4[i] = st.y * (textureLoad(t0, flat(i), 0) * dx_gamma[c] - m.x - xhat * m.y);
+    let xhat = (textureLoad(t1, flat(i)) - st.x) * st.y;
+    dx_out4[i] = st.y * (textureLoad(t0, flat(i)) * dx_gamma[c] - m.x - xhat * m.y);
 }

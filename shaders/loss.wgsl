@@ -48,8 +48,8 @@ fn mse_partial(
 // one invocation per chunk of `chunk` texels, with no workgroup tree (its barriers cost more
 // than the loads there). n counts texels here.
 
-@group(0) @binding(0) var ta: texture_2d<f32>;
-@group(0) @binding(1) var tb: texture_2d<f32>;
+@group(0) @binding(0) var ta: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(1) var tb: texture_storage_2d<rgba32float, read>;
 
 @compute @workgroup_size(64)
 fn mse_partial4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -60,7 +60,7 @@ fn mse_partial4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     var acc = vec4<f32>(0.0);
     for (var i = start; i < end; i++) {
         let t = vec2<u32>(i % 4096u, i / 4096u);
-        let d = textureLoad(ta, t, 0) - textureLoad(tb, t, 0);
+        let d = textureLoad(ta, t) - textureLoad(tb, t);
         acc += d * d;
     }
     out[w] = (acc.x + acc.y + acc.z + acc.w) * p.scale;

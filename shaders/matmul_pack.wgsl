@@ -49,12 +49,12 @@ fn matmul_pack(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // matmul_pack with the source read through a flat r32float copy (texture_pool.rs, `flat`:
 // value i at texel (i % 4096, i / 4096)) instead of the storage buffer.
-@group(0) @binding(0) var pk_flat: texture_2d<f32>;
+@group(0) @binding(0) var pk_flat: texture_storage_2d<r32float, read>;
 
 fn pk_flat_at(r: u32, c: u32) -> f32 {
     if (c >= pk.cols) { return 0.0; }
     let i = pk_index(r, c);
-    return textureLoad(pk_flat, vec2<u32>(i % 4096u, i / 4096u), 0).x;
+    return textureLoad(pk_flat, vec2<u32>(i % 4096u, i / 4096u)).x;
 }
 
 @compute @workgroup_size(8, 8)

@@ -16,8 +16,8 @@
 //   out is [M, N]
 //
 // Why: llvmpipe runs each invocation as one SIMD lane. A storage-buffer load inside a loop is
-// a loop over the lanes (measured ~20 cycles per lane and value here), while a texel fetch is
-// one vector gather for all lanes; and op(B)'s values, the same for every invocation of a
+// a loop over the lanes (measured ~20 cycles per lane and value here), while a storage-texture
+// read is one gather for all lanes (engine/src/texture_pool.rs); and op(B)'s values, the same for every invocation of a
 // workgroup, are fetched once per subgroup (each lane a different texel) and handed round with
 // subgroupBroadcast, a register shuffle. On a GPU the tiled kernels in matmul.wgsl suit better.
 
@@ -67,8 +67,11 @@ fn set_batch_item(z: u32) {
     out_base = z * p.m * p.n;
 }
 
-@group(0) @binding(0) var ta: texture_2d<f32>;
-@group(0) @binding(1) var tb: texture_2d<f32>;
+// MatmulTexA, MatmulTexB: read-only storage textures, rgba32float, or for a flat operand of
+// the thin kernels the format of its copy (r32float, rg32float or rgba32float: FLAT_A,
+// FLAT_B below); the launcher names them (engine/src/kernels.rs, `Kernel::texture`).
+@group(0) @binding(0) var ta: MatmulTexA;
+@group(0) @binding(1) var tb: MatmulTexB;
 @group(0) @binding(3) var<uniform> p: Params;
 
 override NATURAL_A: bool = false; // ta holds A^T's stored rows (see the legend)
@@ -83,13 +86,13 @@ override LINEAR_A: u32 = 0u;
 override LINEAR_B: u32 = 0u;
 
 fn at_a(x: u32, y: u32) -> vec4<f32> {
-    if (LINEAR_A != 0u) { return texel(ta, y * LINEAR_A + x); }
-    return textureLoad(ta, vec2<u32>(x, y), 0);
+    if (LINEAR_A != 0u) { return texel(false, y * LINEAR_A + x); }
+    return textureLoad(ta, vec2<u32>(x, y));
 }
 
 fn at_b(x: u32, y: u32) -> vec4<f32> {
-    if (LINEAR_B != 0u) { return texel(tb, y * LINEAR_B + x); }
-    return textureLoad(tb, vec2<u32>(x, y), 0);
+    if (LINEAR_B != 0u) { return texel(true, y * LINEAR_B + x); }
+    return textureLoad(tb, vec2<u32>(x, y));
 }
 
 // The thin kernels only: ta (tb) may be a flat copy of a's (b's) buffer, FLAT_A (FLAT_B)
@@ -112,24 +115,29 @@ override K_LIVE: u32 = 4u;
 override N_LIVE: u32 = 4u;
 
 // Texel t of a flat texture.
-fn texel(tex: texture_2d<f32>, t: u32) -> vec4<f32> {
-    return textureLoad(tex, vec2<u32>(t % 4096u, t / 4096u), 0);
+// Texel t of a flat ta (is_b false) or tb (true): ta and tb may be of different types, and a
+// WGSL function takes one. is_b is a constant at every call, so the branch goes when the
+// functions are inlined.
+fn texel(is_b: bool, t: u32) -> vec4<f32> {
+    let at = vec2<u32>(t % 4096u, t / 4096u);
+    if (is_b) { return textureLoad(tb, at); }
+    return textureLoad(ta, at);
 }
 
 // Values i..i+3 of a flat texture of c values per texel (FLAT_A or FLAT_B; i a multiple of c),
 // the first `live` fetched (a constant: K_LIVE or N_LIVE), the rest zero.
-fn run(tex: texture_2d<f32>, c: u32, i: u32, live: u32) -> vec4<f32> {
+fn run(is_b: bool, c: u32, i: u32, live: u32) -> vec4<f32> {
     let t = i / max(c, 1u); // (a constant 0 divisor fails the pipeline, flat or not)
-    if (c == 4u) { return texel(tex, t); }
+    if (c == 4u) { return texel(is_b, t); }
     if (c == 2u) {
-        let lo = texel(tex, t).xy;
+        let lo = texel(is_b, t).xy;
         if (live <= 2u) { return vec4<f32>(lo, 0.0, 0.0); }
-        return vec4<f32>(lo, texel(tex, t + 1u).xy);
+        return vec4<f32>(lo, texel(is_b, t + 1u).xy);
     }
-    var v = vec4<f32>(texel(tex, t).x, 0.0, 0.0, 0.0);
-    if (live > 1u) { v.y = texel(tex, t + 1u).x; }
-    if (live > 2u) { v.z = texel(tex, t + 2u).x; }
-    if (live > 3u) { v.w = texel(tex, t + 3u).x; }
+    var v = vec4<f32>(texel(is_b, t).x, 0.0, 0.0, 0.0);
+    if (live > 1u) { v.y = texel(is_b, t + 1u).x; }
+    if (live > 2u) { v.z = texel(is_b, t + 2u).x; }
+    if (live > 3u) { v.w = texel(is_b, t + 3u).x; }
     return v;
 }
 
@@ -140,12 +148,12 @@ fn flat_a_row(row: u32, k: u32) -> vec4<f32> {
     if (TRANS_A) {
         // Stored [K, M]: the four values are M apart.
         let i = vec4<u32>(a_base + row) + min(ks, vec4<u32>(p.k - 1u)) * p.m;
-        a = vec4<f32>(texel(ta, i.x).x, 0.0, 0.0, 0.0);
-        if (K_LIVE > 1u) { a.y = texel(ta, i.y).x; }
-        if (K_LIVE > 2u) { a.z = texel(ta, i.z).x; }
-        if (K_LIVE > 3u) { a.w = texel(ta, i.w).x; }
+        a = vec4<f32>(texel(false, i.x).x, 0.0, 0.0, 0.0);
+        if (K_LIVE > 1u) { a.y = texel(false, i.y).x; }
+        if (K_LIVE > 2u) { a.z = texel(false, i.z).x; }
+        if (K_LIVE > 3u) { a.w = texel(false, i.w).x; }
     } else {
-        a = run(ta, FLAT_A, a_base + row * p.k + k, K_LIVE);
+        a = run(false, FLAT_A, a_base + row * p.k + k, K_LIVE);
     }
     return select(vec4<f32>(0.0), a, ks < vec4<u32>(p.k));
 }
@@ -157,10 +165,10 @@ fn flat_b_block(x: u32, k: u32) -> mat4x4<f32> {
     if (TRANS_B) {
         // Stored [N, K]: column c's rows k..k+3 are one run; columns past N clamped.
         let last = p.n - 1u;
-        m[0] = run(tb, FLAT_B, b_base + c * p.k + k, K_LIVE);
-        if (N_LIVE > 1u) { m[1] = run(tb, FLAT_B, b_base + min(c + 1u, last) * p.k + k, K_LIVE); }
-        if (N_LIVE > 2u) { m[2] = run(tb, FLAT_B, b_base + min(c + 2u, last) * p.k + k, K_LIVE); }
-        if (N_LIVE > 3u) { m[3] = run(tb, FLAT_B, b_base + min(c + 3u, last) * p.k + k, K_LIVE); }
+        m[0] = run(true, FLAT_B, b_base + c * p.k + k, K_LIVE);
+        if (N_LIVE > 1u) { m[1] = run(true, FLAT_B, b_base + min(c + 1u, last) * p.k + k, K_LIVE); }
+        if (N_LIVE > 2u) { m[2] = run(true, FLAT_B, b_base + min(c + 2u, last) * p.k + k, K_LIVE); }
+        if (N_LIVE > 3u) { m[3] = run(true, FLAT_B, b_base + min(c + 3u, last) * p.k + k, K_LIVE); }
         let live = vec4<u32>(k) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.k);
         let z = vec4<f32>(0.0);
         return transpose(mat4x4<f32>(select(z, m[0], live), select(z, m[1], live),
@@ -169,10 +177,10 @@ fn flat_b_block(x: u32, k: u32) -> mat4x4<f32> {
     // Stored [K, N]: row k's columns c..c+3 are one run; rows past K clamped (op(A) is zero
     // there).
     let last = p.k - 1u;
-    m[0] = run(tb, FLAT_B, b_base + k * p.n + c, N_LIVE);
-    if (K_LIVE > 1u) { m[1] = run(tb, FLAT_B, b_base + min(k + 1u, last) * p.n + c, N_LIVE); }
-    if (K_LIVE > 2u) { m[2] = run(tb, FLAT_B, b_base + min(k + 2u, last) * p.n + c, N_LIVE); }
-    if (K_LIVE > 3u) { m[3] = run(tb, FLAT_B, b_base + min(k + 3u, last) * p.n + c, N_LIVE); }
+    m[0] = run(true, FLAT_B, b_base + k * p.n + c, N_LIVE);
+    if (K_LIVE > 1u) { m[1] = run(true, FLAT_B, b_base + min(k + 1u, last) * p.n + c, N_LIVE); }
+    if (K_LIVE > 2u) { m[2] = run(true, FLAT_B, b_base + min(k + 2u, last) * p.n + c, N_LIVE); }
+    if (K_LIVE > 3u) { m[3] = run(true, FLAT_B, b_base + min(k + 3u, last) * p.n + c, N_LIVE); }
     return m;
 }
 
@@ -408,12 +416,12 @@ fn matmul_thin4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // dispatch where a product and a broadcast add would be two, and out written once (the
 // forward of `Tensor::linear`). The bias is read through a flat rgba32float copy
 // (texture_pool.rs, `flat`: texel i holds bias[4i..4i+3] at (i % 4096, i / 4096)).
-@group(0) @binding(4) var ep_bias: texture_2d<f32>;
+@group(0) @binding(4) var ep_bias: MatmulTexBias; // rgba32float, or r32float for bias1
 
 // bias[col..col+3] (col clamped to the last group: columns past N are never stored).
 fn bias4(col: u32) -> vec4<f32> {
     let i = min(col, p.n - 4u) / 4u;
-    return textureLoad(ep_bias, vec2<u32>(i % 4096u, i / 4096u), 0);
+    return textureLoad(ep_bias, vec2<u32>(i % 4096u, i / 4096u));
 }
 
 // Rows m0..m0+3 of out at columns col..col+3: a + b.
@@ -451,10 +459,10 @@ fn bias1(col: u32) -> vec4<f32> {
     let last = p.n - 1u;
     let i = vec4<u32>(col, min(col + 1u, last), min(col + 2u, last), min(col + 3u, last));
     return vec4<f32>(
-        textureLoad(ep_bias, vec2<u32>(i.x % 4096u, i.x / 4096u), 0).x,
-        textureLoad(ep_bias, vec2<u32>(i.y % 4096u, i.y / 4096u), 0).x,
-        textureLoad(ep_bias, vec2<u32>(i.z % 4096u, i.z / 4096u), 0).x,
-        textureLoad(ep_bias, vec2<u32>(i.w % 4096u, i.w / 4096u), 0).x);
+        textureLoad(ep_bias, vec2<u32>(i.x % 4096u, i.x / 4096u)).x,
+        textureLoad(ep_bias, vec2<u32>(i.y % 4096u, i.y / 4096u)).x,
+        textureLoad(ep_bias, vec2<u32>(i.z % 4096u, i.z / 4096u)).x,
+        textureLoad(ep_bias, vec2<u32>(i.w % 4096u, i.w / 4096u)).x);
 }
 
 // matmul_thin4_bias for N % 4 != 0 (an output layer of N = 2).

@@ -88,10 +88,10 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 // adam_step on 4 values per invocation (n % 4 == 0, n counting vec4s), for CPU adapters:
 // p, g, m, v read through flat rgba32float copies (texture_pool.rs, `flat`: texel i holds
 // values 4i..4i+3 at (i % 4096, i / 4096)), the results written to the buffers.
-@group(0) @binding(0) var at_p: texture_2d<f32>;
-@group(0) @binding(1) var at_g: texture_2d<f32>;
-@group(0) @binding(2) var at_m: texture_2d<f32>;
-@group(0) @binding(3) var at_v: texture_2d<f32>;
+@group(0) @binding(0) var at_p: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(1) var at_g: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(2) var at_m: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(3) var at_v: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(4) var<storage, read_write> at_p_out: array<vec4<f32>>; // [n / 4]
 @group(0) @binding(5) var<storage, read_write> at_m_out: array<vec4<f32>>; // [n / 4]
 @group(0) @binding(6) var<storage, read_write> at_v_out: array<vec4<f32>>; // [n / 4]
@@ -106,7 +106,7 @@ fn adam_step4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     let i = index(gid, nwg);
     if (i >= adam_u4.n) { return; }
     let t = flat(i);
-    let r = adam(adam_u4, textureLoad(at_p, t, 0), textureLoad(at_g, t, 0), textureLoad(at_m, t, 0), textureLoad(at_v, t, 0));
+    let r = adam(adam_u4, textureLoad(at_p, t), textureLoad(at_g, t), textureLoad(at_m, t), textureLoad(at_v, t));
     at_p_out[i] = r.p;
     at_m_out[i] = r.m;
     at_v_out[i] = r.v;
@@ -128,8 +128,8 @@ fn ema_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 
 // ema_update on 4 values per invocation (n counting vec4s), p and the shadow read through
 // flat rgba32float copies as for adam_step4_tex.
-@group(0) @binding(0) var et_p: texture_2d<f32>;
-@group(0) @binding(1) var et_shadow: texture_2d<f32>;
+@group(0) @binding(0) var et_p: texture_storage_2d<rgba32float, read>;
+@group(0) @binding(1) var et_shadow: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(2) var<storage, read_write> et_out: array<vec4<f32>>; // the shadow, [n / 4]
 @group(0) @binding(3) var<uniform> ema_u4: Params;
 
@@ -138,7 +138,7 @@ fn ema_update4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     let i = index(gid, nwg);
     if (i >= ema_u4.n) { return; }
     let d = ema_u4.momentum;
-    et_out[i] = d * textureLoad(et_shadow, flat(i), 0) + (1.0 - d) * textureLoad(et_p, flat(i), 0);
+    et_out[i] = d * textureLoad(et_shadow, flat(i)) + (1.0 - d) * textureLoad(et_p, flat(i));
 }
 
 // ---- Several parameters per dispatch (foreach): adam_multi, adam_multi8, ema_multi ---------

@@ -99,7 +99,7 @@ fn reduce_cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     out[i] = acc * p.scale;
 }
 
-@group(0) @binding(0) var tx: texture_2d<f32>;
+@group(0) @binding(0) var tx: texture_storage_2d<r32float, read>;
 
 @compute @workgroup_size(256)
 fn reduce_cols_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -109,7 +109,7 @@ fn reduce_cols_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     var idx = ch.x;
     var acc = identity();
     for (var j = 0u; j < ch.y; j++) {
-        acc = combine(acc, textureLoad(tx, vec2<u32>(idx % 4096u, idx / 4096u), 0).x);
+        acc = combine(acc, textureLoad(tx, vec2<u32>(idx % 4096u, idx / 4096u)).x);
         idx += p.inner;
     }
     out[i] = acc * p.scale;

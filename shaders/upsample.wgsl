@@ -181,11 +181,11 @@ fn upsample_bilinear_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builti
 // texture 4096 wide (texture_pool.rs, `flat`), where a storage load in them cost about 20 cycles
 // per SIMD lane (BENCHMARKS.md). Same bindings otherwise.
 
-@group(0) @binding(0) var tsrc: texture_2d<f32>;
+@group(0) @binding(0) var tsrc: texture_storage_2d<r32float, read>;
 
 // src[i] through the texture.
 fn tsrc_at(i: u32) -> f32 {
-    return textureLoad(tsrc, vec2<u32>(i % 4096u, i / 4096u), 0).x;
+    return textureLoad(tsrc, vec2<u32>(i % 4096u, i / 4096u)).x;
 }
 
 @compute @workgroup_size(64)

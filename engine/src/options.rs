@@ -37,9 +37,10 @@ pub struct DeviceOptions {
     /// Elementwise kernels (binary, unary, optimizer updates) read their inputs through flat
     /// rgba32float/r32float copies of the buffers (`texture_pool::Flat`: a copy command, no
     /// kernel) instead of from the storage buffers. `None` picks it on CPU adapters, where a
-    /// storage-buffer load is a loop over the SIMD lanes and a texel fetch a vector gather
+    /// storage-buffer load is a loop over the SIMD lanes and a texture read one gather
     /// (`--example access_probe`: 1.7-2.0 GB/s against 4.5-7.5 GB/s for a vec4 copy kernel on
-    /// lavapipe, the buffer-to-texture copy itself 15-18 GB/s). `None` also leaves small
+    /// lavapipe, the buffer-to-texture copy itself 15-18 GB/s; the same example gives the cost
+    /// of one read by path). `None` also leaves small
     /// inputs in their buffers (`texture_pool::PAYS_FROM_VALUES`), where the copy's fixed cost
     /// is more than it saves; `Some(true)` copies every input (as the tests do, to cover both
     /// paths at small sizes). A tuning choice only: both paths compute the same values.

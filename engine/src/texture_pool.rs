@@ -1,9 +1,19 @@
 //! Textures that kernels read their inputs through on CPU adapters (see
-//! `ops::matmul_texture` and `flat_texture`), pooled by (format, width, height) like tensor
+//! `ops::matmul_texture` and `flat`), pooled by (format, width, height) like tensor
 //! buffers. A texture can go back to the pool as soon as the dispatches reading it are
 //! recorded: work on the queue runs in order, so a later pack or copy into it waits for them.
 //! Each texture keeps the view kernels bind it by: creating a view per dispatch cost ~55 us on
 //! lavapipe, as much as the dispatch itself (`--example dispatch_cost`).
+//!
+//! Kernels read them as read-only storage textures (`texture_storage_2d<FORMAT, read>`; WebGPU
+//! guarantees that access for r32float, rg32float and rgba32float), not as sampled textures
+//! (`texture_2d<f32>`): on llvmpipe a sampled `textureLoad` is a call that works out each
+//! lane's mip level and size before it gathers, where a storage-texture load only gathers.
+//! In the per-read table of `cargo run --release -p engine --example access_probe` (a loop of
+//! 256 reads of a vec4 per invocation, lavapipe on 2 cores), beyond the loop's own 0.36 ns per
+//! lane and read a storage-buffer load added 1.30-1.36 ns, a sampled fetch 0.89-0.94 and a
+//! storage-texture load 0.35-0.36. The conv weight gradient, which reads 8 texels per 384
+//! FMAs, ran ~30% faster for the change (BENCHMARKS.md).
 
 use crate::device::Device;
 
@@ -86,7 +96,7 @@ pub(crate) fn flat(t: &crate::Tensor, format: wgpu::TextureFormat) -> Pooled {
     let c = per_texel(format);
     let texels = t.numel() / c;
     let (rows, rem) = (texels / FLAT_WIDTH, texels % FLAT_WIDTH);
-    let usage = wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::TEXTURE_BINDING;
+    let usage = wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::STORAGE_BINDING;
     let height = texels.div_ceil(FLAT_WIDTH) as u32;
     let tex = take(dev, format, usage, FLAT_WIDTH as u32, height);
     let row_bytes = FLAT_WIDTH * 4 * c;
@@ -174,6 +184,10 @@ impl Flat {
     /// Every tensor copied as `of` does, or `None` unless `pays` for them.
     pub(crate) fn all(ts: &[(&crate::Tensor, wgpu::TextureFormat)]) -> Option<Vec<Flat>> {
         pays(ts).then(|| ts.iter().map(|(t, f)| Flat::new(t, *f)).collect())
+    }
+
+    pub(crate) fn format(&self) -> wgpu::TextureFormat {
+        self.0.tex.format()
     }
 
     pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {

@@ -202,7 +202,10 @@ fn launch_textures(op: Op, form: Form, a: &Tensor, b: &Tensor, out: &Tensor) -> 
     let Some(tex) = Flat::all(&[(a, fa), (b, fb)]) else {
         return false;
     };
-    let mut kernel = Kernel::new(BINARY, entry).with("OP", op as u32 as f64);
+    let mut kernel = Kernel::new(BINARY, entry)
+        .with("OP", op as u32 as f64)
+        .texture("BinaryTexA", fa)
+        .texture("BinaryTexB", fb);
     let (params, grid) = if entry == "binary_broadcast_tex" {
         let p = strided_params("binary", a, b, out.shape());
         (bytemuck::bytes_of(&p).to_vec(), grid_1d(n, 256))

@@ -348,6 +348,7 @@ pub(super) fn window_format(width: usize) -> wgpu::TextureFormat {
 /// windows start `pad` columns before each 8-pixel segment.
 pub(super) fn with_window(kernel: Kernel, width: usize, pad: isize) -> Kernel {
     kernel
+        .texture("WindowTex", window_format(width))
         .with("X_VEC4", (window_format(width) == RGBA32) as u32 as f64)
         .with("SHIFT", (-pad).rem_euclid(4) as f64)
 }

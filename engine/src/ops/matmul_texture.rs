@@ -93,9 +93,7 @@ pub(super) fn fits_batched(
 
 /// A pooled rgba32float texture for a packed operand.
 fn texture(dev: &crate::device::Device, width: u32, height: u32) -> Pooled {
-    let usage = wgpu::TextureUsages::STORAGE_BINDING
-        | wgpu::TextureUsages::TEXTURE_BINDING
-        | wgpu::TextureUsages::COPY_DST;
+    let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST;
     texture_pool::take(dev, wgpu::TextureFormat::Rgba32Float, usage, width, height)
 }
 
@@ -392,6 +390,8 @@ fn product(
         "{op}: the tiles' bias epilogue needs N % 4 == 0"
     );
     let mut kernel = Kernel::new(MATMUL_TEXTURE, entry)
+        .texture("MatmulTexA", ta.tex.format())
+        .texture("MatmulTexB", tb.tex.format())
         .with("K4", k.div_ceil(4) as f64)
         .with("NATURAL_A", (layout_a == Layout::Natural) as u32 as f64)
         .with("NATURAL_B", (layout_b == Layout::Natural) as u32 as f64);
@@ -422,6 +422,9 @@ fn product(
         false => kernel.with("WG", invocations(m) as f64),
     };
     let bias = ep.map(|e| Flat::new(e.bias, bias_format(n)));
+    if let Some(b) = &bias {
+        kernel = kernel.texture("MatmulTexBias", b.format());
+    }
     let act = ep.and_then(|e| e.act);
     if let Some(code) = act {
         kernel = kernel.with("ACT", code as f64);

@@ -66,7 +66,9 @@ fn launch(name: &str, op: Op, x: &Tensor, g: Option<&Tensor>, alpha: f32, beta: 
         alpha,
         beta,
     };
-    let kernel = Kernel::new(UNARY, entry).with("OP", op as u32 as f64);
+    let kernel = Kernel::new(UNARY, entry)
+        .with("OP", op as u32 as f64)
+        .texture("UnaryTex", format);
     let (bytes, grid) = (bytemuck::bytes_of(&params), grid_1d(n / per, 256));
     let dev = x.device();
     match tex {
@@ -134,7 +136,9 @@ impl Activation {
             alpha: 0.0,
             beta: 0.0,
         };
-        let kernel = Kernel::new(UNARY, "unary_grad_colsum4_tex").with("OP", op as u32 as f64);
+        let kernel = Kernel::new(UNARY, "unary_grad_colsum4_tex")
+            .with("OP", op as u32 as f64)
+            .texture("UnaryTex", rgba);
         let (bytes, grid) = (bytemuck::bytes_of(&params), grid_1d((n / 4).div_ceil(8), 1));
         texture_pool::dispatch_reading(dev, &kernel, textures, &[&dz, &sums], bytes, grid);
         Some((dz, sums))
