@@ -5,10 +5,11 @@
 // Legend: N = batch; Cin, Cout; H, W = x's size; OH, OW = dy's (OW % 4 == 0); KH (KW = 3);
 // R = Cin*KH*KW indexed r = (ci, kh, kw); Q = OH*OW.
 //   x is [N, Cin, H, W], dy is [N, Cout, OH, OW]
-//   partial is [N, Cout, R]: partial[n, co, r] = sum over q of dy[n, co, q] * xcol[n, r, q]
+//   partial is [NG, Cout, R], NG = ceil(N / IMAGES): partial[z, co, r] = the sum over the
+//   images n of group z (n = z * IMAGES ..) and q of dy[n, co, q] * xcol[n, r, q]
 //
 // Each invocation computes the three r = (ci, kh, 0..2) of one kernel row for GC <= 16 channels
-// co0..co0+GC-1 of one image, walking dy in segments of 8 pixels along each output row. The
+// co0..co0+GC-1 over IMAGES images, walking dy in segments of 8 pixels along each output row. The
 // three taps read one window of 10 x values shifted by 0, 1, 2, so per segment: 10 fetches of x
 // (3 or 4 with X_VEC4) and the 2 * GC vec4s of dy, which are the same for the whole workgroup:
 // each lane of a subgroup fetches two channels' (lane j: channels j % 8 and 8 + j % 8) and
@@ -22,10 +23,14 @@
 // rgba32float texture 4096 texels wide (4 pixels a texel; engine/src/texture_pool.rs, `flat`);
 // x's windows are read by conv_window.wgsl (compiled after this file), 4 values a texel when
 // W % 4 == 0.
-// Grid: x over groups of 32 (ci, kh), y over groups of GC output channels, z over the images.
+// Grid: x over groups of 32 (ci, kh), y over groups of GC output channels, z over the groups of
+// IMAGES images.
 
 override KH: u32 = 3u;
 override GC: u32 = 16u; // output channels per invocation (1..16)
+// Images per invocation: more leave fewer partial sums to store and add up afterwards (CPU
+// adapters, whose few threads need few workgroups), one the most workgroups (GPUs).
+override IMAGES: u32 = 1u;
 
 // Mirrors `GradWeightUniformParams` in conv_grad_weight.rs (n is N here; co0 is unused).
 struct Params {
@@ -102,12 +107,12 @@ fn gr_dot8(acc: f32, da: vec4<f32>, db: vec4<f32>, lo: vec4<f32>, hi: vec4<f32>)
     return fma(db.w, hi.w, s);
 }
 
-// partial[n, co0 + j, r0 + kw] = a[kw] for kw = 0, 1, 2, if that channel exists and this lane's
+// partial[z, co0 + j, r0 + kw] = a[kw] for kw = 0, 1, 2, if that channel exists and this lane's
 // (ci, kh) does.
-fn gr_store(live: bool, n: u32, co0: u32, j: u32, r0: u32, a: vec3<f32>) {
+fn gr_store(live: bool, z: u32, co0: u32, j: u32, r0: u32, a: vec3<f32>) {
     if (!live || co0 + j >= gu.cout) { return; }
     let rr = gu.cin * KH * 3u;
-    let o = (n * gu.cout + co0 + j) * rr + r0;
+    let o = (z * gu.cout + co0 + j) * rr + r0;
     gr_out[o] = a.x;
     gr_out[o + 1u] = a.y;
     gr_out[o + 2u] = a.z;
@@ -123,61 +128,63 @@ fn conv2d_grad_weight_rows(
     let lane_id = wg.x * 32u + lid.x;           // (ci, kh)
     let live = lane_id < gu.cin * KH;
     let lane = min(lane_id, gu.cin * KH - 1u);
-    let n = wg.z;
     let co0 = wg.y * GC;
     let ci = lane / KH;
     let kh = lane % KH;
-    let plane = (n * gu.cin + ci) * gu.h * gu.w;
     let q4 = gu.out_h * gu.out_w / 4u; // texels per channel of dy
-    // The texels of dy[n, c, 0] for the two channels this lane fetches for its subgroup
-    // (clamped to the last channel: channels past Cout are computed and never stored).
-    let mine0 = (n * gu.cout + min(co0 + sid % 8u, gu.cout - 1u)) * q4;
-    let mine1 = (n * gu.cout + min(co0 + 8u + sid % 8u, gu.cout - 1u)) * q4;
     var acc: array<vec3<f32>, 16>; // acc[j]: the three taps of channel co0 + j
-    for (var oh = 0u; oh < gu.out_h; oh++) {
-        let h = i32(oh + kh) - gu.pad_h;
-        let valid = h >= 0 && h < i32(gu.h);
-        let row = plane + u32(select(0, h, valid)) * gu.w;
-        for (var ow0 = 0u; ow0 < gu.out_w; ow0 += 8u) {
-            let w0 = i32(ow0) - gu.pad_w;
-            let r = window12(gr_xt, row, valid, w0, gu.w, 10u);
-            let x0 = r.x0;
-            let x1 = r.x1;
-            let x2 = r.x2;
-            var x = Win(x0, x1, vec4<f32>(x0.yzw, x1.x), vec4<f32>(x1.yzw, x2.x),
-                        vec4<f32>(x0.zw, x1.xy), vec4<f32>(x1.zw, x2.xy));
-            if (ow0 + 8u > gu.out_w) {
-                // a 4-pixel tail (OW % 4 == 0): pixels 4..7 are past the row
-                x.hi0 = vec4<f32>(0.0); x.hi1 = vec4<f32>(0.0); x.hi2 = vec4<f32>(0.0);
+    // (n depends on the workgroup only, so the whole subgroup leaves the loop together.)
+    for (var n = wg.z * IMAGES; n < min(wg.z * IMAGES + IMAGES, gu.n); n++) {
+        let plane = (n * gu.cin + ci) * gu.h * gu.w;
+        // The texels of dy[n, c, 0] for the two channels this lane fetches for its subgroup
+        // (clamped to the last channel: channels past Cout are computed and never stored).
+        let mine0 = (n * gu.cout + min(co0 + sid % 8u, gu.cout - 1u)) * q4;
+        let mine1 = (n * gu.cout + min(co0 + 8u + sid % 8u, gu.cout - 1u)) * q4;
+        for (var oh = 0u; oh < gu.out_h; oh++) {
+            let h = i32(oh + kh) - gu.pad_h;
+            let valid = h >= 0 && h < i32(gu.h);
+            let row = plane + u32(select(0, h, valid)) * gu.w;
+            for (var ow0 = 0u; ow0 < gu.out_w; ow0 += 8u) {
+                let w0 = i32(ow0) - gu.pad_w;
+                let r = window12(gr_xt, row, valid, w0, gu.w, 10u);
+                let x0 = r.x0;
+                let x1 = r.x1;
+                let x2 = r.x2;
+                var x = Win(x0, x1, vec4<f32>(x0.yzw, x1.x), vec4<f32>(x1.yzw, x2.x),
+                            vec4<f32>(x0.zw, x1.xy), vec4<f32>(x1.zw, x2.xy));
+                if (ow0 + 8u > gu.out_w) {
+                    // a 4-pixel tail (OW % 4 == 0): pixels 4..7 are past the row
+                    x.hi0 = vec4<f32>(0.0); x.hi1 = vec4<f32>(0.0); x.hi2 = vec4<f32>(0.0);
+                }
+                let t = (oh * gu.out_w + ow0) / 4u;
+                let da0 = gr_dy(mine0 + t);
+                let db0 = gr_dy(mine0 + t + 1u);
+                var da1 = vec4<f32>(0.0);
+                var db1 = vec4<f32>(0.0);
+                if (GC > 8u) { da1 = gr_dy(mine1 + t); db1 = gr_dy(mine1 + t + 1u); }
+                // Channel j's 8 pixels are lane j's (da0, db0), channel 8 + j's its (da1, db1). The
+                // lane index of subgroupBroadcast must be a constant: one line per channel.
+                acc[0] = gr_add(acc[0], subgroupBroadcast(da0, 0u), subgroupBroadcast(db0, 0u), x);
+                if (GC > 1u) { acc[1] = gr_add(acc[1], subgroupBroadcast(da0, 1u), subgroupBroadcast(db0, 1u), x); }
+                if (GC > 2u) { acc[2] = gr_add(acc[2], subgroupBroadcast(da0, 2u), subgroupBroadcast(db0, 2u), x); }
+                if (GC > 3u) { acc[3] = gr_add(acc[3], subgroupBroadcast(da0, 3u), subgroupBroadcast(db0, 3u), x); }
+                if (GC > 4u) { acc[4] = gr_add(acc[4], subgroupBroadcast(da0, 4u), subgroupBroadcast(db0, 4u), x); }
+                if (GC > 5u) { acc[5] = gr_add(acc[5], subgroupBroadcast(da0, 5u), subgroupBroadcast(db0, 5u), x); }
+                if (GC > 6u) { acc[6] = gr_add(acc[6], subgroupBroadcast(da0, 6u), subgroupBroadcast(db0, 6u), x); }
+                if (GC > 7u) { acc[7] = gr_add(acc[7], subgroupBroadcast(da0, 7u), subgroupBroadcast(db0, 7u), x); }
+                if (GC > 8u) { acc[8] = gr_add(acc[8], subgroupBroadcast(da1, 0u), subgroupBroadcast(db1, 0u), x); }
+                if (GC > 9u) { acc[9] = gr_add(acc[9], subgroupBroadcast(da1, 1u), subgroupBroadcast(db1, 1u), x); }
+                if (GC > 10u) { acc[10] = gr_add(acc[10], subgroupBroadcast(da1, 2u), subgroupBroadcast(db1, 2u), x); }
+                if (GC > 11u) { acc[11] = gr_add(acc[11], subgroupBroadcast(da1, 3u), subgroupBroadcast(db1, 3u), x); }
+                if (GC > 12u) { acc[12] = gr_add(acc[12], subgroupBroadcast(da1, 4u), subgroupBroadcast(db1, 4u), x); }
+                if (GC > 13u) { acc[13] = gr_add(acc[13], subgroupBroadcast(da1, 5u), subgroupBroadcast(db1, 5u), x); }
+                if (GC > 14u) { acc[14] = gr_add(acc[14], subgroupBroadcast(da1, 6u), subgroupBroadcast(db1, 6u), x); }
+                if (GC > 15u) { acc[15] = gr_add(acc[15], subgroupBroadcast(da1, 7u), subgroupBroadcast(db1, 7u), x); }
             }
-            let t = (oh * gu.out_w + ow0) / 4u;
-            let da0 = gr_dy(mine0 + t);
-            let db0 = gr_dy(mine0 + t + 1u);
-            var da1 = vec4<f32>(0.0);
-            var db1 = vec4<f32>(0.0);
-            if (GC > 8u) { da1 = gr_dy(mine1 + t); db1 = gr_dy(mine1 + t + 1u); }
-            // Channel j's 8 pixels are lane j's (da0, db0), channel 8 + j's its (da1, db1). The
-            // lane index of subgroupBroadcast must be a constant: one line per channel.
-            acc[0] = gr_add(acc[0], subgroupBroadcast(da0, 0u), subgroupBroadcast(db0, 0u), x);
-            if (GC > 1u) { acc[1] = gr_add(acc[1], subgroupBroadcast(da0, 1u), subgroupBroadcast(db0, 1u), x); }
-            if (GC > 2u) { acc[2] = gr_add(acc[2], subgroupBroadcast(da0, 2u), subgroupBroadcast(db0, 2u), x); }
-            if (GC > 3u) { acc[3] = gr_add(acc[3], subgroupBroadcast(da0, 3u), subgroupBroadcast(db0, 3u), x); }
-            if (GC > 4u) { acc[4] = gr_add(acc[4], subgroupBroadcast(da0, 4u), subgroupBroadcast(db0, 4u), x); }
-            if (GC > 5u) { acc[5] = gr_add(acc[5], subgroupBroadcast(da0, 5u), subgroupBroadcast(db0, 5u), x); }
-            if (GC > 6u) { acc[6] = gr_add(acc[6], subgroupBroadcast(da0, 6u), subgroupBroadcast(db0, 6u), x); }
-            if (GC > 7u) { acc[7] = gr_add(acc[7], subgroupBroadcast(da0, 7u), subgroupBroadcast(db0, 7u), x); }
-            if (GC > 8u) { acc[8] = gr_add(acc[8], subgroupBroadcast(da1, 0u), subgroupBroadcast(db1, 0u), x); }
-            if (GC > 9u) { acc[9] = gr_add(acc[9], subgroupBroadcast(da1, 1u), subgroupBroadcast(db1, 1u), x); }
-            if (GC > 10u) { acc[10] = gr_add(acc[10], subgroupBroadcast(da1, 2u), subgroupBroadcast(db1, 2u), x); }
-            if (GC > 11u) { acc[11] = gr_add(acc[11], subgroupBroadcast(da1, 3u), subgroupBroadcast(db1, 3u), x); }
-            if (GC > 12u) { acc[12] = gr_add(acc[12], subgroupBroadcast(da1, 4u), subgroupBroadcast(db1, 4u), x); }
-            if (GC > 13u) { acc[13] = gr_add(acc[13], subgroupBroadcast(da1, 5u), subgroupBroadcast(db1, 5u), x); }
-            if (GC > 14u) { acc[14] = gr_add(acc[14], subgroupBroadcast(da1, 6u), subgroupBroadcast(db1, 6u), x); }
-            if (GC > 15u) { acc[15] = gr_add(acc[15], subgroupBroadcast(da1, 7u), subgroupBroadcast(db1, 7u), x); }
         }
     }
     let r0 = (ci * KH + kh) * 3u;
     for (var k = 0u; k < GC; k++) {
-        gr_store(live, n, co0, k, r0, acc[k]);
+        gr_store(live, wg.z, co0, k, r0, acc[k]);
     }
 }

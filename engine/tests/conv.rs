@@ -303,6 +303,9 @@ fn weight_gradient_by_kernel_rows_matches_reference() {
     check_backward(conv(2, 3, 6, 5, 8, 3, 1, 3));
     check_backward(conv(3, 5, 9, 4, 4, 3, 1, 1));
     check_backward(conv(2, 3, 5, 4, 16, 3, 1, 1));
+    // On CPU adapters each invocation sums N / 16 images (rounded up): 35 images are 12 groups
+    // of 3, the last of 2.
+    check_backward(conv(35, 3, 5, 4, 8, 3, 1, 1));
 }
 
 #[test]
