@@ -163,7 +163,9 @@ fn unary_grad4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 // z and g read through flat rgba32float copies as above. The row count is read with a 0
 // derived from a texture query added, so that lavapipe cannot inline it as a constant (see
 // conv_grad_weight_rows.wgsl).
-// Grid: ceil(n4 / 8) workgroups of 64 = 8 column groups x 8 row phases.
+// Grid: ceil(n4 / 8) workgroups of 64 = 8 row phases x 8 column groups, the column group the
+// fast index: 8 neighbouring lanes read 8 neighbouring texels of one row (~8% faster on
+// lavapipe than 8 rows of one column group).
 struct ColParams {
     rows: u32,
     n4: u32,
@@ -181,8 +183,8 @@ fn unary_grad_colsum4_tex(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_index) lidx: u32,
 ) {
-    let c = wg.x * 8u + lidx / 8u;
-    let phase = lidx % 8u;
+    let c = wg.x * 8u + lidx % 8u;
+    let phase = lidx / 8u;
     let rows = select(0u, cp.rows + (textureDimensions(tx).x >> 16u), c < cp.n4);
     var acc = vec4<f32>(0.0);
     for (var r = phase; r < rows; r += 8u) {
@@ -198,7 +200,7 @@ fn unary_grad_colsum4_tex(
     if (phase == 0u && c < cp.n4) {
         var s = vec4<f32>(0.0);
         for (var j = 0u; j < 8u; j++) {
-            s += col_parts[lidx + j];
+            s += col_parts[lidx + 8u * j];
         }
         colsum4[c] = s;
     }
