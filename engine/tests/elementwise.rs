@@ -401,6 +401,10 @@ fn fills_match_reference() {
     let a = Tensor::arange(&dev, -3.0, 997.5, 0.5);
     let want: Vec<f64> = (0..2001).map(|i| -3.0 + 0.5 * i as f64).collect();
     assert_close("arange", &a.to_vec(), &want, 0.0, 0.0);
+    // 4000 values: 4 a thread (fill_ramp4) over several workgroups.
+    let a4 = Tensor::arange(&dev, -3.0, 1997.0, 0.5);
+    let want: Vec<f64> = (0..4000).map(|i| -3.0 + 0.5 * i as f64).collect();
+    assert_close("arange by 4", &a4.to_vec(), &want, 0.0, 0.0);
     let down = Tensor::arange(&dev, 5.0, 0.0, -1.5); // 5, 3.5, 2, 0.5
     assert_close(
         "arange down",

@@ -25,11 +25,16 @@ fn ramp(device: &Device, shape: &[usize], start: f32, step: f32, op: &str) -> Te
         start,
         step,
     };
+    // 4 values an invocation when the count allows.
+    let (entry, per) = match n % 4 {
+        0 => ("fill_ramp4", 4),
+        _ => ("fill_ramp", 1),
+    };
     device.0.dispatch(
-        &Kernel::new(FILL, "fill_ramp"),
+        &Kernel::new(FILL, entry),
         &[out.buffer()],
         bytemuck::bytes_of(&params),
-        grid_1d(n, 256),
+        grid_1d(n / per, 256),
     );
     out
 }
