@@ -1,9 +1,13 @@
-// Group norm, forward and backward, fused. Launched by engine/src/ops/group_norm.rs.
+// Group norm and batch norm (training), forward and backward, fused. Launched by
+// engine/src/ops/group_norm.rs.
 //
 // Legend: N = batch, C = channels, G = groups, CG = C / G channels per group, S = spatial
 // size; a plane is one (n, c): S values; a group is one (n, g): CG planes, CG * S values.
+// With BATCH (batch norm) a group is one channel c over the batch instead: the N planes
+// (0, c), (1, c), .., N * S values, and there are C groups (G = C).
 //   x, y, dy, dx are [N, C, S]; gamma, beta are [C]
-//   stats is [N * G, 2]: (mean, rstd) of each group, rstd = 1 / sqrt(var + eps), var biased
+//   stats is [N * G, 2] ([C, 2] with BATCH): (mean, rstd) of each group,
+//   rstd = 1 / sqrt(var + eps), var biased
 //   xhat = (x - mean) * rstd, y = xhat * gamma[c] + beta[c]
 // Backward, with dxhat = dy * gamma[c] and means over the group:
 //   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
@@ -29,6 +33,27 @@ struct Params {
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+}
+
+override BATCH: bool = false; // batch norm's groups (see the legend)
+
+// The group of plane q = n * C + c.
+fn group_of(q: u32, c: u32, g: u32) -> u32 {
+    if (BATCH) { return q % c; }
+    return q / (c / g);
+}
+
+// How many groups there are.
+fn group_count(q: Params) -> u32 {
+    if (BATCH) { return q.c; }
+    return q.n * q.g;
+}
+
+// Group grp's planes: (first, stride, count), planes first + j * stride for j < count.
+fn group_planes(grp: u32, q: Params) -> vec3<u32> {
+    if (BATCH) { return vec3<u32>(grp, q.c, q.n); }
+    let cg = q.c / q.g;
+    return vec3<u32>(grp * cg, 1u, cg); // planes of group (n, g) are n*C + g*CG .. + CG
 }
 
 // ---- gn_plane_moments ----
@@ -67,19 +92,18 @@ fn gn_plane_moments(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 @compute @workgroup_size(64)
 fn gn_group_stats(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let grp = gid.x + gid.y * nwg.x * 64u;
-    if (grp >= p.n * p.g) { return; }
-    let cg = p.c / p.g;
-    let first = grp * cg; // planes of group (n, g) are n*C + g*CG .. + CG = grp * CG ..
+    if (grp >= group_count(p)) { return; }
+    let gp = group_planes(grp, p);
     var mean = 0.0;
-    for (var j = 0u; j < cg; j++) { mean += gs_planes[first + j].x; }
-    mean /= f32(cg);
+    for (var j = 0u; j < gp.z; j++) { mean += gs_planes[gp.x + j * gp.y].x; }
+    mean /= f32(gp.z);
     var m2 = 0.0;
-    for (var j = 0u; j < cg; j++) {
-        let q = gs_planes[first + j];
+    for (var j = 0u; j < gp.z; j++) {
+        let q = gs_planes[gp.x + j * gp.y];
         let d = q.x - mean;
         m2 += q.y + f32(p.s) * d * d;
     }
-    let var_ = m2 / f32(cg * p.s);
+    let var_ = m2 / f32(gp.z * p.s);
     gs_out[grp] = vec2<f32>(mean, inverseSqrt(var_ + p.eps));
 }
 
@@ -98,7 +122,7 @@ fn gn_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let i = gid.x + gid.y * nwg.x * 64u;
     if (i >= ap.n * ap.c * ap.s) { return; }
     let c = (i / ap.s) % ap.c;
-    let st = ap_stats[(i / ap.s) / (ap.c / ap.g)];
+    let st = ap_stats[group_of(i / ap.s, ap.c, ap.g)];
     ap_y[i] = (ap_x[i] - st.x) * st.y * ap_gamma[c] + ap_beta[c];
 }
 
@@ -115,7 +139,7 @@ fn gn_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 fn gn_plane_grads(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let plane = gid.x + gid.y * nwg.x * 64u;
     if (plane >= pg.n * pg.c) { return; }
-    let st = pg_stats[plane / (pg.c / pg.g)];
+    let st = pg_stats[group_of(plane, pg.c, pg.g)];
     let base = plane * pg.s;
     var s1 = 0.0;
     var s2 = 0.0;
@@ -128,8 +152,9 @@ fn gn_plane_grads(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 }
 
 // ---- gn_group_grads ----
-// One invocation per group: mean(dxhat) = sum_c gamma[c] * sum dy / (CG * S), and
-// mean(dxhat * xhat) = sum_c gamma[c] * sum (dy * xhat) / (CG * S).
+// One invocation per group: mean(dxhat) = sum over its planes of gamma[c] * sum dy, over its
+// CG * S values (N * S with BATCH), and mean(dxhat * xhat) the same of gamma[c] * sum
+// (dy * xhat).
 
 @group(0) @binding(0) var<storage, read> gg_planes: array<vec2<f32>>;    // [N * C] from gn_plane_grads
 @group(0) @binding(1) var<storage, read> gg_gamma: array<f32>;          // [C]
@@ -139,13 +164,14 @@ fn gn_plane_grads(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 @compute @workgroup_size(64)
 fn gn_group_grads(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let grp = gid.x + gid.y * nwg.x * 64u;
-    if (grp >= gg.n * gg.g) { return; }
-    let cg = gg.c / gg.g;
-    let first = grp * cg;
-    let c0 = (grp % gg.g) * cg; // channel of the group's first plane
+    if (grp >= group_count(gg)) { return; }
+    let gp = group_planes(grp, gg);
     var a = vec2<f32>(0.0);
-    for (var j = 0u; j < cg; j++) { a += gg_gamma[c0 + j] * gg_planes[first + j]; }
-    gg_out[grp] = a / f32(cg * gg.s);
+    for (var j = 0u; j < gp.z; j++) {
+        let q = gp.x + j * gp.y; // plane n * C + c
+        a += gg_gamma[q % gg.c] * gg_planes[q];
+    }
+    gg_out[grp] = a / f32(gp.z * gg.s);
 }
 
 // ---- gn_dx ----
@@ -164,7 +190,7 @@ fn gn_dx(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     let i = gid.x + gid.y * nwg.x * 64u;
     if (i >= dxp.n * dxp.c * dxp.s) { return; }
     let c = (i / dxp.s) % dxp.c;
-    let grp = (i / dxp.s) / (dxp.c / dxp.g);
+    let grp = group_of(i / dxp.s, dxp.c, dxp.g);
     let st = dx_stats[grp];
     let m = dx_means[grp];
     let xhat = (dx_x[i] - st.x) * st.y;
@@ -216,7 +242,7 @@ fn gn_apply4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     if (i >= ap.n * ap.c * s4) { return; }
     let plane = i / s4;
     let c = plane % ap.c;
-    let st = ap_stats[plane / (ap.c / ap.g)];
+    let st = ap_stats[group_of(plane, ap.c, ap.g)];
     ap_y4[i] = (textureLoad(t0, flat(i)) - st.x) * (st.y * ap_gamma[c]) + ap_beta[c];
 }
 
@@ -225,7 +251,7 @@ fn gn_apply4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 fn gn_plane_grads4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let plane = gid.x + gid.y * nwg.x * 64u;
     if (plane >= pg.n * pg.c) { return; }
-    let st = pg_stats[plane / (pg.c / pg.g)];
+    let st = pg_stats[group_of(plane, pg.c, pg.g)];
     let s4 = pg.s / 4u;
     let base = plane * s4;
     var s1 = vec4<f32>(0.0);
@@ -246,7 +272,7 @@ fn gn_dx4_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (i >= dxp.n * dxp.c * s4) { return; }
     let plane = i / s4;
     let c = plane % dxp.c;
-    let grp = plane / (dxp.c / dxp.g);
+    let grp = group_of(plane, dxp.c, dxp.g);
     let st = dx_stats[grp];
     let m = dx_means[grp];
     let xhat = (textureLoad(t1, flat(i)) - st.x) * st.y;

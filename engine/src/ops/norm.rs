@@ -4,9 +4,10 @@
 //! Legend: N = batch, C = channels, S = product of the spatial axes (1 when there are none),
 //! G = groups. Every input is x [N, C, *spatial], viewed as [N, C, S] or [N, G, C/G * S].
 //!
-//! There are no kernels here: each op is composed from existing primitives (reshape, mean
-//! with keepdim, sub, square, sqrt, div, broadcasting mul/add), so autodiff derives their
-//! backward. `update_running_stat` is the one in-place GPU write (a buffer copy), used by a
+//! There are no kernels here: batch norm's training mode runs group norm's fused kernels
+//! (ops/group_norm.rs) with a channel's values over the batch as a group, and the other ops
+//! are composed from existing primitives (reshape, mean with keepdim, sub, square, sqrt, div,
+//! broadcasting mul/add), so autodiff derives their backward. `update_running_stat` is the one in-place GPU write (a buffer copy), used by a
 //! batch-norm layer's running statistics.
 
 use crate::autograd::no_grad;
@@ -91,16 +92,18 @@ impl Tensor {
             "{op}: x of shape {:?} has {count} value per channel; training needs more than 1",
             self.shape()
         );
-        // x3 is [N, C, S]; mean and var are [1, C, 1].
-        let x3 = self.reshape(&[n, c, s]);
-        let (y, mean, var) = standardise(&x3, &[0, 2], eps);
-        let y = affine(&y, gamma, beta).reshape(self.shape());
+        // The fused kernels (ops/group_norm.rs): stats [C, 2] is each channel's (mean,
+        // 1 / sqrt(biased var + eps)).
+        let (y, stats) = self.batch_norm_fused(gamma, beta, eps);
         let (mean, var_unbiased) = no_grad(|| {
             let unbias = count as f32 / (count - 1) as f32;
-            (
-                mean.detach().reshape(&[c]),
-                var.detach().mul_scalar(unbias).reshape(&[c]),
-            )
+            let rstd = stats.narrow(1, 1, 1).reshape(&[c]);
+            // var = 1 / rstd^2 - eps, not below 0 (rounding, when var is far below eps)
+            let var = Tensor::ones(self.device(), &[c])
+                .div(&rstd.square())
+                .add_scalar(-eps)
+                .relu();
+            (stats.narrow(1, 0, 1).reshape(&[c]), var.mul_scalar(unbias))
         });
         (y, mean, var_unbiased)
     }
