@@ -138,8 +138,14 @@ pub(super) fn grad_weight(x: &Tensor, dy: &Tensor, g: &Geometry) -> Tensor {
     if let Some(dw) = super::conv_grad_weight_rows::grad_weight(x, dy, g) {
         return dw;
     }
-    if let Some(dw) = grad_weight_uniform(x, dy, g) {
-        return dw;
+    // The uniform path makes one dispatch per image and 16 output channels, which costs the
+    // strided convs more than it saves: on lavapipe the U-Nets' down-sampling shape (N = 64,
+    // 32 -> 64, 32x32, stride 2) took 117-120 ms that way against 77 ms in the one dispatch
+    // below, and lab 3's step at batch 64 ran 2-5% faster without it (BENCHMARKS.md).
+    if g.stride == 1 {
+        if let Some(dw) = grad_weight_uniform(x, dy, g) {
+            return dw;
+        }
     }
     let dev = x.device();
     let r = g.cin * g.kh * g.kw;
