@@ -10,17 +10,18 @@
 //
 // Each invocation computes the three r = (ci, kh, 0..2) of one kernel row for GC <= 16 channels
 // co0..co0+GC-1 over IMAGES images, walking dy in segments of 8 pixels along each output row. The
-// three taps read one window of 10 x values shifted by 0, 1, 2, so per segment: 10 fetches of x
-// (3 or 4 with X_VEC4) and the 2 * GC vec4s of dy, which are the same for the whole workgroup:
-// each lane of a subgroup fetches two channels' (lane j: channels j % 8 and 8 + j % 8) and
+// three taps read one window of 10 x values shifted by 0, 1, 2, so per segment: 10 fetches of x (3
+// or 4 with X_VEC4) and the 2 * GC vec4s of dy, which are the same for the whole workgroup: each
+// lane of a subgroup fetches two channels' (lane j: channels j % 8 and 8 + j % 8) and
 // subgroupBroadcast hands them round, a register shuffle where a fetch is a gather over all the
 // lanes. 24 * GC FMAs. 16 channels rather than 8 halve the x fetches per FMA (~7% faster).
 // Needs subgroups of at least 8 invocations (the launcher checks). No invocation returns
 // early: lanes past Cin * KH compute a clamped (ci, kh) and store nothing, so every lane takes
 // part in the broadcasts.
 // x and dy are read through read-only storage textures: a texel read is one gather of all the
-// lanes on CPU adapters, where a storage-buffer load here is a loop over the SIMD lanes. dy's values sit row-major in an
-// rgba32float texture 4096 texels wide (4 pixels a texel; engine/src/texture_pool.rs, `flat`);
+// lanes on CPU adapters, where a storage-buffer load here is a loop over the SIMD lanes. dy's
+// values sit row-major in an rgba32float texture 4096 texels wide (4 pixels a texel;
+// engine/src/texture_pool.rs, `flat`);
 // x's windows are read by conv_window.wgsl (compiled after this file), 4 values a texel when
 // W % 4 == 0.
 // Grid: x over groups of 32 (ci, kh), y over groups of GC output channels, z over the groups of
@@ -50,16 +51,15 @@ struct Params {
 
 @group(0) @binding(0) var gr_xt: WindowTex;
 @group(0) @binding(1) var gr_dyt: texture_storage_2d<rgba32float, read>;
-@group(0) @binding(2) var<storage, read_write> gr_out: array<f32>; // partial is [N, Cout, R]
+@group(0) @binding(2) var<storage, read_write> gr_out: array<f32>; // partial is [NG, Cout, R]
 @group(0) @binding(3) var<uniform> gu_raw: Params;
 
-// The parameters as the kernel reads them: gu_raw's values, each plus 0 computed from x's
-// texture (its width over 65536: textures are at most 16384 wide), which no compiler can see
-// is 0. Why: lavapipe (Mesa 22)
-// inlines the values of uniforms that bound loops or steer branches inside them into the shader
-// and compiles it again at every dispatch, keeping each copy; for this kernel that cost ~4 ms
-// and ~450 KB per dispatch (`cargo run --release -p models --example leak_probe`). Values
-// derived from a texture query are not uniforms it can inline.
+// The parameters as the kernel reads them: gu_raw's values, each plus 0 computed from x's texture
+// (its width over 65536: textures are at most 16384 wide), which no compiler can see is 0. Why:
+// lavapipe (Mesa 22) inlines the values of uniforms that bound loops or steer branches inside them
+// into the shader and compiles it again at every dispatch, keeping each copy; for this kernel that
+// cost ~4 ms and ~450 KB per dispatch (`cargo run --release -p models --example leak_probe`).
+// Values derived from a texture query are not uniforms it can inline.
 var<private> gu: Params;
 
 fn load_params() {

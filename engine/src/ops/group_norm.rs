@@ -38,96 +38,86 @@ enum Over {
     Channels,
 }
 
-impl Over {
-    fn kernel(self, entry: &'static str) -> Kernel {
-        Kernel::new(GROUP_NORM, entry).with("BATCH", (self == Over::Channels) as u32 as f64)
+/// One normalisation's sizes and groups: what every dispatch of it needs.
+#[derive(Clone, Copy)]
+struct Norm {
+    p: Params,
+    over: Over,
+}
+
+impl Norm {
+    fn kernel(&self, entry: &'static str) -> Kernel {
+        Kernel::new(GROUP_NORM, entry).with("BATCH", (self.over == Over::Channels) as u32 as f64)
     }
 
     /// How many groups there are.
-    fn groups(self, p: &Params) -> usize {
-        match self {
-            Over::Groups => (p.n * p.g) as usize,
-            Over::Channels => p.c as usize,
+    fn groups(&self) -> usize {
+        match self.over {
+            Over::Groups => (self.p.n * self.p.g) as usize,
+            Over::Channels => self.p.c as usize,
         }
+    }
+
+    /// Runs one entry point over `items` invocations.
+    fn run(&self, entry: &'static str, buffers: &[&Tensor], items: usize) {
+        let dev = buffers[0].device();
+        let bufs: Vec<&wgpu::Buffer> = buffers.iter().map(|t| t.buffer()).collect();
+        dev.0.dispatch(
+            &self.kernel(entry),
+            &bufs,
+            bytemuck::bytes_of(&self.p),
+            grid_1d(items, 64),
+        );
+    }
+
+    /// Runs `entry`'s "4_tex" form (`textured`, x and dy read through flat textures, 4 values
+    /// per invocation where `items` counts values) when the device reads so and planes hold a
+    /// multiple of 4 values: `textured` leads the binding list, `buffers` follow. Else `entry`
+    /// on buffers alone (textured tensors first).
+    fn run_maybe_tex(
+        &self,
+        (entry, entry_tex): (&'static str, &'static str),
+        textured: &[&Tensor],
+        buffers: &[&Tensor],
+        items: usize,
+        per_value: bool,
+    ) {
+        let rgba = wgpu::TextureFormat::Rgba32Float;
+        let flats = self
+            .p
+            .s
+            .is_multiple_of(4)
+            .then(|| Flat::all(&textured.iter().map(|&t| (t, rgba)).collect::<Vec<_>>()))
+            .flatten();
+        let Some(flats) = flats else {
+            let all: Vec<&Tensor> = textured.iter().chain(buffers).copied().collect();
+            return self.run(entry, &all, items);
+        };
+        let items = if per_value { items / 4 } else { items };
+        texture_pool::dispatch_reading(
+            textured[0].device(),
+            &self.kernel(entry_tex),
+            flats,
+            buffers,
+            bytemuck::bytes_of(&self.p),
+            grid_1d(items, 64),
+        );
     }
 }
 
-/// Runs one entry point over `items` invocations.
-fn run(entry: &'static str, over: Over, buffers: &[&Tensor], p: &Params, items: usize) {
-    let dev = buffers[0].device();
-    let bufs: Vec<&wgpu::Buffer> = buffers.iter().map(|t| t.buffer()).collect();
-    dev.0.dispatch(
-        &over.kernel(entry),
-        &bufs,
-        bytemuck::bytes_of(p),
-        grid_1d(items, 64),
-    );
-}
-
-/// Runs `entry`'s "4_tex" form (`textured`, x and dy read through flat textures, 4 values
-/// per invocation where `items` counts values) when the device reads so and planes hold a
-/// multiple of 4 values: `textured` leads the binding list, `buffers` follow. Else `entry`
-/// on buffers alone (textured tensors first).
-#[allow(clippy::too_many_arguments)]
-fn run_maybe_tex(
-    entry: &'static str,
-    entry_tex: &'static str,
-    over: Over,
-    textured: &[&Tensor],
-    buffers: &[&Tensor],
-    p: &Params,
-    items: usize,
-    per_value: bool,
-) {
-    let rgba = wgpu::TextureFormat::Rgba32Float;
-    let flats =
-        p.s.is_multiple_of(4)
-            .then(|| Flat::all(&textured.iter().map(|&t| (t, rgba)).collect::<Vec<_>>()))
-            .flatten();
-    let Some(flats) = flats else {
-        let all: Vec<&Tensor> = textured.iter().chain(buffers).copied().collect();
-        return run(entry, over, &all, p, items);
-    };
-    let items = if per_value { items / 4 } else { items };
-    texture_pool::dispatch_reading(
-        textured[0].device(),
-        &over.kernel(entry_tex),
-        flats,
-        buffers,
-        bytemuck::bytes_of(p),
-        grid_1d(items, 64),
-    );
-}
-
 /// Forward: (y of x's shape, stats [groups, 2]); records nothing.
-fn forward(x: &Tensor, gamma: &Tensor, beta: &Tensor, p: &Params, over: Over) -> (Tensor, Tensor) {
+fn forward(x: &Tensor, gamma: &Tensor, beta: &Tensor, norm: &Norm) -> (Tensor, Tensor) {
     let dev = x.device();
-    let (planes, groups) = ((p.n * p.c) as usize, over.groups(p));
+    let p = &norm.p;
+    let (planes, groups) = ((p.n * p.c) as usize, norm.groups());
     let moments = Tensor::uninit(dev, &[planes, 2], "group_norm (plane moments)");
-    run_maybe_tex(
-        "gn_plane_moments",
-        "gn_plane_moments4_tex",
-        over,
-        &[x],
-        &[&moments],
-        p,
-        planes,
-        false,
-    );
+    let entries = ("gn_plane_moments", "gn_plane_moments4_tex");
+    norm.run_maybe_tex(entries, &[x], &[&moments], planes, false);
     let stats = Tensor::uninit(dev, &[groups, 2], "group_norm (stats)");
-    run("gn_group_stats", over, &[&moments, &stats], p, groups);
+    norm.run("gn_group_stats", &[&moments, &stats], groups);
     let y = Tensor::uninit(dev, x.shape(), "group_norm");
     let rest = [&stats, gamma, beta, &y];
-    run_maybe_tex(
-        "gn_apply",
-        "gn_apply4_tex",
-        over,
-        &[x],
-        &rest,
-        p,
-        x.numel(),
-        true,
-    );
+    norm.run_maybe_tex(("gn_apply", "gn_apply4_tex"), &[x], &rest, x.numel(), true);
     (y, stats)
 }
 
@@ -137,39 +127,20 @@ fn backward(
     x: &Tensor,
     gamma: &Tensor,
     stats: &Tensor,
-    p: &Params,
-    over: Over,
+    norm: &Norm,
 ) -> (Tensor, Tensor, Tensor) {
     let dev = x.device();
-    let (n, c) = (p.n as usize, p.c as usize);
+    let (n, c) = (norm.p.n as usize, norm.p.c as usize);
     // sums is [N, C, 2]: per plane (sum dy, sum dy * xhat).
     let sums = Tensor::uninit(dev, &[n, c, 2], "group_norm backward (plane sums)");
-    let rest = [stats, &sums];
-    run_maybe_tex(
-        "gn_plane_grads",
-        "gn_plane_grads4_tex",
-        over,
-        &[dy, x],
-        &rest,
-        p,
-        n * c,
-        false,
-    );
-    let groups = over.groups(p);
+    let entries = ("gn_plane_grads", "gn_plane_grads4_tex");
+    norm.run_maybe_tex(entries, &[dy, x], &[stats, &sums], n * c, false);
+    let groups = norm.groups();
     let means = Tensor::uninit(dev, &[groups, 2], "group_norm backward (group means)");
-    run("gn_group_grads", over, &[&sums, gamma, &means], p, groups);
+    norm.run("gn_group_grads", &[&sums, gamma, &means], groups);
     let dx = Tensor::uninit(dev, x.shape(), "group_norm backward");
     let rest = [stats, &means, gamma, &dx];
-    run_maybe_tex(
-        "gn_dx",
-        "gn_dx4_tex",
-        over,
-        &[dy, x],
-        &rest,
-        p,
-        x.numel(),
-        true,
-    );
+    norm.run_maybe_tex(("gn_dx", "gn_dx4_tex"), &[dy, x], &rest, x.numel(), true);
     // [C, 2] summed over the batch: (dbeta, dgamma) per channel.
     let per_c = sums.sum(&[0], false);
     let dbeta = per_c.narrow(1, 0, 1).reshape(&[c]);
@@ -200,10 +171,11 @@ fn normalise(
         eps,
         _pad: [0; 3],
     };
-    let (y, stats) = forward(x, gamma, beta, &p, over);
+    let norm = Norm { p, over };
+    let (y, stats) = forward(x, gamma, beta, &norm);
     let (xs, gm, bt, st) = (x.clone(), gamma.clone(), beta.clone(), stats.clone());
     let y = y.record(op, &[x, gamma, beta], move |g| {
-        let (dx, dgamma, dbeta) = backward(g, &xs, &gm, &st, &p, over);
+        let (dx, dgamma, dbeta) = backward(g, &xs, &gm, &st, &norm);
         vec![
             xs.requires_grad().then_some(dx),
             gm.requires_grad().then_some(dgamma),

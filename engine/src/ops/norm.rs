@@ -7,8 +7,8 @@
 //! There are no kernels here: batch norm's training mode runs group norm's fused kernels
 //! (ops/group_norm.rs) with a channel's values over the batch as a group, and the other ops
 //! are composed from existing primitives (reshape, mean with keepdim, sub, square, sqrt, div,
-//! broadcasting mul/add), so autodiff derives their backward. `update_running_stat` is the one in-place GPU write (a buffer copy), used by a
-//! batch-norm layer's running statistics.
+//! broadcasting mul/add), so autodiff derives their backward. `update_running_stat` is the
+//! one in-place GPU write (a buffer copy), used by a batch-norm layer's running statistics.
 
 use crate::autograd::no_grad;
 use crate::tensor::Tensor;
@@ -99,10 +99,7 @@ impl Tensor {
             let unbias = count as f32 / (count - 1) as f32;
             let rstd = stats.narrow(1, 1, 1).reshape(&[c]);
             // var = 1 / rstd^2 - eps, not below 0 (rounding, when var is far below eps)
-            let var = Tensor::ones(self.device(), &[c])
-                .div(&rstd.square())
-                .add_scalar(-eps)
-                .relu();
+            let var = rstd.powf(-2.0).add_scalar(-eps).relu();
             (stats.narrow(1, 0, 1).reshape(&[c]), var.mul_scalar(unbias))
         });
         (y, mean, var_unbiased)

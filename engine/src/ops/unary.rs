@@ -66,13 +66,14 @@ fn launch(name: &str, op: Op, x: &Tensor, g: Option<&Tensor>, alpha: f32, beta: 
         alpha,
         beta,
     };
-    let kernel = Kernel::new(UNARY, entry)
-        .with("OP", op as u32 as f64)
-        .texture("UnaryTex", format);
+    let kernel = Kernel::new(UNARY, entry).with("OP", op as u32 as f64);
     let (bytes, grid) = (bytemuck::bytes_of(&params), grid_1d(n / per, 256));
     let dev = x.device();
     match tex {
-        Some(tex) => texture_pool::dispatch_reading(dev, &kernel, tex, &[&out], bytes, grid),
+        Some(tex) => {
+            let kernel = kernel.texture("UnaryTex", format);
+            texture_pool::dispatch_reading(dev, &kernel, tex, &[&out], bytes, grid)
+        }
         None => {
             let mut bufs: Vec<&wgpu::Buffer> = inputs.iter().map(|t| t.buffer()).collect();
             bufs.push(out.buffer());
